@@ -1,0 +1,64 @@
+"""Developer and CI sessions. They reuse the current environment (set up by scripts/setup.sh)
+so CI does not build a fresh virtualenv per session."""
+
+from __future__ import annotations
+
+import glob
+import os
+
+import nox
+
+nox.options.default_venv_backend = "none"
+nox.options.sessions = ["lint", "typecheck", "tests"]
+
+PY_PATHS = ["terway", "emulator", "tests", "bench", "noxfile.py"]
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The whole suite. pytest's exit code 5 ("no tests collected") fails the session on purpose."""
+    args = session.posargs or ["tests"]
+    session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *args)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.run("ruff", "check", *PY_PATHS)
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    session.run("mypy", "terway", "emulator")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks: each prints its figures as ratios against a reference measured in the same run."""
+    names = session.posargs or sorted(
+        os.path.splitext(os.path.basename(p))[0] for p in glob.glob("bench/bench_*.py")
+    )
+    for name in names:
+        session.log(f"== {name}")
+        session.run("python", "-m", f"bench.{name}")
+
+
+@nox.session
+def scenarios(session: nox.Session) -> None:
+    """Every scenario in scenarios/, each checked against its expectations (non-zero on regression)."""
+    files = session.posargs or sorted(glob.glob("scenarios/*.yaml"))
+    for path in files:
+        name = os.path.splitext(os.path.basename(path))[0]
+        session.run("terway-sim", "run", path, "--out", f"out/scenarios/{name}")
+
+
+@nox.session
+def main(session: nox.Session) -> None:
+    """The main job: the seeds' IpNotEnough story against the embedded emulator, with its report."""
+    session.run("terway-sim", "run", "scenarios/ip-not-enough.yaml", "--out", "out/ip-not-enough")
+    session.log("report: out/ip-not-enough/report.html")
+
+
+@nox.session
+def e2e(session: nox.Session) -> None:
+    """End-to-end: real runtimes (podman, Docker engine) and kind where it exists."""
+    session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "e2e", "tests")

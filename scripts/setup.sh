@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs everything the project needs on Debian 12 (run as root for the system packages),
+# then the project itself. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(iproute2 iperf3 iptables nftables procps iputils-ping containernetworking-plugins)
+
+if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
+    missing=()
+    for p in "${APT_PACKAGES[@]}"; do
+        dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "setup: installing ${missing[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+else
+    echo "setup: not root or not Debian: skipping system packages (${APT_PACKAGES[*]})" >&2
+fi
+
+python3 -m pip install -q --disable-pip-version-check -e '.[dev]'
+echo "setup: done"
