@@ -1,0 +1,211 @@
+"""``eni_conf``: the daemon's configuration, every upstream field plus ours, checked in one pass."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from terway.config.errors import ConfigError
+from terway.config.reader import FieldReader
+from terway.config.secret import Secret
+
+MAX_SECURITY_GROUPS = 10
+SHARED_MODE = "ENIMultiIP"
+EXCLUSIVE_MODE = "ENIOnly"
+POOL_POLICIES = ("terway", "aws", "cilium")
+POLICY_PARAMS: dict[str, tuple[str, ...]] = {
+    "terway": (),
+    "aws": ("warm_ip_target", "minimum_ip_target", "warm_eni_target"),
+    "cilium": ("pre_allocate", "min_allocate", "max_allocate", "max_above_watermark"),
+}
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """One entry of ``backoff_override``: initial delay, growth factor, jitter and attempts."""
+
+    duration: float = 5.0
+    factor: float = 2.0
+    jitter: float = 0.0
+    steps: int = 6
+
+
+@dataclass(frozen=True)
+class EniConf:
+    """Parsed ``eni_conf``. Pool sizes are as written; ``terway.limits`` caps them by capacity."""
+
+    version: str = ""
+    access_key: str = ""
+    access_secret: Secret = field(default_factory=lambda: Secret(""))
+    credential_path: str = ""
+    vswitches: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    security_group: str = ""
+    security_groups: tuple[str, ...] = ()
+    eni_tags: Mapping[str, str] = field(default_factory=dict)
+    service_cidr: str = ""
+    max_pool_size: int = 0
+    min_pool_size: int = 0
+    min_eni: int = 0
+    max_eni: int = 0
+    eni_cap_ratio: float = 1.0
+    eni_cap_shift: int = 0
+    vswitch_selection_policy: str = "random"
+    eni_selection_policy: str = "most_ips"
+    ip_stack: str = "ipv4"
+    idle_ip_reclaim_after: float | None = None
+    idle_ip_reclaim_interval: float | None = None
+    idle_ip_reclaim_batch_size: int = 5
+    rate_limit: Mapping[str, int] = field(default_factory=dict)
+    backoff_override: Mapping[str, Backoff] = field(default_factory=dict)
+    ipam_type: str = ""
+    ip_pool_sync_period: float = 120.0
+    # ours (documented in docs/config.md)
+    daemon_mode: str = SHARED_MODE
+    ip_batch_window: float = 0.3
+    ip_sticky_ttl: float = 300.0
+    exhaustion_block: float = 600.0
+    vswitch_cache_ttl: float = 600.0
+    pool_policy: str = "terway"
+    pool_policy_params: Mapping[str, int] = field(default_factory=dict)
+    warnings: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def all_security_groups(self) -> tuple[str, ...]:
+        """``security_groups`` then ``security_group``, without duplicates."""
+        extra = (self.security_group,) if self.security_group else ()
+        return tuple(dict.fromkeys(self.security_groups + extra))
+
+    @property
+    def exclusive(self) -> bool:
+        return self.daemon_mode == EXCLUSIVE_MODE
+
+    def vswitches_for_zone(self, zone_id: str) -> tuple[str, ...]:
+        """Upstream uses only the node's zone; empty means "the instance's own vSwitch"."""
+        return tuple(self.vswitches.get(zone_id, ()))
+
+
+def parse_eni_conf(source: str | bytes | Mapping[str, Any], prefix: str = "eni_conf") -> EniConf:
+    """Parse and validate ``eni_conf`` (JSON text or an already decoded object).
+
+    Raises ``ConfigError`` listing every problem; unknown keys become ``EniConf.warnings``.
+    """
+    data = _decode(source, prefix)
+    r = FieldReader(data, prefix)
+    values = _read_upstream(r) | _read_ours(r)
+    warnings = list(_check_cross_field(r, values))
+    if r.errors:
+        raise ConfigError(r.errors)
+    warnings = r.unknown(r.seen) + warnings
+    return EniConf(**values, warnings=tuple(warnings))
+
+
+def _decode(source: str | bytes | Mapping[str, Any], prefix: str) -> Mapping[str, Any]:
+    if isinstance(source, Mapping):
+        return source
+    try:
+        data = json.loads(source)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"{prefix}: not valid JSON ({exc})"]) from None
+    if not isinstance(data, dict):
+        raise ConfigError([f"{prefix}: must be a JSON object, got {type(data).__name__}"])
+    return data
+
+
+def _read_upstream(r: FieldReader) -> dict[str, Any]:
+    return {
+        "version": r.string("version"),
+        "access_key": r.string("access_key"),
+        "access_secret": Secret(r.string("access_secret")),
+        "credential_path": r.string("credential_path"),
+        "vswitches": r.zone_map("vswitches"),
+        "security_group": r.string("security_group"),
+        "security_groups": r.str_list("security_groups", MAX_SECURITY_GROUPS),
+        "eni_tags": r.str_map("eni_tags"),
+        "service_cidr": ",".join(r.cidr_list("service_cidr")),
+        "max_pool_size": r.integer("max_pool_size", 0),
+        "min_pool_size": r.integer("min_pool_size", 0),
+        "min_eni": r.integer("min_eni", 0),
+        "max_eni": r.integer("max_eni", 0),
+        "eni_cap_ratio": r.number("eni_cap_ratio", 1.0),
+        "eni_cap_shift": r.integer("eni_cap_shift", 0, minimum=None),
+        "vswitch_selection_policy": r.choice(
+            "vswitch_selection_policy", "random", ("random", "ordered")
+        ),
+        "eni_selection_policy": r.choice(
+            "eni_selection_policy", "most_ips", ("most_ips", "least_ips")
+        ),
+        "ip_stack": r.choice("ip_stack", "ipv4", ("ipv4", "dual", "ipv6")),
+        "idle_ip_reclaim_after": r.duration("idle_ip_reclaim_after", None),
+        "idle_ip_reclaim_interval": r.duration("idle_ip_reclaim_interval", None),
+        "idle_ip_reclaim_batch_size": r.integer("idle_ip_reclaim_batch_size", 5, minimum=1),
+        "rate_limit": r.int_map("rate_limit", minimum=1),
+        "backoff_override": _read_backoffs(r),
+        "ipam_type": r.choice("ipam_type", "", ("", "default", "crd")),
+        "ip_pool_sync_period": r.duration("ip_pool_sync_period", 120.0) or 120.0,
+    }
+
+
+def _read_ours(r: FieldReader) -> dict[str, Any]:
+    return {
+        "daemon_mode": r.choice("daemon_mode", SHARED_MODE, (SHARED_MODE, EXCLUSIVE_MODE)),
+        "ip_batch_window": r.duration("ip_batch_window", 0.3),
+        "ip_sticky_ttl": r.duration("ip_sticky_ttl", 300.0),
+        "exhaustion_block": r.duration("exhaustion_block", 600.0),
+        "vswitch_cache_ttl": r.duration("vswitch_cache_ttl", 600.0),
+        "pool_policy": r.choice("pool_policy", "terway", POOL_POLICIES),
+        "pool_policy_params": r.int_map("pool_policy_params"),
+    }
+
+
+def _read_backoffs(r: FieldReader) -> dict[str, Backoff]:
+    raw = r.data.get("backoff_override")
+    r.seen.add("backoff_override")
+    if raw in (None, ""):
+        return {}
+    if not isinstance(raw, dict):
+        r.fail("backoff_override", f"must be an object of name to backoff, got {raw!r}")
+        return {}
+    out: dict[str, Backoff] = {}
+    for name, spec in raw.items():
+        if not isinstance(spec, dict):
+            r.fail(f"backoff_override.{name}", f"must be an object, got {spec!r}")
+            continue
+        sub = FieldReader(spec, f"{r.prefix}.backoff_override.{name}")
+        out[name] = Backoff(
+            duration=sub.duration("duration", 5.0) or 0.0,
+            factor=sub.number("factor", 2.0),
+            jitter=sub.number("jitter", 0.0),
+            steps=sub.integer("steps", 6, minimum=1),
+        )
+        r.errors.extend(sub.errors)
+        r.errors.extend(f"{e.split(': ', 1)[0]}: unknown field" for e in sub.unknown(sub.seen))
+    return out
+
+
+def _check_cross_field(r: FieldReader, v: dict[str, Any]) -> list[str]:
+    """Checks involving several fields; returns warnings, adds errors to ``r``."""
+    warnings: list[str] = []
+    groups = tuple(dict.fromkeys(v["security_groups"] + ((v["security_group"],) if v[
+        "security_group"] else ())))
+    if len(groups) > MAX_SECURITY_GROUPS:
+        r.fail("security_groups", f"security_group plus security_groups must name at most "
+               f"{MAX_SECURITY_GROUPS} groups, got {len(groups)}")
+    if v["min_pool_size"] > v["max_pool_size"] and v["max_pool_size"] >= 0:
+        warnings.append(f"{r.prefix}.min_pool_size: {v['min_pool_size']} is above max_pool_size "
+                        f"{v['max_pool_size']}; capped to it (as upstream)")
+    if v["max_eni"] and v["min_eni"] > v["max_eni"]:
+        r.fail("min_eni", f"must be <= max_eni ({v['max_eni']}), got {v['min_eni']}")
+    allowed = POLICY_PARAMS.get(v["pool_policy"], ())
+    for name in v["pool_policy_params"]:
+        if name not in allowed:
+            r.fail(f"pool_policy_params.{name}", f"not a parameter of pool_policy "
+                   f"{v['pool_policy']!r} (allowed: {', '.join(allowed) or 'none'})")
+    if v["ip_stack"] != "ipv4":
+        warnings.append(f"{r.prefix}.ip_stack: {v['ip_stack']!r} accepted but only IPv4 "
+                        "addresses are allocated")
+    if v["ipam_type"] == "crd":
+        warnings.append(f"{r.prefix}.ipam_type: 'crd' (controller IPAM) is not implemented; "
+                        "using local IPAM")
+    return warnings
