@@ -1,0 +1,76 @@
+"""What travels back on the wire: request ids, the JSON error body, and the response type.
+
+Error bodies are exactly the cloud's: ``{"RequestId","HostId","Code","Message","Recommend"}``
+with the ApiError's HTTP status, so the SDK raises ClientException/ServerException as it would.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from emulator.model.errors import ApiError
+
+JSON_TYPE = "application/json;charset=utf-8"
+TEXT_TYPE = "text/plain;charset=utf-8"
+HOST_IDS = {"ecs": "ecs.aliyuncs.com", "vpc": "vpc.aliyuncs.com"}
+PRODUCT_NAMES = {"ecs": "Ecs", "vpc": "Vpc"}
+
+
+@dataclass
+class WireResponse:
+    """A transport-neutral HTTP response, sent by the HTTP server and the ``responses`` mock."""
+
+    status: int
+    body: bytes
+    content_type: str = JSON_TYPE
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+
+class RequestIds:
+    """Deterministic, seeded request ids in the cloud's ``8-4-4-4-12`` upper-case hex form."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self._rng = random.Random(f"request-ids:{seed}")
+        self._lock = threading.Lock()
+
+    def reseed(self, seed: int) -> None:
+        with self._lock:
+            self._rng = random.Random(f"request-ids:{seed}")
+
+    def next(self) -> str:
+        with self._lock:
+            h = f"{self._rng.getrandbits(128):032X}"
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def dumps(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def error_body(err: ApiError, request_id: str, product: str = "ecs") -> dict[str, str]:
+    return {
+        "RequestId": request_id,
+        "HostId": HOST_IDS.get(product, "ecs.aliyuncs.com"),
+        "Code": err.code,
+        "Message": err.message,
+        "Recommend": (
+            f"https://api.aliyun.com/troubleshoot?q={err.code}"
+            f"&product={PRODUCT_NAMES.get(product, 'Ecs')}&requestId={request_id}"
+        ),
+    }
+
+
+def error_response(err: ApiError, request_id: str, product: str = "ecs") -> WireResponse:
+    return WireResponse(err.http_status, dumps(error_body(err, request_id, product)))
+
+
+def json_response(obj: Any, status: int = 200) -> WireResponse:
+    return WireResponse(status, dumps(obj))
+
+
+def text_response(text: str, status: int = 200) -> WireResponse:
+    return WireResponse(status, text.encode("utf-8"), TEXT_TYPE)

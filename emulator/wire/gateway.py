@@ -1,0 +1,104 @@
+"""The transport-neutral front door: one request in, one response out.
+
+Both the threaded HTTP server and the in-process ``responses`` mock hand every request here, so
+signature checks, fault injection, routing and error bodies are written once. Order of checks on
+an API call: signature → version/action → fault rule (sleep its latency, maybe refuse) → model.
+Anything refused before the model is called changes nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl
+
+from emulator.model.errors import ApiError
+from emulator.wire import control, metadata
+from emulator.wire.envelope import WireResponse, dumps, error_response
+from emulator.wire.logfmt import get_logger
+
+if TYPE_CHECKING:
+    from emulator.server import Emulator
+
+VERSIONS = {"2014-05-26": "ecs", "2016-04-28": "vpc"}
+FORM_TYPE = "application/x-www-form-urlencoded"
+log = get_logger("api")
+
+
+@dataclass
+class WireRequest:
+    """An HTTP request as both front ends see it; ``headers`` maps lowercase names to values."""
+
+    method: str
+    path: str
+    query: str
+    headers: dict[str, list[str]]
+    body: bytes = b""
+    client_ip: str = "127.0.0.1"
+
+    def header(self, name: str) -> str | None:
+        values = self.headers.get(name)
+        return values[0] if values else None
+
+    def params(self) -> dict[str, str]:
+        """Query parameters, then form-body parameters (the SDK sends RPC params in the query)."""
+        out = dict(parse_qsl(self.query, keep_blank_values=True))
+        ctype = self.header("content-type") or ""
+        if self.body and ctype.startswith(FORM_TYPE):
+            out.update(parse_qsl(self.body.decode("utf-8"), keep_blank_values=True))
+        return out
+
+
+class Gateway:
+    """Routes a WireRequest to the control API, the metadata service or the cloud API."""
+
+    def __init__(self, emulator: Emulator) -> None:
+        self.emulator = emulator
+
+    def handle(self, req: WireRequest) -> WireResponse:
+        if req.path.startswith(control.PREFIX):
+            return control.handle(self.emulator, req)
+        if metadata.matches(req.path):
+            return metadata.handle(self.emulator, req)
+        return self.api(req)
+
+    def api(self, req: WireRequest) -> WireResponse:
+        started = time.perf_counter()
+        action = req.header("x-acs-action") or ""
+        product = VERSIONS.get(req.header("x-acs-version") or "", "ecs")
+        ak = code = None
+        try:
+            principal = self.emulator.verifier.verify(
+                req.method, req.path, req.query, req.headers, req.body
+            )
+            ak = principal.access_key_id
+            product = _product(req)
+            params = req.params()
+            self.emulator.apply_faults(action, params)
+            resp = WireResponse(200, dumps(self.emulator.dispatch(product, action, params)))
+        except ApiError as err:
+            code = err.code
+            resp = error_response(err, self.emulator.request_ids.next(), product)
+        if log.isEnabledFor(20):
+            log.info(
+                "api call",
+                extra={"kv": {
+                    "action": action, "product": product, "status": resp.status, "code": code,
+                    "ak": ak, "client": req.client_ip,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                }},
+            )
+        return resp
+
+
+def _product(req: WireRequest) -> str:
+    version = req.header("x-acs-version")
+    if not req.header("x-acs-action"):
+        raise ApiError("MissingParameter.Action", "The input parameter Action is mandatory.", 400)
+    if not version:
+        raise ApiError("MissingParameter.Version", "The input parameter Version is mandatory.", 400)
+    product = VERSIONS.get(version)
+    if product is None:
+        raise ApiError("InvalidVersion", "Specified parameter Version is not valid.", 400)
+    return product
