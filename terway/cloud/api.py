@@ -2,7 +2,8 @@
 
 Three things implement it: ``terway.cloud.sdk.SdkCloud`` (the official SDK, real cloud or the
 emulator over HTTP), ``emulator.inprocess.ModelCloud`` (the emulator's model called directly, used
-by the simulator and unit tests), and test doubles. Everything raises ``terway.cloud.errors.CloudError``.
+by the simulator and unit tests), and test doubles. Everything raises
+``terway.cloud.errors.CloudError``.
 
 It is synchronous on purpose: the daemon runs calls in worker threads, the simulator advances simpy
 time around them, and neither leaks into the other.
@@ -19,7 +20,7 @@ from typing import Protocol
 class InstanceTypeLimits:
     instance_type: str
     eni_quantity: int               # EniQuantity: ENIs including the primary
-    ips_per_eni: int                # EniPrivateIpAddressQuantity: private IPv4 per ENI (primary incl.)
+    ips_per_eni: int                # EniPrivateIpAddressQuantity: IPv4 per ENI (primary incl.)
     eni_total_quantity: int = 0     # EniTotalQuantity (incl. trunk/member ENIs)
     trunk_supported: bool = False
 

@@ -85,7 +85,10 @@ class CloudError(Exception):
         super().__init__(self.describe())
 
     def describe(self) -> str:
-        """Upstream's wording: ``Aliyun API Error: RequestId: … Status Code: … Code: … Message: …``."""
+        """Upstream's wording.
+
+        ``Aliyun API Error: RequestId: … Status Code: … Code: … Message: …``
+        """
         return (
             f"Aliyun API Error: RequestId: {self.request_id} Status Code: {self.http_status} "
             f"Code: {self.code} Message: {self.message}"
