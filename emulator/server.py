@@ -10,7 +10,6 @@ through this class only, so the model's API can evolve behind one thin adapter::
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -35,8 +34,10 @@ class Emulator:
         metadata_instance: str | None = None,
         allow_remote_control: bool = False,
         check_clock: bool = True,
+        clock: Any = None,
     ) -> None:
         self.cloud = cloud
+        self.clock = clock
         self.faults = faults if faults is not None else _new_faults(seed)
         if credentials is None:
             credentials = Credentials.default()
@@ -48,8 +49,6 @@ class Emulator:
         self.request_ids = RequestIds(seed)
         self.metadata_instance = metadata_instance
         self.allow_remote_control = allow_remote_control
-        self._lock = threading.Lock()
-        self._ip_index: tuple[int, dict[str, str]] = (-1, {})
 
     @classmethod
     def create(
@@ -59,13 +58,18 @@ class Emulator:
         world: str | Path | None = None,
         credentials: Credentials | Mapping[str, str] | None = None,
         metadata_instance: str | None = None,
+        clock: Any = None,
         **kwargs: Any,
     ) -> Emulator:
-        """A fresh wall-clock model seeded with ``seed``, optionally loaded from a world file."""
+        """A fresh model seeded with ``seed``, optionally loaded from a world file.
+
+        ``clock`` (e.g. ``emulator.model.clock.ManualClock()``) replaces wall-clock time and makes
+        ``advance()`` / ``POST /_emulator/clock/advance`` available.
+        """
         from emulator.model import Cloud
 
-        emu = cls(Cloud(seed=seed), None, credentials, seed=seed,
-                  metadata_instance=metadata_instance, **kwargs)
+        emu = cls(Cloud(seed=seed, clock=clock), None, credentials, seed=seed,
+                  metadata_instance=metadata_instance, clock=clock, **kwargs)
         if world is not None:
             emu.load_world(Path(world).read_text(encoding="utf-8"))
         return emu
@@ -78,8 +82,9 @@ class Emulator:
 
     # -- the API path ---------------------------------------------------------------------------
     def now(self) -> float:
-        clock = getattr(self.cloud, "clock", None)
-        return float(clock()) if callable(clock) else time.monotonic()
+        """The model's time (fault rules and throttles run on it)."""
+        now = getattr(self.cloud, "now", None)
+        return float(now()) if callable(now) else time.monotonic()
 
     def apply_faults(self, action: str, params: Mapping[str, str]) -> None:
         """Sleep the rule's latency, then raise its error (if any) before the model is touched."""
@@ -108,15 +113,9 @@ class Emulator:
 
     def instance_for_ip(self, ip: str) -> str | None:
         """The instance whose primary private IP is ``ip`` (the fabric's source-address rule)."""
-        finder = getattr(self.cloud, "instance_by_ip", None)
-        if callable(finder):
-            found = finder(ip)
-            return getattr(found, "instance_id", found) if found else None
-        lister = getattr(self.cloud, "instances", None)
-        if callable(lister):
-            for view in lister():
-                if getattr(view, "primary_ip", None) == ip:
-                    return str(view.instance_id)
+        for view in self.cloud.describe_instances():
+            if view.primary_ip == ip:
+                return str(view.instance_id)
         return None
 
     # -- control ------------------------------------------------------------------------------
@@ -164,7 +163,7 @@ class Emulator:
 
     def advance(self, seconds: float) -> float:
         """Move a manual model clock forward; ApiError-free ValueError when the clock is real."""
-        clock = getattr(self.cloud, "clock", None)
+        clock = self.clock or getattr(self.cloud, "clock", None)
         advance = getattr(clock, "advance", None)
         if not callable(advance):
             raise ValueError("this emulator runs on wall-clock time; 'clock/advance' needs a "
