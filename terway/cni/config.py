@@ -1,0 +1,220 @@
+"""Parse the CNI environment and the network configuration from stdin, refusing bad input early.
+
+Standard library only (the plugin's hot path). Every refusal is a ``CniError`` carrying the CNI
+spec code and a message naming the variable or field at fault.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, NamedTuple
+
+SUPPORTED_VERSIONS = ("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
+LATEST_VERSION = "1.1.0"
+COMMANDS = ("ADD", "DEL", "CHECK", "VERSION", "STATUS", "GC")
+
+# CNI spec codes (FACTS.md §5) and ours (100+; docs/cni.md lists them).
+INCOMPATIBLE_VERSION = 1
+UNSUPPORTED_FIELD = 2
+UNKNOWN_CONTAINER = 3
+INVALID_ENV = 4
+IO_FAILURE = 5
+DECODE_FAILURE = 6
+INVALID_CONFIG = 7
+TRY_AGAIN_LATER = 11
+NOT_AVAILABLE = 50
+DAEMON_UNREACHABLE = 100
+DAEMON_TIMEOUT = 101
+DAEMON_PROTOCOL = 102
+DAEMON_REFUSED = 103
+CHECK_MISMATCH = 104
+PLUGIN_BUG = 199
+
+
+class CniError(Exception):
+    """A failure the runtime sees as ``{cniVersion, code, msg, details}``."""
+
+    def __init__(self, code: int, msg: str, details: str = "") -> None:
+        super().__init__(msg)
+        self.code = code
+        self.msg = msg
+        self.details = details
+
+
+class NetConf(NamedTuple):
+    """The fields of the network configuration terway reads."""
+
+    cni_version: str
+    name: str
+    daemon_socket: str | None
+    eniip_virtual_type: str | None  # normalised: "veth" | "ipvlan"
+    mtu: int | None
+    disable_host_peer: bool | None
+    ingress_bps: int | None  # runtimeConfig.bandwidth, bits/s
+    egress_bps: int | None
+    prev_result: dict[str, Any] | None
+    valid_attachments: list[tuple[str, str]] | None  # GC: (containerID, ifname)
+    rpc_timeout: float | None
+
+
+class CniEnv(NamedTuple):
+    command: str
+    container_id: str
+    netns: str
+    ifname: str
+    pod_name: str
+    pod_namespace: str
+    infra_container_id: str
+
+
+def parse_cni_args(raw: str) -> dict[str, str]:
+    """``K=V;K=V`` → dict; a malformed item is an INVALID_ENV error."""
+    out: dict[str, str] = {}
+    for item in raw.split(";"):
+        if not item:
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise CniError(
+                INVALID_ENV, f"CNI_ARGS: malformed item {item!r} (want KEY=VALUE;KEY=VALUE)"
+            )
+        out[key] = value
+    return out
+
+
+def parse_env(environ: dict[str, str] | Any) -> CniEnv:
+    """Read and check the ``CNI_*`` variables the command needs."""
+    command = environ.get("CNI_COMMAND", "")
+    if not command:
+        raise CniError(INVALID_ENV, "CNI_COMMAND is not set")
+    if command not in COMMANDS:
+        raise CniError(
+            INVALID_ENV, f"CNI_COMMAND={command!r} is not one of {', '.join(COMMANDS)}"
+        )
+    args = parse_cni_args(environ.get("CNI_ARGS", ""))
+    env = CniEnv(
+        command=command,
+        container_id=environ.get("CNI_CONTAINERID", ""),
+        netns=environ.get("CNI_NETNS", ""),
+        ifname=environ.get("CNI_IFNAME", ""),
+        pod_name=args.get("K8S_POD_NAME", ""),
+        pod_namespace=args.get("K8S_POD_NAMESPACE", ""),
+        infra_container_id=args.get("K8S_POD_INFRA_CONTAINER_ID", ""),
+    )
+    if command in ("ADD", "DEL", "CHECK"):
+        _require(env.container_id, "CNI_CONTAINERID")
+        _require(env.ifname, "CNI_IFNAME")
+        if command != "DEL":  # DEL must work when the sandbox is already gone
+            _require(env.netns, "CNI_NETNS")
+        _require(env.pod_name, "CNI_ARGS K8S_POD_NAME")
+        _require(env.pod_namespace, "CNI_ARGS K8S_POD_NAMESPACE")
+    return env
+
+
+def _require(value: str, name: str) -> None:
+    if not value:
+        raise CniError(INVALID_ENV, f"{name} is not set (required for this command)")
+
+
+def decode_netconf(data: bytes) -> dict[str, Any]:
+    """stdin → JSON object, or DECODE_FAILURE saying where."""
+    try:
+        obj = json.loads(data)
+    except UnicodeDecodeError as exc:
+        raise CniError(DECODE_FAILURE, f"network config on stdin is not UTF-8: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise CniError(
+            DECODE_FAILURE,
+            f"network config on stdin is not valid JSON: {exc.msg} "
+            f"at line {exc.lineno} column {exc.colno}",
+        ) from None
+    if not isinstance(obj, dict):
+        raise CniError(DECODE_FAILURE, "network config on stdin must be a JSON object")
+    return obj
+
+
+def check_version(obj: dict[str, Any]) -> str:
+    version = obj.get("cniVersion")
+    if not isinstance(version, str) or not version:
+        raise CniError(INVALID_CONFIG, "cniVersion: required string field missing")
+    if version not in SUPPORTED_VERSIONS:
+        raise CniError(
+            INCOMPATIBLE_VERSION,
+            f"incompatible CNI version {version!r}; supported: {', '.join(SUPPORTED_VERSIONS)}",
+        )
+    return version
+
+
+def _opt(obj: dict[str, Any], key: str, kind: type, where: str = "") -> Any:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if (kind is int and isinstance(value, bool)) or not isinstance(value, kind):
+        raise CniError(
+            INVALID_CONFIG, f"{where}{key}: expected {kind.__name__}, got {json.dumps(value)}"
+        )
+    return value
+
+
+def parse_netconf(obj: dict[str, Any], command: str) -> NetConf:
+    """Validate the fields terway reads; unknown fields are ignored as the spec asks."""
+    version = check_version(obj)
+    name = _opt(obj, "name", str) or ""
+    if command in ("ADD", "DEL", "CHECK", "GC") and not name:
+        raise CniError(INVALID_CONFIG, "name: required string field missing")
+    vtype = _opt(obj, "eniip_virtual_type", str)
+    if vtype is not None:
+        vtype = vtype.lower()
+        if vtype not in ("veth", "ipvlan"):
+            raise CniError(
+                INVALID_CONFIG,
+                f"eniip_virtual_type: {obj['eniip_virtual_type']!r} is not Veth or IPVlan",
+            )
+    mtu = _opt(obj, "mtu", int)
+    if mtu is not None and not 68 <= mtu <= 65535:
+        raise CniError(INVALID_CONFIG, f"mtu: {mtu} is outside 68..65535")
+    timeout = _opt(obj, "rpc_timeout", int)
+    ingress, egress = _bandwidth(obj)
+    prev = _opt(obj, "prevResult", dict)
+    if command == "CHECK" and prev is None and version not in ("0.3.0", "0.3.1"):
+        raise CniError(INVALID_CONFIG, "prevResult: required for CHECK")
+    return NetConf(
+        cni_version=version,
+        name=name,
+        daemon_socket=_opt(obj, "daemon_socket", str),
+        eniip_virtual_type=vtype,
+        mtu=mtu,
+        disable_host_peer=_opt(obj, "disable_host_peer", bool),
+        ingress_bps=ingress,
+        egress_bps=egress,
+        prev_result=prev,
+        valid_attachments=_attachments(obj) if command == "GC" else None,
+        rpc_timeout=float(timeout) if timeout else None,
+    )
+
+
+def _bandwidth(obj: dict[str, Any]) -> tuple[int | None, int | None]:
+    runtime = _opt(obj, "runtimeConfig", dict) or {}
+    bw = _opt(runtime, "bandwidth", dict, "runtimeConfig.") or {}
+    rates = []
+    for key in ("ingressRate", "egressRate"):
+        rate = _opt(bw, key, int, "runtimeConfig.bandwidth.")
+        if rate is not None and rate < 0:
+            raise CniError(INVALID_CONFIG, f"runtimeConfig.bandwidth.{key}: {rate} is negative")
+        rates.append(rate or None)
+    return rates[0], rates[1]
+
+
+def _attachments(obj: dict[str, Any]) -> list[tuple[str, str]]:
+    key = "cni.dev/valid-attachments"
+    raw = obj.get(key, [])
+    if not isinstance(raw, list):
+        raise CniError(INVALID_CONFIG, f"{key}: expected a list")
+    out = []
+    for i, item in enumerate(raw):
+        cid = item.get("containerID") if isinstance(item, dict) else None
+        ifname = item.get("ifname") if isinstance(item, dict) else None
+        if not isinstance(cid, str) or not isinstance(ifname, str):
+            raise CniError(INVALID_CONFIG, f"{key}[{i}]: want {{containerID, ifname}} strings")
+        out.append((cid, ifname))
+    return out

@@ -1,0 +1,240 @@
+"""The ``terway`` CNI plugin: a thin, standard-library-only client of the terway daemon.
+
+The daemon allocates the address *and* wires the pod's netns (it has pyroute2 loaded and warm);
+this process only translates CNI (env + stdin) to one RPC and the reply to a CNI result. Nothing
+here may import pyroute2, the cloud SDK, kubernetes or yaml: every import is paid per pod.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+from terway import rpc
+from terway.cni import config as c
+from terway.cni.config import CniEnv, CniError, NetConf
+
+VETH_GATEWAY = "169.254.1.1"  # the pod's next hop in veth mode (the host veth answers it)
+EVENT_TIMEOUT = 2.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one CNI command; print a result or a spec error JSON; never leak a traceback."""
+    version = c.LATEST_VERSION
+    try:
+        stdin = sys.stdin.buffer.read()
+        env = c.parse_env(os.environ)
+        if env.command == "VERSION":
+            return _emit(_version_result(stdin))
+        obj = c.decode_netconf(stdin)
+        if isinstance(obj.get("cniVersion"), str):
+            version = obj["cniVersion"]
+        conf = c.parse_netconf(obj, env.command)
+        result = COMMAND_HANDLERS[env.command](env, conf)
+        return _emit(result) if result is not None else 0
+    except CniError as exc:
+        return _emit_error(version, exc.code, exc.msg, exc.details)
+    except BaseException as exc:  # the runtime must get JSON, never a traceback
+        if isinstance(exc, SystemExit | KeyboardInterrupt):
+            return _emit_error(version, c.PLUGIN_BUG, f"interrupted: {type(exc).__name__}")
+        return _emit_error(
+            version, c.PLUGIN_BUG, f"unexpected error in terway plugin: {type(exc).__name__}: {exc}"
+        )
+
+
+def _emit(obj: dict[str, Any]) -> int:
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+    return 0
+
+
+def _emit_error(version: str, code: int, msg: str, details: str = "") -> int:
+    if version not in c.SUPPORTED_VERSIONS:
+        version = c.LATEST_VERSION
+    out = {"cniVersion": version, "code": code, "msg": msg, "details": details}
+    try:
+        sys.stdout.write(json.dumps(out) + "\n")
+        sys.stdout.flush()
+        sys.stderr.write(f"terway: {msg}\n")
+    except OSError:
+        pass
+    return 1
+
+
+def _version_result(stdin: bytes) -> dict[str, Any]:
+    version = c.LATEST_VERSION
+    if stdin.strip():
+        obj = c.decode_netconf(stdin)
+        if obj.get("cniVersion") is not None:
+            version = c.check_version(obj)
+    return {"cniVersion": version, "supportedVersions": list(c.SUPPORTED_VERSIONS)}
+
+
+def _client(conf: NetConf, timeout: float | None = None) -> rpc.RpcClient:
+    return rpc.RpcClient(
+        conf.daemon_socket or rpc.DEFAULT_SOCKET,
+        timeout or conf.rpc_timeout or rpc.DEFAULT_TIMEOUT,
+    )
+
+
+def cni_code(err: rpc.RpcError) -> int:
+    """Daemon/cloud error → CNI code: specific codes first, then by class."""
+    by_code = {
+        rpc.ERR_UNKNOWN_CONTAINER: c.UNKNOWN_CONTAINER,
+        rpc.ERR_UNREACHABLE: c.DAEMON_UNREACHABLE,
+        rpc.ERR_TIMEOUT: c.DAEMON_TIMEOUT,
+        rpc.ERR_PROTOCOL: c.DAEMON_PROTOCOL,
+    }
+    if err.code in by_code:
+        return by_code[err.code]
+    return c.TRY_AGAIN_LATER if err.retryable else c.DAEMON_REFUSED
+
+
+def _as_cni(err: rpc.RpcError, action: str) -> CniError:
+    message = err.message if err.code in err.message else f"{err.code}: {err.message}"
+    details = f"code={err.code} class={err.error_class}"
+    return CniError(cni_code(err), f"{action}: {message}", details)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def cmd_add(env: CniEnv, conf: NetConf) -> dict[str, Any]:
+    client = _client(conf)
+    request = rpc.AllocIPRequest(
+        pod_name=env.pod_name,
+        pod_namespace=env.pod_namespace,
+        container_id=env.container_id,
+        netns=env.netns,
+        ifname=env.ifname,
+        eniip_virtual_type=conf.eniip_virtual_type,
+        mtu=conf.mtu,
+        disable_host_peer=conf.disable_host_peer,
+        ingress_bps=conf.ingress_bps,
+        egress_bps=conf.egress_bps,
+    )
+    try:
+        info = client.alloc_ip(request)
+    except rpc.RpcError as exc:
+        failure = _as_cni(exc, f"allocating IP for pod {env.pod_namespace}/{env.pod_name}")
+        if exc.error_class not in (rpc.CLASS_UNREACHABLE, rpc.CLASS_PROTOCOL):
+            _record_failure(conf, env, failure.msg)
+        raise failure from None
+    return build_result(conf.cni_version, env, info)
+
+
+def _record_failure(conf: NetConf, env: CniEnv, message: str) -> None:
+    """Best effort: the pod gets an AllocIPFailed event (the daemon records successes itself)."""
+    try:  # noqa: SIM105 (contextlib is an import the hot path does not need)
+        _client(conf, EVENT_TIMEOUT).record_event(
+            rpc.RecordEventRequest(env.pod_name, env.pod_namespace, "AllocIPFailed", message)
+        )
+    except rpc.RpcError:
+        pass
+
+
+def build_result(version: str, env: CniEnv, info: rpc.IPInfo) -> dict[str, Any]:
+    """A CNI result for ``version``: interfaces, ips, routes, dns."""
+    interfaces: list[dict[str, Any]] = []
+    if info.host_ifname:
+        interfaces.append({"name": info.host_ifname, "mac": info.host_mac})
+    pod_if: dict[str, Any] = {"name": info.ifname or env.ifname, "sandbox": env.netns}
+    if info.pod_mac:
+        pod_if["mac"] = info.pod_mac
+    interfaces.append(pod_if)
+    gateway = VETH_GATEWAY if info.datapath == rpc.DATAPATH_VETH else info.gateway
+    ip: dict[str, Any] = {
+        "address": f"{info.pod_ip}/{info.prefix_len}",
+        "gateway": gateway,
+        "interface": len(interfaces) - 1,
+    }
+    if version.startswith("0."):
+        ip["version"] = "4"
+    return {
+        "cniVersion": version,
+        "interfaces": interfaces,
+        "ips": [ip],
+        "routes": [{"dst": "0.0.0.0/0", "gw": gateway}],
+        "dns": {},
+    }
+
+
+def cmd_del(env: CniEnv, conf: NetConf) -> None:
+    request = rpc.ReleaseIPRequest(
+        pod_name=env.pod_name,
+        pod_namespace=env.pod_namespace,
+        container_id=env.container_id,
+        ifname=env.ifname,
+        netns=env.netns,
+    )
+    try:
+        _client(conf).release_ip(request)
+    except rpc.RpcError as exc:
+        if exc.code == rpc.ERR_UNKNOWN_CONTAINER:  # nothing held: DEL is idempotent
+            return
+        raise _as_cni(exc, f"releasing IP of pod {env.pod_namespace}/{env.pod_name}") from None
+
+
+def cmd_check(env: CniEnv, conf: NetConf) -> None:
+    request = rpc.GetIPInfoRequest(
+        pod_name=env.pod_name,
+        pod_namespace=env.pod_namespace,
+        container_id=env.container_id,
+        ifname=env.ifname,
+        netns=env.netns,
+    )
+    try:
+        info = _client(conf).get_ip_info(request)
+    except rpc.RpcError as exc:
+        raise _as_cni(exc, f"checking pod {env.pod_namespace}/{env.pod_name}") from None
+    problems = list(info.problems)
+    problems.extend(compare_prev_result(conf.prev_result or {}, env, info))
+    if problems:
+        raise CniError(c.CHECK_MISMATCH, "CHECK failed: " + "; ".join(problems))
+
+
+def compare_prev_result(prev: dict[str, Any], env: CniEnv, info: rpc.IPInfo) -> list[str]:
+    """What in prevResult disagrees with the daemon's record."""
+    problems = []
+    want = f"{info.pod_ip}/{info.prefix_len}"
+    ips = prev.get("ips") or []
+    addresses = [ip.get("address") for ip in ips if isinstance(ip, dict)]
+    if want not in addresses:
+        problems.append(f"prevResult ips {addresses} lack the daemon's address {want}")
+    interfaces = prev.get("interfaces") or []
+    names = [i.get("name") for i in interfaces if isinstance(i, dict) and i.get("sandbox")]
+    if names and env.ifname not in names:
+        problems.append(f"prevResult has no sandbox interface {env.ifname!r} (has {names})")
+    return problems
+
+
+def cmd_status(env: CniEnv, conf: NetConf) -> None:
+    try:
+        status = _client(conf).status()
+    except rpc.RpcError as exc:
+        raise CniError(c.NOT_AVAILABLE, f"terway not available: {exc.message}") from None
+    if not status.ready:
+        raise CniError(c.NOT_AVAILABLE, f"terway not ready: {status.message or 'no reason given'}")
+
+
+def cmd_gc(env: CniEnv, conf: NetConf) -> None:
+    valid = tuple(rpc.Attachment(cid, ifname) for cid, ifname in conf.valid_attachments or [])
+    try:
+        _client(conf).gc(valid)
+    except rpc.RpcError as exc:
+        raise _as_cni(exc, "garbage collection") from None
+
+
+COMMAND_HANDLERS: dict[str, Any] = {
+    "ADD": cmd_add,
+    "DEL": cmd_del,
+    "CHECK": cmd_check,
+    "STATUS": cmd_status,
+    "GC": cmd_gc,
+}
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
