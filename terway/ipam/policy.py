@@ -1,0 +1,115 @@
+"""Pool sizing policies: how many IPs to add or release at a pool sync. Pure arithmetic.
+
+Upstream Terway's watermarks are the default; AWS VPC CNI's warm targets and Cilium's
+pre-allocate/watermark are here so the simulator can compare them on the same core.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from terway.ipam.settings import IpamSettings
+
+
+@dataclass(frozen=True)
+class PoolState:
+    """Pool units (IPs, or ENIs in exclusive mode) at decision time."""
+
+    total: int        # on usable ENIs
+    used: int         # owned by pods
+    idle: int         # free to hand out
+    reserved: int     # held for sticky pods
+    in_flight: int    # being assigned / created / attached
+    pending: int      # requests waiting
+    capacity: int
+    units_per_eni: int
+    eni_count: int
+
+    @property
+    def available(self) -> int:
+        """Free units once in-flight work lands and pending requests are served."""
+        return self.idle + self.in_flight - self.pending
+
+
+@dataclass(frozen=True)
+class PoolPlan:
+    ips_to_add: int = 0
+    ips_to_release: int = 0
+
+
+class PoolPolicy(Protocol):
+    def plan(self, state: PoolState, now: float) -> PoolPlan: ...
+
+
+@dataclass(frozen=True)
+class TerwayPolicy:
+    """Upstream: top up to ``min_pool_size`` idle, release idle above ``max_pool_size``."""
+
+    min_pool_size: int
+    max_pool_size: int
+
+    def plan(self, state: PoolState, now: float) -> PoolPlan:
+        add = max(0, self.min_pool_size - state.available)
+        release = 0
+        if state.pending == 0:
+            release = min(state.idle, max(0, state.available - self.max_pool_size))
+        return PoolPlan(add, release)
+
+
+@dataclass(frozen=True)
+class AwsWarmPolicy:
+    """AWS VPC CNI: short = max(WARM_IP - available, MIN_IP - total); WARM_ENI when no IP target."""
+
+    warm_ip_target: int = 0
+    minimum_ip_target: int = 0
+    warm_eni_target: int = 1
+
+    def plan(self, state: PoolState, now: float) -> PoolPlan:
+        total = state.total + state.in_flight
+        if self.warm_ip_target or self.minimum_ip_target:
+            short = max(self.warm_ip_target - state.available, self.minimum_ip_target - total)
+            warm = max(self.warm_ip_target, self.minimum_ip_target - state.used - state.pending)
+        else:
+            warm = self.warm_eni_target * state.units_per_eni
+            short = warm - state.available
+        release = 0
+        if state.pending == 0 and short < 0:
+            excess = state.available - warm
+            floor = max(0, total - self.minimum_ip_target) if self.minimum_ip_target else excess
+            release = min(state.idle, max(0, excess), floor)
+        return PoolPlan(max(0, short), release)
+
+
+@dataclass(frozen=True)
+class CiliumPolicy:
+    """Cilium ENI IPAM: needed = pre - available (at least min - total), capped by max;
+    excess = available - pre - max_above_watermark."""
+
+    pre_allocate: int = 8
+    min_allocate: int = 0
+    max_allocate: int = 0
+    max_above_watermark: int = 0
+
+    def plan(self, state: PoolState, now: float) -> PoolPlan:
+        total = state.total + state.in_flight
+        needed = max(self.pre_allocate - state.available, self.min_allocate - total, 0)
+        if self.max_allocate:
+            needed = min(needed, max(0, self.max_allocate - total))
+        release = 0
+        if state.pending == 0:
+            excess = state.available - self.pre_allocate - self.max_above_watermark
+            if self.min_allocate:
+                excess = min(excess, total - self.min_allocate)
+            release = min(state.idle, max(0, excess))
+        return PoolPlan(needed, release)
+
+
+def make_policy(settings: IpamSettings) -> PoolPolicy:
+    """The policy named in the settings (``pool_policy`` + ``pool_policy_params``)."""
+    p = dict(settings.pool_policy_params)
+    if settings.pool_policy == "aws":
+        return AwsWarmPolicy(**p)
+    if settings.pool_policy == "cilium":
+        return CiliumPolicy(**p)
+    return TerwayPolicy(settings.min_pool_size, settings.max_pool_size)

@@ -1,0 +1,720 @@
+"""IpamCore: the sans-IO pool state machine. Events and the time in, commands and notices out.
+
+See docs/ipam.md for the contract. Nothing here does I/O, reads a clock, sleeps or awaits.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from terway.cloud.api import Eni, VSwitch
+from terway.cloud.errors import CloudError, ErrorClass
+from terway.ipam import selection
+from terway.ipam.commands import (
+    AssignIps,
+    AttachEni,
+    Command,
+    CreateEni,
+    DeleteEni,
+    DescribeVSwitches,
+    DetachEni,
+    UnassignIps,
+)
+from terway.ipam.exhaustion import Block, ExhaustionMemory
+from terway.ipam.model import CreatingEni, EniSlot, EniState, IpSlot, PendingRequest
+from terway.ipam.notices import (
+    Allocation,
+    ConditionChanged,
+    Exhausted,
+    IpReady,
+    LogLine,
+    Notice,
+    Pending,
+)
+from terway.ipam.policy import PoolPlan, PoolPolicy, PoolState, make_policy
+from terway.ipam.settings import IpamSettings
+from terway.ipam.views import EniView, MappingRow, PoolStats, RestoreReport
+
+CONDITION = "SufficientIP"
+_C = TypeVar("_C", CreateEni, AttachEni, AssignIps, UnassignIps, DetachEni, DeleteEni,
+              DescribeVSwitches)
+
+
+@dataclass
+class _Backoff:
+    until: float
+    failures: int
+
+
+class IpamCore:
+    """One node's ENI/IP pool. Deterministic for given inputs, ``id_prefix`` and ``rng`` seed."""
+
+    def __init__(
+        self,
+        settings: IpamSettings,
+        *,
+        id_prefix: str,
+        rng: random.Random | None = None,
+        policy: PoolPolicy | None = None,
+    ) -> None:
+        if not id_prefix:
+            raise ValueError("id_prefix: must be a non-empty string")
+        self._s = settings
+        self._prefix = id_prefix
+        self._seq = 0
+        self._rng = rng if rng is not None else random.Random(0)
+        self._policy = policy if policy is not None else make_policy(settings)
+        self._custom_policy = policy is not None
+        self._now = 0.0
+        self._enis: dict[str, EniSlot] = {}
+        self._creating: dict[str, CreatingEni] = {}
+        self._inflight: dict[str, Command] = {}
+        self._pending: dict[str, PendingRequest] = {}
+        self._owners: dict[str, tuple[str, str]] = {}        # pod key -> (eni id, ip)
+        self._reserved: dict[str, tuple[str, str]] = {}      # sticky pod key -> (eni id, ip)
+        self._vsw_available: dict[str, int | None] = {}
+        self._vsw_fetched_at: float | None = None
+        self._memory = ExhaustionMemory()
+        self._backoff: dict[str, _Backoff] = {}
+        self._notices: list[Notice] = []
+        self._sufficient = True
+        self._next_sync: float | None = None
+        self._last_activity = 0.0
+        self._next_reclaim: float | None = None
+
+    # ------------------------------------------------------------------ inputs: pods
+
+    def request_ip(self, pod_key: str, now: float, sticky: bool = False) -> Allocation | Pending:
+        """Serve from the pool now, or queue the request (an ``IpReady`` notice follows)."""
+        _check_key(pod_key)
+        self._advance(now)
+        self._last_activity = now
+        if pod_key in self._owners:
+            return self._allocation(pod_key)
+        if pod_key in self._pending:
+            return Pending(pod_key, self.pending_reason(pod_key))
+        if self._take_reserved(pod_key, sticky):
+            return self._allocation(pod_key)
+        if not self._pending and self._give_idle(pod_key, sticky):
+            return self._allocation(pod_key)
+        self._pending[pod_key] = PendingRequest(now, sticky)
+        return Pending(pod_key, self.pending_reason(pod_key))
+
+    def release_ip(self, pod_key: str, now: float) -> Allocation | None:
+        """The pod is gone. Sticky allocations stay reserved for the key for ``sticky_ttl``."""
+        _check_key(pod_key)
+        self._advance(now)
+        if self._pending.pop(pod_key, None) is not None:
+            return None
+        if pod_key not in self._owners:
+            return None
+        alloc = self._allocation(pod_key)
+        eni_id, ip = self._owners.pop(pod_key)
+        slot = self._enis[eni_id].ips[ip]
+        slot.owner = None
+        slot.idle_since = now
+        if slot.sticky and self._s.sticky_ttl > 0:
+            slot.reserved_for, slot.reserved_until = pod_key, now + self._s.sticky_ttl
+            self._reserved[pod_key] = (eni_id, ip)
+        slot.sticky = False
+        self._serve_pending()
+        return alloc
+
+    def cancel_request(self, pod_key: str, now: float) -> bool:
+        _check_key(pod_key)
+        self._advance(now)
+        return self._pending.pop(pod_key, None) is not None
+
+    # ------------------------------------------------------------------ inputs: time
+
+    def tick(self, now: float) -> list[Command]:
+        """Everything due at ``now``: expiries, retries, batches, pool sync, idle reclaim."""
+        self._advance(now)
+        self._expire(now)
+        self._serve_pending()
+        cmds: list[Command] = []
+        cmds += self._refresh_vswitches(now)
+        cmds += self._continue_enis(now)
+        plan = self._sync_plan(now)
+        add = max(self._pending_shortage(now), plan.ips_to_add)
+        cmds += self._grow(add, now)
+        cmds += self._release(plan.ips_to_release + self._reclaim_budget(now), now)
+        return cmds
+
+    def next_wakeup(self) -> float | None:
+        """The earliest future time at which ``tick`` has something to do."""
+        times = [*self._memory.deadlines(), *(b.until for b in self._backoff.values())]
+        times += [r.since + self._s.batch_window for r in self._pending.values()]
+        times += [
+            s.reserved_until for e in self._enis.values() for s in e.ips.values()
+            if s.reserved_for is not None
+        ]
+        if self._next_sync is not None:
+            times.append(self._next_sync)
+        if self._next_reclaim is not None:
+            times.append(self._next_reclaim)
+        if self._vsw_fetched_at is not None and self._s.vswitch_cache_ttl > 0:
+            times.append(self._vsw_fetched_at + self._s.vswitch_cache_ttl)
+        future = [t for t in times if t > self._now]
+        return min(future) if future else None
+
+    # ------------------------------------------------------------------ inputs: results
+
+    def on_eni_created(self, cmd_id: str, eni: Eni, now: float) -> None:
+        self._advance(now)
+        if self._finish(cmd_id, CreateEni) is None:
+            return
+        self._creating.pop(cmd_id, None)
+        self._backoff.pop("create", None)
+        slot = EniSlot(eni.eni_id, eni.mac, eni.vswitch_id, eni.primary_ip, EniState.ATTACHING)
+        ips = (eni.primary_ip,) if self._s.exclusive else eni.private_ips
+        for ip in ips:
+            slot.ips[ip] = IpSlot(ip, idle_since=now)
+        self._enis[eni.eni_id] = slot
+
+    def on_eni_attached(self, cmd_id: str, now: float) -> None:
+        self._advance(now)
+        cmd = self._finish(cmd_id, AttachEni)
+        if cmd is None or cmd.eni_id not in self._enis:
+            return
+        eni = self._enis[cmd.eni_id]
+        eni.busy_cmd, eni.state = None, EniState.READY
+        self._backoff.pop(f"eni:{eni.eni_id}", None)
+        self._serve_pending()
+
+    def on_ips_assigned(self, cmd_id: str, ips: Sequence[str], now: float) -> None:
+        self._advance(now)
+        cmd = self._finish(cmd_id, AssignIps)
+        if cmd is None or cmd.eni_id not in self._enis:
+            return
+        eni = self._enis[cmd.eni_id]
+        eni.busy_cmd, eni.assigning = None, 0
+        for ip in ips:
+            eni.ips.setdefault(ip, IpSlot(ip, idle_since=now))
+        self._backoff.pop(f"eni:{eni.eni_id}", None)
+        self._serve_pending()
+
+    def on_ips_unassigned(self, cmd_id: str, now: float) -> None:
+        self._advance(now)
+        cmd = self._finish(cmd_id, UnassignIps)
+        if cmd is None or cmd.eni_id not in self._enis:
+            return
+        eni = self._enis[cmd.eni_id]
+        eni.busy_cmd = None
+        for ip in cmd.ips:
+            eni.ips.pop(ip, None)
+
+    def on_eni_detached(self, cmd_id: str, now: float) -> None:
+        self._advance(now)
+        cmd = self._finish(cmd_id, DetachEni)
+        if cmd is not None and cmd.eni_id in self._enis:
+            eni = self._enis[cmd.eni_id]
+            eni.busy_cmd, eni.state, eni.error = None, EniState.DELETING, ""
+
+    def on_eni_deleted(self, cmd_id: str, now: float) -> None:
+        self._advance(now)
+        cmd = self._finish(cmd_id, DeleteEni)
+        if cmd is not None:
+            self._drop_eni(cmd.eni_id)
+
+    def on_vswitches(
+        self, vswitches: Sequence[VSwitch], now: float, cmd_id: str | None = None
+    ) -> None:
+        """Fresh vSwitch counts (solicited or not). Addresses back → blocks on it lift."""
+        self._advance(now)
+        if cmd_id is not None:
+            self._finish(cmd_id, DescribeVSwitches)
+            self._backoff.pop("describe", None)
+        self._vsw_fetched_at = now
+        for v in vswitches:
+            self._vsw_available[v.vswitch_id] = v.available_ip_count
+            if v.available_ip_count > 0:
+                on_it = [e.eni_id for e in self._enis.values() if e.vswitch_id == v.vswitch_id]
+                if self._memory.lift_vswitch(v.vswitch_id, on_it):
+                    self._log("info", f"vSwitch {v.vswitch_id} has {v.available_ip_count} "
+                              "free addresses again; allocation resumes")
+        self._update_condition()
+
+    def on_config_changed(self, settings: IpamSettings, now: float) -> None:
+        """New settings take effect at once; new vSwitches are described on the next tick."""
+        self._advance(now)
+        added = [v for v in settings.vswitch_ids if v not in self._s.vswitch_ids]
+        self._s = settings
+        if not self._custom_policy:
+            self._policy = make_policy(settings)
+        if added:
+            self._vsw_fetched_at = None  # refresh counts now
+            self._log("info", f"vSwitches added: {', '.join(added)}")
+
+    def on_command_failed(self, cmd_id: str, error: CloudError, now: float) -> None:
+        self._advance(now)
+        cmd = self._inflight.pop(cmd_id, None)
+        if cmd is None:
+            return
+        match cmd:
+            case CreateEni():
+                self._create_failed(cmd, error, now)
+            case AssignIps():
+                self._assign_failed(cmd, error, now)
+            case AttachEni() | DetachEni() | DeleteEni() | UnassignIps():
+                self._eni_op_failed(cmd, error, now)
+            case DescribeVSwitches():
+                self._back_off("describe", now)
+                self._log("warning", f"describe vSwitches failed: {error.describe()}")
+        self._update_condition()
+
+    # ------------------------------------------------------------------ restart
+
+    def restore(
+        self, enis: Sequence[Eni], owners: Mapping[str, str], now: float
+    ) -> RestoreReport:
+        """Rebuild from cloud truth (attached secondary ENIs) and store ownership ({ip: pod})."""
+        self._advance(now)
+        for eni in enis:
+            if eni.eni_type == "Primary":
+                continue
+            slot = EniSlot(eni.eni_id, eni.mac, eni.vswitch_id, eni.primary_ip, EniState.READY)
+            ips = (eni.primary_ip,) if self._s.exclusive else eni.private_ips
+            for ip in ips:
+                slot.ips[ip] = IpSlot(ip, idle_since=now)
+            self._enis[eni.eni_id] = slot
+        where = {ip: e for e in self._enis.values() for ip in e.ips}
+        dropped: dict[str, str] = {}
+        for ip, key in sorted(owners.items(), key=lambda kv: (kv[1], kv[0])):
+            eni_slot = where.get(ip)
+            if eni_slot is None or key in self._owners:
+                dropped[key] = ip
+                continue
+            eni_slot.ips[ip].owner = key
+            self._owners[key] = (eni_slot.eni_id, ip)
+        freed = sorted(ip for ip, e in where.items() if e.ips[ip].owner is None)
+        return RestoreReport(freed=tuple(freed), dropped=dropped)
+
+    # ------------------------------------------------------------------ introspection
+
+    def drain_notices(self) -> list[Notice]:
+        out, self._notices = self._notices, []
+        return out
+
+    def allocation(self, pod_key: str) -> Allocation | None:
+        return self._allocation(pod_key) if pod_key in self._owners else None
+
+    def pending_keys(self) -> list[str]:
+        return list(self._pending)
+
+    def condition(self) -> bool:
+        """SufficientIP: False while an exhaustion block is in force."""
+        return self._sufficient
+
+    def pending_reason(self, pod_key: str) -> str:
+        err = self._memory.last_error()
+        if err is not None:
+            return f"error allocate ip: {err.describe()}"
+        if self._eni_count() >= self._s.max_enis and not self._has_room():
+            return f"error allocate ip: node capacity reached ({self._s.capacity} addresses)"
+        return "waiting for addresses from the cloud"
+
+    def stats(self) -> PoolStats:
+        st = self._state()
+        disposed = sum(
+            len(e.ips) if e.state in (EniState.DETACHING, EniState.DELETING)
+            else sum(1 for s in e.ips.values() if s.releasing)
+            for e in self._enis.values()
+        )
+        return PoolStats(st.total, st.used, st.idle, st.reserved, disposed, st.in_flight,
+                         st.pending, st.eni_count)
+
+    def enis(self) -> list[EniView]:
+        return [
+            EniView(e.eni_id, e.mac, e.vswitch_id, e.state.value, tuple(sorted(e.ips)), e.used,
+                    self._memory.enis[e.eni_id].until if e.eni_id in self._memory.enis else None)
+            for e in sorted(self._enis.values(), key=lambda e: e.eni_id)
+        ]
+
+    def mapping(self) -> list[MappingRow]:
+        rows = []
+        for e in sorted(self._enis.values(), key=lambda e: e.eni_id):
+            for ip in sorted(e.ips, key=_ip_key):
+                s = e.ips[ip]
+                status = "Error" if e.error else ("Normal" if s.owner else "Idle")
+                rows.append(MappingRow(status, s.owner or "", e.eni_id, e.mac, ip))
+        return rows
+
+    # ------------------------------------------------------------------ internals: time
+
+    def _advance(self, now: float) -> None:
+        if now < 0 or now < self._now:
+            raise ValueError(f"now: must not go backwards ({now} < {self._now})")
+        self._now = now
+        if self._next_sync is None:
+            self._next_sync = now  # first sync at the first tick
+
+    def _expire(self, now: float) -> None:
+        if self._memory.expire(now):
+            self._update_condition()
+        self._backoff = {k: b for k, b in self._backoff.items() if b.until > now}
+        for e in self._enis.values():
+            for s in e.ips.values():
+                if s.reserved_for is not None and s.reserved_until <= now:
+                    self._reserved.pop(s.reserved_for, None)
+                    s.reserved_for, s.idle_since = None, now
+
+    def _back_off(self, key: str, now: float) -> None:
+        n = self._backoff[key].failures + 1 if key in self._backoff else 1
+        delay = min(self._s.retry_cap, self._s.retry_base * 2 ** (n - 1))
+        self._backoff[key] = _Backoff(now + delay, n)
+
+    def _backing_off(self, key: str, now: float) -> bool:
+        b = self._backoff.get(key)
+        return b is not None and b.until > now
+
+    # ------------------------------------------------------------------ internals: serving
+
+    def _allocation(self, pod_key: str) -> Allocation:
+        eni_id, ip = self._owners[pod_key]
+        e = self._enis[eni_id]
+        return Allocation(pod_key, ip, eni_id, e.mac, e.vswitch_id, self._s.exclusive)
+
+    def _own(self, pod_key: str, eni: EniSlot, ip: str, sticky: bool) -> None:
+        slot = eni.ips[ip]
+        slot.owner, slot.sticky = pod_key, sticky
+        self._owners[pod_key] = (eni.eni_id, ip)
+
+    def _take_reserved(self, pod_key: str, sticky: bool) -> bool:
+        held = self._reserved.pop(pod_key, None)
+        if held is None or held[0] not in self._enis or held[1] not in self._enis[held[0]].ips:
+            return False
+        eni = self._enis[held[0]]
+        eni.ips[held[1]].reserved_for = None
+        self._own(pod_key, eni, held[1], sticky)
+        return True
+
+    def _give_idle(self, pod_key: str, sticky: bool) -> bool:
+        pick = selection.pick_idle(list(self._enis.values()), self._s.eni_selection)
+        if pick is None:
+            return False
+        self._own(pod_key, pick[0], pick[1], sticky)
+        return True
+
+    def _serve_pending(self) -> None:
+        served = False
+        for key, req in list(self._pending.items()):
+            if not self._give_idle(key, req.sticky):
+                break
+            del self._pending[key]
+            self._notices.append(IpReady(key, self._allocation(key)))
+            served = True
+        if served and not self._sufficient:
+            self._set_condition(True, "addresses are being allocated again")
+
+    # ------------------------------------------------------------------ internals: planning
+
+    def _state(self) -> PoolState:
+        ready = [e for e in self._enis.values() if e.ready]
+        in_flight = sum(c.ip_count for c in self._creating.values())
+        in_flight += sum(e.assigning for e in ready)
+        in_flight += sum(len(e.ips) for e in self._enis.values() if e.state is EniState.ATTACHING)
+        return PoolState(
+            total=sum(len(e.ips) for e in ready),
+            used=sum(e.used for e in ready),
+            idle=sum(1 for e in ready for s in e.ips.values() if s.idle),
+            reserved=sum(e.reserved for e in ready),
+            in_flight=in_flight,
+            pending=len(self._pending),
+            capacity=self._s.capacity,
+            units_per_eni=self._s.units_per_eni,
+            eni_count=self._eni_count(),
+        )
+
+    def _eni_count(self) -> int:
+        return len(self._enis) + len(self._creating)
+
+    def _has_room(self) -> bool:
+        return not self._s.exclusive and any(
+            e.ready and len(e.ips) + e.assigning < self._s.ips_per_eni for e in self._enis.values()
+        )
+
+    def _sync_plan(self, now: float) -> PoolPlan:
+        if self._next_sync is None or now < self._next_sync:
+            return PoolPlan()
+        self._next_sync = now + self._s.sync_period
+        return self._policy.plan(self._state(), now)
+
+    def _pending_shortage(self, now: float) -> int:
+        """Pending requests whose batch window closed, minus what is already on its way."""
+        if not any(r.since + self._s.batch_window <= now for r in self._pending.values()):
+            return 0
+        return max(0, len(self._pending) - self._state().in_flight)
+
+    def _grow(self, add: int, now: float) -> list[Command]:
+        st = self._state()
+        add = min(add, max(0, self._s.capacity - st.total - st.in_flight))
+        cmds: list[Command] = []
+        if add <= 0:
+            return cmds
+        if not self._s.exclusive:
+            add, cmds = self._assign_more(add, now)
+        while add > 0:
+            cmd = self._create_one(add, now)
+            if cmd is None:
+                break
+            cmds.append(cmd)
+            add -= 1 if self._s.exclusive else cmd.secondary_ip_count + 1
+        return cmds
+
+    def _assign_more(self, add: int, now: float) -> tuple[int, list[Command]]:
+        cmds: list[Command] = []
+        growable = [
+            e for e in self._enis.values()
+            if e.ready and e.busy_cmd is None and len(e.ips) < self._s.ips_per_eni
+            and not self._memory.eni_blocked(e.eni_id, now)
+            and not self._backing_off(f"eni:{e.eni_id}", now)
+        ]
+        for eni in selection.order_enis(growable, self._s.eni_selection):
+            if add <= 0:
+                break
+            n = min(add, self._s.ips_per_eni - len(eni.ips), self._s.max_ips_per_call)
+            cmd = AssignIps(self._next_id(), eni.eni_id, n)
+            eni.busy_cmd, eni.assigning = cmd.cmd_id, n
+            self._inflight[cmd.cmd_id] = cmd
+            cmds.append(cmd)
+            add -= n
+        return add, cmds
+
+    def _create_one(self, want: int, now: float) -> CreateEni | None:
+        if self._eni_count() >= self._s.max_enis or self._memory.create_blocked(now):
+            return None
+        if self._backing_off("create", now):
+            return None
+        vswitch = self._choose_vswitch(now)
+        if vswitch is None:
+            return None
+        n = 1 if self._s.exclusive else min(want, self._s.ips_per_eni, self._s.max_ips_per_call)
+        cmd_id = self._next_id()
+        cmd = CreateEni(cmd_id, vswitch, n - 1 if not self._s.exclusive else 0,
+                        tuple(self._s.security_group_ids), dict(self._s.tags), client_token=cmd_id)
+        self._creating[cmd_id] = CreatingEni(vswitch, n)
+        self._inflight[cmd_id] = cmd
+        known = self._vsw_available.get(vswitch)
+        if known is not None:
+            self._vsw_available[vswitch] = max(0, known - n)
+        return cmd
+
+    def _choose_vswitch(self, now: float) -> str | None:
+        candidates = [
+            v for v in self._s.vswitch_ids if not self._memory.vswitch_blocked(v, now)
+        ]
+        ordered = selection.order_vswitches(
+            candidates, self._vsw_available, self._s.vswitch_selection, self._rng
+        )
+        return ordered[0] if ordered else None
+
+    def _refresh_vswitches(self, now: float) -> list[Command]:
+        if not self._s.vswitch_ids or self._backing_off("describe", now):
+            return []
+        if any(isinstance(c, DescribeVSwitches) for c in self._inflight.values()):
+            return []
+        fresh = self._vsw_fetched_at is not None and (
+            now < self._vsw_fetched_at + self._s.vswitch_cache_ttl
+        )
+        if fresh:
+            return []
+        cmd = DescribeVSwitches(self._next_id(), tuple(self._s.vswitch_ids))
+        self._inflight[cmd.cmd_id] = cmd
+        self._vsw_fetched_at = now  # re-asked after the TTL even if the answer never comes
+        return [cmd]
+
+    def _continue_enis(self, now: float) -> list[Command]:
+        """Next step for ENIs between states: attach new ones, detach/delete released ones."""
+        cmds: list[Command] = []
+        for eni in sorted(self._enis.values(), key=lambda e: e.eni_id):
+            if eni.busy_cmd is not None or self._backing_off(f"eni:{eni.eni_id}", now):
+                continue
+            cmd: Command
+            if eni.state is EniState.ATTACHING:
+                cmd = AttachEni(self._next_id(), eni.eni_id, self._s.instance_id)
+            elif eni.state is EniState.DETACHING:
+                cmd = DetachEni(self._next_id(), eni.eni_id, self._s.instance_id)
+            elif eni.state is EniState.DELETING:
+                cmd = DeleteEni(self._next_id(), eni.eni_id)
+            else:
+                continue
+            eni.busy_cmd = cmd.cmd_id
+            self._inflight[cmd.cmd_id] = cmd
+            cmds.append(cmd)
+        return cmds
+
+    # ------------------------------------------------------------------ internals: release
+
+    def _reclaim_budget(self, now: float) -> int:
+        after = self._s.idle_reclaim_after
+        if after is None:
+            return 0
+        if now - self._last_activity < after:
+            self._next_reclaim = self._last_activity + after
+            return 0
+        if self._next_reclaim is not None and now < self._next_reclaim:
+            return 0
+        self._next_reclaim = now + self._s.idle_reclaim_interval
+        st = self._state()
+        if st.pending:
+            return 0
+        return min(self._s.idle_reclaim_batch, max(0, st.idle - self._s.min_pool_size))
+
+    def _release(self, budget: int, now: float) -> list[Command]:
+        """Free ``budget`` idle units: whole ENIs when possible, else secondary IPs."""
+        cmds: list[Command] = []
+        enis = sorted(
+            (e for e in self._enis.values() if e.ready and e.busy_cmd is None),
+            key=lambda e: (e.used + e.reserved, -len(e.ips), e.eni_id),
+        )
+        ready_count = sum(1 for e in self._enis.values() if e.ready)
+        for eni in enis:
+            if budget <= 0:
+                break
+            idle = eni.idle_ips()
+            whole = len(idle) == len(eni.ips) and len(eni.ips) <= budget
+            if whole and ready_count > self._s.min_enis:
+                eni.state = EniState.DETACHING
+                ready_count -= 1
+                budget -= len(eni.ips)
+                continue
+            if self._s.exclusive:
+                continue
+            ips = [s.ip for s in idle if s.ip != eni.primary_ip][: min(budget,
+                                                                      self._s.max_ips_per_call)]
+            if not ips:
+                continue
+            cmd = UnassignIps(self._next_id(), eni.eni_id, tuple(ips))
+            for ip in ips:
+                eni.ips[ip].releasing = True
+            eni.busy_cmd = cmd.cmd_id
+            self._inflight[cmd.cmd_id] = cmd
+            cmds.append(cmd)
+            budget -= len(ips)
+        return cmds + self._continue_enis(now)
+
+    def _drop_eni(self, eni_id: str) -> None:
+        eni = self._enis.pop(eni_id, None)
+        if eni is None:
+            return
+        for s in eni.ips.values():
+            if s.owner is not None:
+                self._owners.pop(s.owner, None)
+            if s.reserved_for is not None:
+                self._reserved.pop(s.reserved_for, None)
+        self._memory.enis.pop(eni_id, None)
+        self._backoff.pop(f"eni:{eni_id}", None)
+
+    # ------------------------------------------------------------------ internals: failures
+
+    def _create_failed(self, cmd: CreateEni, error: CloudError, now: float) -> None:
+        self._creating.pop(cmd.cmd_id, None)
+        until = now + self._s.exhaustion_block
+        if error.error_class is ErrorClass.EXHAUSTED:
+            self._memory.vswitches[cmd.vswitch_id] = Block(until, error)
+            self._vsw_available[cmd.vswitch_id] = 0
+            self._exhausted("vswitch", cmd.vswitch_id, until, error)
+            self._log("warning", f"create network interface on vSwitch {cmd.vswitch_id} "
+                      f"failed: {error.describe()}, trying another vSwitch")
+        elif error.error_class is ErrorClass.QUOTA:
+            self._memory.create = Block(until, error)
+            self._exhausted("instance", self._s.instance_id, until, error)
+            self._log("warning", f"create network interface failed: {error.describe()}")
+        else:
+            self._back_off("create", now)
+            self._log("warning", f"create network interface failed: {error.describe()}, "
+                      "retrying")
+
+    def _assign_failed(self, cmd: AssignIps, error: CloudError, now: float) -> None:
+        eni = self._enis.get(cmd.eni_id)
+        if eni is None:
+            return
+        eni.busy_cmd, eni.assigning = None, 0
+        self._log("warning", f"Assign private ip address failed: {error.describe()}, retrying")
+        until = now + self._s.exhaustion_block
+        if error.error_class in (ErrorClass.EXHAUSTED, ErrorClass.QUOTA):
+            self._memory.enis[eni.eni_id] = Block(until, error)
+            self._exhausted("eni", eni.eni_id, until, error)
+            if error.error_class is ErrorClass.EXHAUSTED:
+                self._memory.vswitches[eni.vswitch_id] = Block(until, error)
+                self._vsw_available[eni.vswitch_id] = 0
+                self._exhausted("vswitch", eni.vswitch_id, until, error)
+        elif error.error_class is ErrorClass.NOT_FOUND:
+            self._drop_eni(eni.eni_id)
+        else:
+            self._back_off(f"eni:{eni.eni_id}", now)
+
+    def _eni_op_failed(
+        self, cmd: AttachEni | DetachEni | DeleteEni | UnassignIps, error: CloudError, now: float
+    ) -> None:
+        eni = self._enis.get(cmd.eni_id)
+        if eni is None:
+            return
+        eni.busy_cmd = None
+        gone = error.error_class is ErrorClass.NOT_FOUND
+        match cmd:
+            case UnassignIps():
+                for ip in cmd.ips:
+                    if gone and ip in eni.ips:
+                        del eni.ips[ip]
+                    elif ip in eni.ips:
+                        eni.ips[ip].releasing = False
+            case AttachEni() if not error.retryable:
+                eni.state = EniState.DETACHING  # give the half-made ENI back
+            case DetachEni() if gone or error.error_class is ErrorClass.INVALID_STATE:
+                eni.state = EniState.DELETING
+            case DeleteEni() if gone:
+                self._drop_eni(eni.eni_id)
+                return
+            case DetachEni() | DeleteEni():
+                eni.error = error.describe()
+        if not (gone and isinstance(cmd, UnassignIps)):
+            self._back_off(f"eni:{eni.eni_id}", now)
+        level = "warning" if error.retryable else "error"
+        self._log(level, f"{type(cmd).__name__} {cmd.eni_id} failed: {error.describe()}")
+
+    # ------------------------------------------------------------------ internals: notices
+
+    def _next_id(self) -> str:
+        self._seq += 1
+        return f"{self._prefix}-{self._seq}"
+
+    def _finish(self, cmd_id: str, kind: type[_C]) -> _C | None:
+        cmd = self._inflight.get(cmd_id)
+        if not isinstance(cmd, kind):
+            return None
+        del self._inflight[cmd_id]
+        return cmd
+
+    def _log(self, level: str, msg: str) -> None:
+        self._notices.append(LogLine(level, msg))
+
+    def _exhausted(self, scope: str, resource_id: str, until: float, error: CloudError) -> None:
+        self._notices.append(Exhausted(scope, resource_id, until, error))
+        if self._sufficient:
+            self._set_condition(False, error.describe())
+
+    def _set_condition(self, ok: bool, message: str) -> None:
+        self._sufficient = ok
+        reason = "SufficientIP" if ok else "InsufficientIP"
+        self._notices.append(ConditionChanged(CONDITION, ok, reason, message))
+
+    def _update_condition(self) -> None:
+        if not self._sufficient and not self._memory.any_blocked():
+            self._set_condition(True, "no vSwitch or ENI is exhausted any more")
+
+
+def _check_key(pod_key: str) -> None:
+    if not isinstance(pod_key, str) or not pod_key:
+        raise ValueError(f"pod_key: must be a non-empty string, got {pod_key!r}")
+
+
+def _ip_key(ip: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(p) for p in ip.split("."))
+    except ValueError:
+        return (0,)

@@ -1,0 +1,48 @@
+"""Choices: which ENI serves or grows (eni_selection_policy), which vSwitch a new ENI uses."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+
+from terway.ipam.model import EniSlot
+
+
+def _fullness(eni: EniSlot) -> int:
+    return len(eni.ips)
+
+
+def order_enis(enis: Sequence[EniSlot], policy: str) -> list[EniSlot]:
+    """most_ips: fullest first (upstream default), least_ips: emptiest first; ties by ENI id."""
+    if policy == "least_ips":
+        return sorted(enis, key=lambda e: (_fullness(e), e.eni_id))
+    return sorted(enis, key=lambda e: (-_fullness(e), e.eni_id))
+
+
+def pick_idle(enis: Sequence[EniSlot], policy: str) -> tuple[EniSlot, str] | None:
+    """The (ENI, IP) to hand out next, or None. Fullness counts used IPs here."""
+    with_idle = [e for e in enis if e.ready and any(s.idle for s in e.ips.values())]
+    if not with_idle:
+        return None
+    if policy == "least_ips":
+        eni = min(with_idle, key=lambda e: (e.used, e.eni_id))
+    else:
+        eni = min(with_idle, key=lambda e: (-e.used, e.eni_id))
+    return eni, eni.idle_ips()[0].ip
+
+
+def order_vswitches(
+    candidates: Sequence[str],
+    available: Mapping[str, int | None],
+    policy: str,
+    rng: random.Random,
+) -> list[str]:
+    """ordered: most AvailableIpAddressCount first (upstream's meaning; unknown counts last,
+    ties in config order); random: a seeded shuffle. vSwitches known to be empty are dropped."""
+    usable = [v for v in candidates if available.get(v) != 0]
+    if policy == "ordered":
+        rank = {v: i for i, v in enumerate(candidates)}
+        return sorted(usable, key=lambda v: (-(available.get(v) or -1), rank[v]))
+    shuffled = list(usable)
+    rng.shuffle(shuffled)
+    return shuffled
