@@ -1,0 +1,71 @@
+"""On-disk record of the namespaces a fabric made, so ``fabric down`` can clean up after a crash.
+
+Every link the fabric creates lives inside a namespace it created (veth pairs between the router
+namespace and node namespaces; nothing in the root namespace), so deleting those namespaces is a
+complete teardown. One JSON file per running fabric under ``STATE_DIR``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+
+STATE_DIR = Path(os.environ.get("TERWAY_FABRIC_STATE_DIR", "/run/terway-emulator/fabric"))
+
+
+class Registry:
+    """The set of namespaces one fabric owns, mirrored to ``<STATE_DIR>/<pid>-<n>.json``."""
+
+    _seq = 0
+    _seq_lock = threading.Lock()
+
+    def __init__(self, state_dir: Path | None = None) -> None:
+        with Registry._seq_lock:
+            Registry._seq += 1
+            n = Registry._seq
+        self.dir = state_dir or STATE_DIR
+        self.path = self.dir / f"{os.getpid()}-{n}.json"
+        self._names: set[str] = set()
+        self._lock = threading.Lock()
+
+    @property
+    def names(self) -> set[str]:
+        with self._lock:
+            return set(self._names)
+
+    def add(self, name: str) -> None:
+        with self._lock:
+            self._names.add(name)
+            self._flush()
+
+    def discard(self, name: str) -> None:
+        with self._lock:
+            self._names.discard(name)
+            self._flush()
+
+    def close(self) -> None:
+        with self._lock:
+            self._names.clear()
+            self.path.unlink(missing_ok=True)
+
+    def _flush(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"pid": os.getpid(), "namespaces": sorted(self._names)}))
+        tmp.replace(self.path)
+
+
+def recorded(state_dir: Path | None = None) -> dict[Path, list[str]]:
+    """Every state file with the namespaces it lists (unreadable files list nothing)."""
+    base = state_dir or STATE_DIR
+    out: dict[Path, list[str]] = {}
+    if not base.is_dir():
+        return out
+    for path in sorted(base.glob("*.json")):
+        try:
+            out[path] = [str(n) for n in json.loads(path.read_text()).get("namespaces", [])]
+        except (OSError, ValueError):
+            out[path] = []
+    return out
