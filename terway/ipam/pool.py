@@ -457,13 +457,25 @@ class IpamCore:
             return cmds
         if not self._s.exclusive:
             add, cmds = self._assign_more(add, now)
+            add -= self._room_coming(now)  # served by later batches on ENIs already coming
         while add > 0:
             cmd = self._create_one(add, now)
             if cmd is None:
                 break
             cmds.append(cmd)
-            add -= 1 if self._s.exclusive else cmd.secondary_ip_count + 1
+            add -= self._s.units_per_eni  # the rest of a new ENI is filled by later batches
         return cmds
+
+    def _room_coming(self, now: float) -> int:
+        """Room on ENIs being created/attached or busy assigning: filled once they settle."""
+        per = self._s.ips_per_eni
+        room = sum(per - c.ip_count for c in self._creating.values())
+        for e in self._enis.values():
+            if e.state is EniState.ATTACHING or (
+                e.ready and e.assigning > 0 and not self._memory.eni_blocked(e.eni_id, now)
+            ):
+                room += max(0, per - len(e.ips) - e.assigning)
+        return room
 
     def _assign_more(self, add: int, now: float) -> tuple[int, list[Command]]:
         cmds: list[Command] = []
