@@ -30,7 +30,7 @@ def test_cold_request_waits_for_batch_window_then_creates_eni() -> None:
     creates = [c for c in cmds if isinstance(c, CreateEni)]
     assert len(creates) == 1 and creates[0].secondary_ip_count == 0  # primary IP serves the pod
     # results come back through the run loop
-    from terway.ipam import feed, execute
+    from terway.ipam import execute, feed
     feed(core, creates[0], execute(creates[0], cloud), 1.4)
     notices = settle(core, cloud, 1.5)
     assert ready_keys(notices) == ["ns/a"]
@@ -97,7 +97,7 @@ def test_max_enis_reached_keeps_request_pending_until_a_release() -> None:
 
 
 def test_cancel_request_drops_it() -> None:
-    core, cloud = make(max_enis=0)
+    core, _cloud = make(max_enis=0)
     assert isinstance(core.request_ip("ns/a", 0.0), Pending)
     assert core.cancel_request("ns/a", 1.0) is True
     assert core.pending_keys() == []
@@ -134,7 +134,7 @@ def test_most_ips_serves_from_fullest_eni_least_ips_from_emptiest() -> None:
 def test_bad_inputs_raise_and_change_nothing() -> None:
     import pytest
 
-    core, cloud = make()
+    core, _cloud = make()
     core.tick(5.0)
     with pytest.raises(ValueError, match="pod_key"):
         core.request_ip("", 5.0)

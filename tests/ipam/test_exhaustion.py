@@ -1,0 +1,150 @@
+"""IpNotEnough and quotas: blocks, the log line users grep for, the node condition, recovery."""
+
+from __future__ import annotations
+
+from terway.cloud.api import VSwitch
+from terway.cloud.errors import CloudError
+from terway.ipam import ConditionChanged, CreateEni, Exhausted, LogLine, Pending
+from tests.ipam.fakecloud import ip_not_enough
+from tests.ipam.helpers import make, ready_keys, settings, settle
+
+SEED_LINE = (
+    "Assign private ip address failed: Aliyun API Error: RequestId: "
+    "2095E971-E473-4BA0-853F-0C41CF52651D Status Code: 403 Code: InvalidVSwitchId.IpNotEnough "
+    'Message: The specified VSwitch "vsw-a" has not enough IpAddress., retrying'
+)
+
+
+def _one_eni_with_pods(n: int, **over: object):  # type: ignore[no-untyped-def]
+    core, cloud = make(ips_per_eni=10, **over)  # type: ignore[arg-type]
+    for i in range(n):
+        core.request_ip(f"ns/p{i}", 0.0)
+    settle(core, cloud, 0.3)
+    return core, cloud
+
+
+def test_ip_not_enough_on_assign_blocks_eni_logs_seed_line_and_sets_condition() -> None:
+    core, cloud = _one_eni_with_pods(1, max_enis=1)
+    cloud.fail["assign"] = [ip_not_enough("vsw-a")]
+    assert isinstance(core.request_ip("ns/x", 1.0), Pending)
+    notices = settle(core, cloud, 1.3)
+    logs = [n.msg for n in notices if isinstance(n, LogLine) and n.level == "warning"]
+    assert SEED_LINE in logs
+    conds = [n for n in notices if isinstance(n, ConditionChanged)]
+    assert conds and conds[-1].status is False and conds[-1].reason == "InsufficientIP"
+    assert {(n.scope, n.resource_id) for n in notices if isinstance(n, Exhausted)} == {
+        ("eni", "eni-1"), ("vswitch", "vsw-a")}
+    assert "IpNotEnough" in core.pending_reason("ns/x")
+    assert core.condition() is False
+    calls = len(cloud.calls)
+    settle(core, cloud, 300.0)
+    assert "assign" not in cloud.calls[calls:]  # blocked: no hammering of the API
+    assert core.pending_keys() == ["ns/x"]
+
+
+def test_eni_block_lifts_after_ten_minutes_and_allocation_resumes() -> None:
+    core, cloud = _one_eni_with_pods(1, max_enis=1, vswitch_cache_ttl=10**9)
+    cloud.fail["assign"] = [ip_not_enough("vsw-a")]
+    core.request_ip("ns/x", 1.0)
+    settle(core, cloud, 1.3)
+    assert core.next_wakeup() is not None
+    settle(core, cloud, 601.29)
+    assert core.pending_keys() == ["ns/x"]
+    notices = settle(core, cloud, 601.3)
+    assert ready_keys(notices) == ["ns/x"]
+    assert core.condition() is True
+    assert any(isinstance(n, ConditionChanged) and n.status for n in notices)
+
+
+def test_quota_exceeded_private_ip_blocks_the_eni_only() -> None:
+    core, cloud = _one_eni_with_pods(1, max_enis=2)
+    cloud.fail["assign"] = [CloudError("QuotaExceeded.PrivateIpAddress", "quota", http_status=403)]
+    core.request_ip("ns/x", 1.0)
+    notices = settle(core, cloud, 1.3)
+    assert [(n.scope, n.resource_id) for n in notices if isinstance(n, Exhausted)] == [
+        ("eni", "eni-1")]
+    # served by a new ENI on the same (not exhausted) vSwitch
+    settle(core, cloud, 1.6)
+    assert core.allocation("ns/x") is not None
+    assert len(cloud.enis) == 2
+
+
+def test_ip_not_enough_on_create_blocks_vswitch_and_tries_the_next_one() -> None:
+    core, _cloud = make({"vsw-a": 0, "vsw-b": 50}, vswitch_ids=("vsw-a", "vsw-b"),
+                       vswitch_selection="ordered", vswitch_cache_ttl=10**9)
+    # no DescribeVSwitches answer yet: ordered keeps config order, so vsw-a is tried first
+    core.request_ip("ns/a", 0.0)
+    cmds = core.tick(0.3)
+    describe = [c for c in cmds if not isinstance(c, CreateEni)]
+    creates = [c for c in cmds if isinstance(c, CreateEni)]
+    assert [c.vswitch_id for c in creates] == ["vsw-a"]
+    assert describe  # the cache is filled at start
+    core.on_command_failed(creates[0].cmd_id, ip_not_enough("vsw-a"), 0.4)
+    notices = core.drain_notices()
+    assert any(isinstance(n, Exhausted) and n.resource_id == "vsw-a" for n in notices)
+    cmds = core.tick(0.4)
+    assert [c.vswitch_id for c in cmds if isinstance(c, CreateEni)] == ["vsw-b"]
+
+
+def test_all_vswitches_exhausted_then_a_vswitch_added_through_config() -> None:
+    core, cloud = make({"vsw-a": 0}, vswitch_ids=("vsw-a",), vswitch_cache_ttl=10**9)
+    core.request_ip("ns/a", 0.0)
+    settle(core, cloud, 0.3)
+    assert core.pending_keys() == ["ns/a"] and core.condition() is False
+    settle(core, cloud, 30.0)
+    assert cloud.calls.count("create") == 1  # blocked: no retry storm
+    cloud.add_vswitch("vsw-new", 8192)
+    core.on_config_changed(settings(vswitch_ids=("vsw-a", "vsw-new"),
+                                    vswitch_cache_ttl=10**9), 40.0)
+    notices = settle(core, cloud, 40.0)
+    assert ready_keys(notices) == ["ns/a"]
+    alloc = core.allocation("ns/a")
+    assert alloc is not None and alloc.vswitch_id == "vsw-new"
+    assert core.condition() is True
+
+
+def test_vswitch_addresses_back_lift_the_block() -> None:
+    core, cloud = make({"vsw-a": 0}, vswitch_cache_ttl=10**9)
+    core.request_ip("ns/a", 0.0)
+    settle(core, cloud, 0.3)
+    assert core.pending_keys() == ["ns/a"]
+    cloud.free["vsw-a"] = 10
+    core.on_vswitches([VSwitch("vsw-a", "cn-hangzhou-k", "10.1.0.0/16", 10)], 5.0)
+    notices = settle(core, cloud, 5.0)
+    assert ready_keys(notices) == ["ns/a"]
+
+
+def test_instance_eni_quota_blocks_creation() -> None:
+    core, cloud = make()
+    cloud.fail["create"] = [CloudError("EniPerInstanceLimitExceeded", "too many", http_status=403)]
+    core.request_ip("ns/a", 0.0)
+    notices = settle(core, cloud, 0.3)
+    assert any(isinstance(n, Exhausted) and n.scope == "instance" for n in notices)
+    settle(core, cloud, 100.0)
+    assert cloud.calls.count("create") == 1
+    settle(core, cloud, 600.3)
+    assert core.allocation("ns/a") is not None
+
+
+def test_throttled_assign_is_retried_after_backoff() -> None:
+    core, cloud = _one_eni_with_pods(1, max_enis=1)
+    cloud.fail["assign"] = [CloudError("Throttling", "slow down", http_status=400)]
+    core.request_ip("ns/x", 1.0)
+    settle(core, cloud, 1.3)
+    assert core.pending_keys() == ["ns/x"]
+    assert core.condition() is True  # throttling is not exhaustion
+    wake = core.next_wakeup()
+    assert wake is not None and wake <= 1.3 + 1.0
+    notices = settle(core, cloud, wake)
+    assert ready_keys(notices) == ["ns/x"]
+
+
+def test_transient_create_failure_retries_with_same_outcome_idempotently() -> None:
+    core, cloud = make()
+    cloud.fail["create"] = [CloudError("InternalError", "boom", http_status=500)]
+    core.request_ip("ns/a", 0.0)
+    settle(core, cloud, 0.3)
+    assert core.pending_keys() == ["ns/a"]
+    settle(core, cloud, 1.3)
+    assert core.allocation("ns/a") is not None
+    assert len(cloud.enis) == 1
