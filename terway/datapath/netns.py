@@ -107,11 +107,19 @@ def iproute(netns: str | None) -> Iterator[IPRoute]:
 
 def write_sysctl(netns: str | None, key: str, value: str) -> None:
     """Write ``net.*`` sysctl ``key`` (dotted, e.g. ``net.ipv4.ip_forward``) inside ``netns``."""
-    path = "/proc/sys/" + key.replace(".", "/")
+    write_sysctls(netns, {key: value})
+
+
+def write_sysctls(netns: str | None, values: dict[str, str]) -> None:
+    """Write several sysctls in one trip into ``netns``; unchanged values are not rewritten."""
 
     def write() -> None:
-        with open(path, "w", encoding="ascii") as fh:
-            fh.write(value)
+        for key, value in values.items():
+            path = "/proc/sys/" + key.replace(".", "/")
+            with open(path, "r+", encoding="ascii") as fh:
+                if fh.read().strip() != value:
+                    fh.seek(0)
+                    fh.write(value)
 
     run_in_netns(netns, write)
 

@@ -1,0 +1,52 @@
+"""What the daemon hands the datapath and what it gets back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+VETH = "veth"
+IPVLAN = "ipvlan"
+EXCLUSIVE = "exclusive"
+MODES = (VETH, IPVLAN, EXCLUSIVE)
+
+
+class DatapathError(Exception):
+    """Setting up or checking a pod's network failed; the message says which step and why."""
+
+
+@dataclass(frozen=True)
+class PodSpec:
+    """Which sandbox to wire: ``netns`` is CNI_NETNS (a path, or a name under /var/run/netns)."""
+
+    pod_namespace: str
+    pod_name: str
+    netns: str
+    ifname: str = "eth0"
+
+
+@dataclass(frozen=True)
+class PodNetwork:
+    """The pod's allocation, as the daemon knows it."""
+
+    pod_ip: str
+    gateway: str  # the vSwitch gateway
+    eni_mac: str
+    prefix_len: int = 32  # the vSwitch prefix (ipvlan puts podIP/prefix on eth0)
+    mtu: int = 1500
+    ingress_bps: int = 0  # bits/s, 0 = unlimited
+    egress_bps: int = 0
+    service_cidr: str = ""  # exclusive mode: routed through the host peer veth
+    disable_host_peer: bool = False  # exclusive mode: no veth to the host
+
+
+@dataclass(frozen=True)
+class PodLinks:
+    """What was set up (for the CNI result and for teardown)."""
+
+    mode: str
+    ifname: str
+    pod_mac: str
+    host_ifname: str  # "" when there is no host-side link
+    host_mac: str
+    eni_ifindex: int  # in the host namespace (before an exclusive ENI moved)
+    table: int  # policy routing table (veth), 0 otherwise
