@@ -1,0 +1,234 @@
+"""eni_conf parsing: defaults, every field, table-driven errors, secrets, merge patch, ConfigMap."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from terway.cloud.api import InstanceTypeLimits
+from terway.config import (
+    ConfigError,
+    Secret,
+    load_configmap_dir,
+    merge_patch,
+    parse_duration,
+    parse_eni_conf,
+)
+from terway.limits import compute_capacity, max_enis
+
+SEED_CONF = {
+    "version": "1",
+    "max_pool_size": 5,
+    "min_pool_size": 0,
+    "credential_path": "/var/addon/token-config",
+    "vswitches": {"cn-hangzhou-k": ["vsw-AAA", "vsw-BBB"]},
+    "eni_tags": {"team": "a"},
+    "service_cidr": "172.21.0.0/20",
+    "security_group": "sg-1",
+    "vswitch_selection_policy": "ordered",
+}
+
+
+def test_seed_conf_parses_with_defaults() -> None:
+    c = parse_eni_conf(json.dumps(SEED_CONF))
+    assert c.vswitches_for_zone("cn-hangzhou-k") == ("vsw-AAA", "vsw-BBB")
+    assert c.vswitches_for_zone("other") == ()
+    assert c.max_pool_size == 5 and c.min_pool_size == 0
+    assert c.vswitch_selection_policy == "ordered"
+    assert c.eni_selection_policy == "most_ips"
+    assert c.ip_pool_sync_period == 120.0 and c.ip_batch_window == 0.3
+    assert c.all_security_groups == ("sg-1",)
+    assert c.warnings == ()
+
+
+def test_every_upstream_field() -> None:
+    c = parse_eni_conf({
+        **SEED_CONF, "access_key": "AK", "access_secret": "very-secret",
+        "security_groups": ["sg-2", "sg-1"], "min_eni": 1, "max_eni": 3,
+        "eni_cap_ratio": 0.5, "eni_cap_shift": -1, "eni_selection_policy": "least_ips",
+        "ip_stack": "ipv4", "idle_ip_reclaim_after": "30m", "idle_ip_reclaim_interval": "1m",
+        "idle_ip_reclaim_batch_size": 3, "rate_limit": {"AssignPrivateIpAddresses": 100},
+        "backoff_override": {"eni_ops": {"duration": "2s", "factor": 1.5, "steps": 3}},
+        "ipam_type": "default", "ip_pool_sync_period": "90s",
+    })
+    assert c.idle_ip_reclaim_after == 1800.0 and c.idle_ip_reclaim_interval == 60.0
+    assert c.rate_limit == {"AssignPrivateIpAddresses": 100}
+    assert c.backoff_override["eni_ops"].duration == 2.0
+    assert c.backoff_override["eni_ops"].steps == 3
+    assert c.all_security_groups == ("sg-2", "sg-1")
+    assert c.eni_cap_shift == -1 and c.ip_pool_sync_period == 90.0
+
+
+def test_secret_never_in_repr_or_errors() -> None:
+    c = parse_eni_conf({"access_secret": "very-secret"})
+    assert "very-secret" not in repr(c) and "very-secret" not in str(c)
+    assert c.access_secret.reveal() == "very-secret"
+    assert repr(Secret("x")) == "Secret('***')"
+    with pytest.raises(ConfigError) as exc:
+        parse_eni_conf({"access_secret": "very-secret", "max_pool_size": -1})
+    assert "very-secret" not in str(exc.value)
+
+
+def test_unknown_keys_are_warnings() -> None:
+    c = parse_eni_conf({"max_pool_size": 1, "enable_eni_trunking": True})
+    assert c.warnings == ("eni_conf.enable_eni_trunking: unknown field, ignored",)
+
+
+BAD: list[tuple[dict[str, Any], str]] = [
+    ({"max_pool_size": "abc"}, 'eni_conf.max_pool_size: must be an integer >= 0, got "abc"'),
+    ({"min_pool_size": -2}, "eni_conf.min_pool_size: must be an integer >= 0, got -2"),
+    ({"max_eni": 1.5}, "eni_conf.max_eni: must be an integer >= 0, got 1.5"),
+    ({"vswitches": ["vsw-1"]}, "eni_conf.vswitches: must be an object of zone"),
+    ({"vswitches": {"z": "vsw-1"}}, "eni_conf.vswitches.z: must be a list of vSwitch ids"),
+    ({"vswitch_selection_policy": "best"},
+     'eni_conf.vswitch_selection_policy: must be one of random, ordered, got "best"'),
+    ({"eni_selection_policy": "x"}, "eni_conf.eni_selection_policy: must be one of most_ips"),
+    ({"ip_stack": "v4"}, "eni_conf.ip_stack: must be one of ipv4, dual, ipv6"),
+    ({"security_groups": [f"sg-{i}" for i in range(11)]},
+     "eni_conf.security_groups: must have at most 10 entries, got 11"),
+    ({"security_groups": [f"sg-{i}" for i in range(10)], "security_group": "sg-x"},
+     "eni_conf.security_groups: security_group plus security_groups must name at most 10"),
+    ({"eni_tags": {"a": 1}}, "eni_conf.eni_tags: must be an object of string to string"),
+    ({"service_cidr": "172.21.0.0/40"}, "eni_conf.service_cidr: must be a CIDR"),
+    ({"idle_ip_reclaim_after": "30 minutes"},
+     'eni_conf.idle_ip_reclaim_after: must be a duration like "30s" or "5m"'),
+    ({"ip_pool_sync_period": -1}, "eni_conf.ip_pool_sync_period: must be >= 0"),
+    ({"rate_limit": {"CreateNetworkInterface": 0}},
+     "eni_conf.rate_limit.CreateNetworkInterface: must be an integer >= 1, got 0"),
+    ({"backoff_override": {"x": {"steps": 0}}},
+     "eni_conf.backoff_override.x.steps: must be an integer >= 1"),
+    ({"backoff_override": {"x": {"bogus": 1}}}, "eni_conf.backoff_override.x.bogus: unknown"),
+    ({"eni_cap_ratio": "2"}, "eni_conf.eni_cap_ratio: must be a number >= 0"),
+    ({"min_eni": 3, "max_eni": 2}, "eni_conf.min_eni: must be <= max_eni (2), got 3"),
+    ({"ipam_type": "magic"}, "eni_conf.ipam_type: must be one of"),
+    ({"daemon_mode": "VPC"}, "eni_conf.daemon_mode: must be one of ENIMultiIP, ENIOnly"),
+    ({"pool_policy": "aws", "pool_policy_params": {"pre_allocate": 1}},
+     "eni_conf.pool_policy_params.pre_allocate: not a parameter of pool_policy 'aws'"),
+    ({"version": 1}, "eni_conf.version: must be a string, got 1"),
+]
+
+
+@pytest.mark.parametrize(("conf", "expected"), BAD, ids=[b[1].split(":")[0] for b in BAD])
+def test_invalid_values_name_the_field(conf: dict[str, Any], expected: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        parse_eni_conf(conf)
+    assert any(p.startswith(expected) for p in exc.value.problems), exc.value.problems
+
+
+def test_all_errors_are_collected() -> None:
+    with pytest.raises(ConfigError) as exc:
+        parse_eni_conf({"max_pool_size": "x", "min_pool_size": "y", "ip_stack": "z"})
+    assert len(exc.value.problems) == 3
+
+
+@pytest.mark.parametrize("text", ["{", "[1]", '"x"'])
+def test_not_a_json_object(text: str) -> None:
+    with pytest.raises(ConfigError, match="eni_conf: "):
+        parse_eni_conf(text)
+
+
+def test_quoted_numbers_and_empty_strings_are_accepted_like_upstream() -> None:
+    c = parse_eni_conf({"max_pool_size": "5", "min_pool_size": "", "vswitches": ""})
+    assert c.max_pool_size == 5 and c.min_pool_size == 0 and dict(c.vswitches) == {}
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("300ms", 0.3), ("30m", 1800.0), ("1h30m", 5400.0), ("120s", 120.0), (5, 5.0), ("0", 0.0),
+    ("1.5s", 1.5),
+])
+def test_durations(text: object, seconds: float) -> None:
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["", "5", "m", "5x", "1h 2m", True, None, -1])
+def test_bad_durations(text: object) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+def test_merge_patch_rfc7396() -> None:
+    base = {"a": 1, "b": {"c": 2, "d": 3}, "l": [1, 2]}
+    assert merge_patch(base, {"b": {"c": None, "e": 4}, "l": [9], "a": None}) == {
+        "b": {"d": 3, "e": 4}, "l": [9]}
+    assert base == {"a": 1, "b": {"c": 2, "d": 3}, "l": [1, 2]}  # not modified
+    assert merge_patch(base, [1]) == [1]
+    assert merge_patch(1, {"x": 1}) == {"x": 1}
+
+
+def _write_cm(root: Path, **files: str) -> Path:
+    for name, text in files.items():
+        (root / name).write_text(text)
+    return root
+
+
+def test_load_configmap_dir(tmp_path: Path) -> None:
+    root = _write_cm(tmp_path, eni_conf=json.dumps(SEED_CONF),
+                     disable_network_policy="true",
+                     **{"10-terway.conf": '{"cniVersion":"0.3.0","name":"terway","type":"terway"}'})
+    data = load_configmap_dir(root)
+    assert data.disable_network_policy is True
+    assert data.cni_conf == {"cniVersion": "0.3.0", "name": "terway", "type": "terway"}
+    assert data.eni_conf.max_pool_size == 5
+
+
+def test_load_configmap_dir_with_node_patch(tmp_path: Path) -> None:
+    root = _write_cm(tmp_path, eni_conf=json.dumps(SEED_CONF))
+    patch = {"vswitches": {"cn-hangzhou-k": ["vsw-NEW"]}, "max_pool_size": None}
+    data = load_configmap_dir(root, node_patch=json.dumps(patch))
+    assert data.eni_conf.vswitches_for_zone("cn-hangzhou-k") == ("vsw-NEW",)
+    assert data.eni_conf.max_pool_size == 0
+    assert data.disable_network_policy is False and data.cni_conf is None
+
+
+def test_load_configmap_dir_collects_errors(tmp_path: Path) -> None:
+    root = _write_cm(tmp_path, eni_conf='{"max_pool_size": "abc"}',
+                     disable_network_policy="maybe", **{"10-terway.conf": "{"})
+    with pytest.raises(ConfigError) as exc:
+        load_configmap_dir(root)
+    text = " | ".join(exc.value.problems)
+    assert "eni_conf.max_pool_size" in text
+    assert "disable_network_policy" in text and "10-terway.conf" in text
+
+
+def test_load_configmap_dir_missing_eni_conf(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="eni_conf: missing"):
+        load_configmap_dir(tmp_path)
+
+
+# ---------------------------------------------------------------- limits
+
+G6_LARGE = InstanceTypeLimits("ecs.g6.large", 2, 6)
+G6_XLARGE = InstanceTypeLimits("ecs.g6.xlarge", 3, 10)
+
+
+def test_capacity_defaults_match_the_guide() -> None:
+    cap = compute_capacity(G6_XLARGE, parse_eni_conf({}))
+    assert cap.max_enis == 2
+    assert cap.capacity == 20 == cap.max_pods_shared
+    assert cap.max_pods_exclusive == 2
+
+
+def test_cap_ratio_shift_and_max_eni() -> None:
+    assert max_enis(G6_XLARGE, parse_eni_conf({"eni_cap_ratio": 2})) == 5
+    assert max_enis(G6_XLARGE, parse_eni_conf({"eni_cap_shift": -1})) == 1
+    assert max_enis(G6_XLARGE, parse_eni_conf({"eni_cap_ratio": 2, "max_eni": 3})) == 3
+    assert max_enis(G6_LARGE, parse_eni_conf({"eni_cap_shift": -5})) == 0
+    cap = compute_capacity(G6_XLARGE, parse_eni_conf({"eni_cap_ratio": 2}))
+    assert cap.capacity == 50 and cap.max_pods_shared == 20  # upstream vs the guide
+
+
+def test_pool_sizes_are_capped() -> None:
+    cap = compute_capacity(G6_LARGE, parse_eni_conf({"max_pool_size": 100, "min_pool_size": 50}))
+    assert (cap.capacity, cap.max_pool_size, cap.min_pool_size) == (6, 6, 6)
+    c = parse_eni_conf({"max_pool_size": 2, "min_pool_size": 4})
+    assert any("min_pool_size" in w for w in c.warnings)
+    assert compute_capacity(G6_LARGE, c).min_pool_size == 2
+
+
+def test_exclusive_capacity_counts_enis() -> None:
+    cap = compute_capacity(G6_XLARGE, parse_eni_conf({"daemon_mode": "ENIOnly",
+                                                      "max_pool_size": 5}))
+    assert cap.capacity == 2 and cap.max_pool_size == 2
