@@ -1,0 +1,131 @@
+"""Expectations: one-line checks on a run's metrics, written in the scenario file.
+
+Grammar: ``METRIC OP VALUE [WHEN]``
+
+- METRIC: a scalar (``invariant_violations``, ``p99_network_ready``, ``api_calls_per_pod``) or a
+  time series (``pending_pods``, ``idle_ips``); a label in brackets picks one series or counter
+  (``available_ips[vsw-big]``, ``api_calls[CreateNetworkInterface]``, ``log_lines[IpNotEnough]``).
+- OP: ``< <= > >= == !=``; VALUE: a number or a duration (``5s``).
+- WHEN (time series only): ``before T`` (true at some sample before T), ``within D after T`` (true
+  at some sample in [T, T+D]), ``always`` / ``always after T`` (true at every sample), or nothing
+  (the last sample). T is a duration or ``@event-name``.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from emulator.sim.units import SpecError, format_duration, parse_duration
+
+_OPS: Mapping[str, Callable[[float, float], bool]] = {
+    "<=": operator.le, ">=": operator.ge, "==": operator.eq, "!=": operator.ne,
+    "<": operator.lt, ">": operator.gt,
+}
+_LINE = re.compile(
+    r"^\s*(?P<metric>[a-z_][a-z0-9_]*(?:\[[^\]]+\])?)\s*(?P<op><=|>=|==|!=|<|>)\s*"
+    r"(?P<value>[0-9][0-9a-z.]*)\s*(?P<when>.*?)\s*$"
+)
+_BEFORE = re.compile(r"^before\s+(?P<t>\S+)$")
+_WITHIN = re.compile(r"^within\s+(?P<d>\S+)\s+after\s+(?P<t>\S+)$")
+_ALWAYS = re.compile(r"^always(?:\s+after\s+(?P<t>\S+))?$")
+
+
+@dataclass(frozen=True)
+class Expectation:
+    text: str
+    metric: str
+    op: str
+    value: float
+    mode: str = "last"          # last | before | within | always
+    t: float = 0.0
+    window: float = 0.0
+
+
+@dataclass(frozen=True)
+class Verdict:
+    expectation: Expectation
+    passed: bool
+    observed: str
+
+
+def _time(token: str, fld: str, events: Mapping[str, float]) -> float:
+    if token.startswith("@"):
+        if token[1:] not in events:
+            raise SpecError(fld, f"no event named {token[1:]!r} (named events: {sorted(events)})")
+        return events[token[1:]]
+    return parse_duration(token, fld)
+
+
+def parse_expectation(raw: object, fld: str, events: Mapping[str, float]) -> Expectation:
+    if not isinstance(raw, str):
+        raise SpecError(fld, f"expected a string like 'pending_pods == 0 within 10m after @fix', "
+                             f"got {raw!r}")
+    m = _LINE.match(raw)
+    if not m:
+        raise SpecError(fld, f"cannot parse {raw!r}: expected 'METRIC OP VALUE [WHEN]'")
+    try:
+        value = float(m.group("value"))
+    except ValueError:
+        value = parse_duration(m.group("value"), f"{fld} (value)")
+    when = m.group("when")
+    base = Expectation(raw, m.group("metric"), m.group("op"), value)
+    if not when:
+        return base
+    if mm := _BEFORE.match(when):
+        return _replace(base, "before", _time(mm.group("t"), fld, events))
+    if mm := _WITHIN.match(when):
+        return _replace(base, "within", _time(mm.group("t"), fld, events),
+                        parse_duration(mm.group("d"), fld))
+    if mm := _ALWAYS.match(when):
+        t = mm.group("t")
+        return _replace(base, "always", _time(t, fld, events) if t else 0.0)
+    raise SpecError(fld, f"cannot parse {when!r}: expected 'before T', 'within D after T', "
+                         "'always' or 'always after T'")
+
+
+def _replace(e: Expectation, mode: str, t: float, window: float = 0.0) -> Expectation:
+    return Expectation(e.text, e.metric, e.op, e.value, mode, t, window)
+
+
+def evaluate(
+    exp: Expectation,
+    scalars: Mapping[str, float],
+    series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+) -> Verdict:
+    """Check one expectation; an unknown metric fails with a message naming what exists."""
+    test = _OPS[exp.op]
+    if exp.metric in scalars and exp.mode == "last":
+        v = scalars[exp.metric]
+        return Verdict(exp, test(v, exp.value), f"{v:g}")
+    if exp.metric not in series:
+        known = sorted(set(scalars) | set(series))
+        return Verdict(exp, False, f"no metric {exp.metric!r} (known: {', '.join(known)})")
+    times, values = series[exp.metric]
+    if not times:
+        return Verdict(exp, False, "no samples")
+    if exp.mode == "last":
+        return Verdict(exp, test(values[-1], exp.value), f"{values[-1]:g} at end")
+    if exp.mode == "before":
+        pts = [(t, v) for t, v in zip(times, values, strict=True) if t < exp.t]
+        hit = next(((t, v) for t, v in pts if test(v, exp.value)), None)
+        if hit:
+            return Verdict(exp, True, f"{hit[1]:g} at {format_duration(hit[0])}")
+        peak = max((v for _, v in pts), default=float("nan"))
+        return Verdict(exp, False, f"never before {format_duration(exp.t)} (max {peak:g})")
+    if exp.mode == "within":
+        end = exp.t + exp.window
+        pts = [(t, v) for t, v in zip(times, values, strict=True) if exp.t <= t <= end]
+        hit = next(((t, v) for t, v in pts if test(v, exp.value)), None)
+        if hit:
+            return Verdict(exp, True, f"{hit[1]:g} at {format_duration(hit[0])} "
+                                      f"({format_duration(hit[0] - exp.t)} after)")
+        last = pts[-1][1] if pts else float("nan")
+        return Verdict(exp, False, f"not by {format_duration(end)} (was {last:g})")
+    bad = next(((t, v) for t, v in zip(times, values, strict=True)
+                if t >= exp.t and not test(v, exp.value)), None)
+    if bad:
+        return Verdict(exp, False, f"{bad[1]:g} at {format_duration(bad[0])}")
+    return Verdict(exp, True, "held at every sample")

@@ -1,0 +1,193 @@
+"""Pods and the kubelet: scheduling, sandbox creation through the node's daemon, kubelet backoff.
+
+A pod is ``ContainerCreating`` until its node's daemon hands it an address. The CNI call waits at
+most ``cni_timeout``; on a timeout (or a daemon that is down) the sandbox fails and kubelet retries
+after an exponential backoff (``backoff_initial`` doubling to ``backoff_max``), as kubelet does
+for failed pod sandboxes. Network-ready latency = address handed out + datapath set-up − pod
+created. Everything here is callbacks on simpy timeouts: no process per pod.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import simpy
+
+from emulator.sim.collectors import Collector
+from emulator.sim.invariants import History, Owners
+from emulator.sim.scenario import KubeletSpec
+
+if TYPE_CHECKING:
+    from emulator.sim.node import SimNode
+
+PENDING, WAITING, BACKOFF, RUNNING, GONE = range(5)
+
+
+class Pod:
+    __slots__ = ("attempt", "backoff", "created", "key", "lifetime", "node", "on_gone", "ip",
+                 "state", "sticky", "vswitch")
+
+    def __init__(self, key: str, created: float, sticky: bool, lifetime: float | None,
+                 on_gone: Callable[[Pod], None] | None) -> None:
+        self.key = key
+        self.created = created
+        self.sticky = sticky
+        self.lifetime = lifetime
+        self.on_gone = on_gone
+        self.node: SimNode | None = None
+        self.state = PENDING
+        self.attempt = 0
+        self.backoff = 0.0
+        self.ip = ""
+        self.vswitch = ""
+
+
+class Cluster:
+    """The scheduler plus every node's kubelet."""
+
+    def __init__(self, env: simpy.Environment, spec: KubeletSpec, collector: Collector,
+                 owners: Owners, history: History, rng: random.Random) -> None:
+        self.env = env
+        self.spec = spec
+        self.col = collector
+        self.owners = owners
+        self.hist = history
+        self.rng = rng
+        self.nodes: list[SimNode] = []
+        self.pods: dict[str, Pod] = {}
+
+    # -- scheduling -----------------------------------------------------------------------------
+    def pick_node(self, prefer: SimNode | None = None) -> SimNode | None:
+        """kube-scheduler, cheaply: the preferred node if it fits, else the emptier of two picks."""
+        if prefer is not None and prefer.alive and prefer.pod_count < prefer.max_pods:
+            return prefer
+        nodes = self.nodes
+        if not nodes:
+            return None
+        rnd = self.rng.random
+        best: SimNode | None = None
+        for _ in range(8):
+            a = nodes[int(rnd() * len(nodes))]
+            b = nodes[int(rnd() * len(nodes))]
+            n = a if a.pod_count <= b.pod_count else b
+            if n.pod_count < n.max_pods:
+                return n
+            best = best or n
+        fits = [n for n in nodes if n.pod_count < n.max_pods]
+        return fits[int(rnd() * len(fits))] if fits else None
+
+    # -- life cycle -------------------------------------------------------------------------------
+    def create(self, key: str, *, sticky: bool = False, lifetime: float | None = None,
+               on_gone: Callable[[Pod], None] | None = None,
+               prefer: SimNode | None = None) -> Pod | None:
+        node = self.pick_node(prefer)
+        if node is None:
+            return None                          # unschedulable: Pending, not our concern
+        pod = Pod(key, self.env.now, sticky, lifetime, on_gone)
+        pod.node = node
+        node.pod_count += 1
+        self.pods[key] = pod
+        col = self.col
+        col.pods_created += 1
+        col.pending += 1
+        self.hist.add((self.env.now, node.name, "pod-create", key))
+        self._sandbox(pod)
+        return pod
+
+    def _sandbox(self, pod: Pod) -> None:
+        node = pod.node
+        assert node is not None
+        pod.attempt += 1
+        result = node.request(pod.key, pod.sticky)
+        if result is None:                        # daemon down: the CNI call fails at once
+            self._fail(pod)
+        elif result is True:                      # pending: wait for IpReady or the timeout
+            pod.state = WAITING
+            attempt = pod.attempt
+            self.env.timeout(self.spec.cni_timeout).callbacks.append(
+                lambda _e: self._timeout(pod, attempt))
+        else:
+            self._ready(pod, result)
+
+    def on_ip_ready(self, key: str, allocation: Any) -> None:
+        pod = self.pods.get(key)
+        if pod is not None and pod.state == WAITING:
+            self._ready(pod, allocation)
+
+    def _ready(self, pod: Pod, allocation: Any) -> None:
+        now = self.env.now
+        col = self.col
+        pod.state = RUNNING
+        pod.ip = allocation.ip
+        pod.vswitch = allocation.vswitch_id
+        self.owners.claim(pod.ip, pod.key, now)
+        col.pending -= 1
+        col.running += 1
+        col.pods_ready += 1
+        col.used[pod.vswitch] = col.used.get(pod.vswitch, 0) + 1
+        col.latencies.append(now + self.spec.setup_time - pod.created)
+        self.hist.add((now, pod.node.name if pod.node else "", "pod-ready",
+                       f"{pod.key} {pod.ip}"))
+        if pod.lifetime is not None:
+            self.env.timeout(self.spec.setup_time + pod.lifetime).callbacks.append(
+                lambda _e: self.delete(pod))
+
+    def _timeout(self, pod: Pod, attempt: int) -> None:
+        if pod.state != WAITING or pod.attempt != attempt:
+            return
+        if pod.node is not None:
+            pod.node.cancel(pod.key)
+        self._fail(pod)
+
+    def _fail(self, pod: Pod) -> None:
+        """Sandbox creation failed: kubelet retries after its backoff."""
+        self.col.cni_failures += 1
+        pod.state = BACKOFF
+        spec = self.spec
+        pod.backoff = spec.backoff_initial if pod.backoff == 0 else min(spec.backoff_max,
+                                                                           pod.backoff * 2)
+        attempt = pod.attempt
+        self.env.timeout(pod.backoff).callbacks.append(lambda _e: self._retry(pod, attempt))
+
+    def _retry(self, pod: Pod, attempt: int) -> None:
+        if pod.state == BACKOFF and pod.attempt == attempt:
+            pod.state = PENDING
+            self._sandbox(pod)
+
+    def delete(self, pod: Pod) -> None:
+        """The pod goes away (scaled down, finished, or its node left)."""
+        state = pod.state
+        if state == GONE:
+            return
+        col = self.col
+        node = pod.node
+        if state == RUNNING:
+            col.running -= 1
+            col.used[pod.vswitch] -= 1
+            self.owners.release(pod.ip, pod.key)
+            if node is not None and node.alive:
+                node.release(pod.key)
+        else:
+            col.pending -= 1
+            if state == WAITING and node is not None and node.alive:
+                node.cancel(pod.key)
+        pod.state = GONE
+        col.pods_deleted += 1
+        if node is not None:
+            node.pod_count -= 1
+        if self.pods.get(pod.key) is pod:
+            del self.pods[pod.key]
+        self.hist.add((self.env.now, node.name if node else "", "pod-delete", pod.key))
+        if pod.on_gone is not None:
+            pod.on_gone(pod)
+
+    def pods_on(self, node: SimNode) -> list[Pod]:
+        return [p for p in self.pods.values() if p.node is node]
+
+    def fail_waiting(self, node: SimNode) -> None:
+        """The node's daemon died: every CNI call in flight on it fails now."""
+        for pod in self.pods_on(node):
+            if pod.state == WAITING:
+                self._fail(pod)

@@ -1,0 +1,329 @@
+"""A simulated node: the plugin's IPAM core driven in simpy time against the emulated cloud.
+
+The driver does what ``terwayd`` does around the core, nothing more: it feeds pod requests and
+command results in, ticks the core at ``next_wakeup()``, and executes each command after the
+client-side rate limit (``terway.cloud.ratelimit``) and a latency drawn for that action, retrying
+THROTTLED/TRANSIENT failures with the daemon's backoff presets (``terway.cloud.retry``). The
+cloud call itself is ``terway.ipam.execute`` on ``ModelCloud``; attach/detach then wait for the
+ENI status by polling, as the daemon does. Everything is callbacks on simpy timeouts.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from terway.cloud import retry
+from terway.cloud.api import Eni
+from terway.cloud.errors import CloudError
+from terway.cloud.ratelimit import RateLimits, TokenBucket
+from terway.ipam import (
+    AssignIps,
+    AttachEni,
+    Command,
+    ConditionChanged,
+    CreateEni,
+    DeleteEni,
+    DescribeVSwitches,
+    DetachEni,
+    Exhausted,
+    IpamCore,
+    IpamSettings,
+    IpReady,
+    LogLine,
+    Pending,
+    PoolPlan,
+    PoolState,
+    UnassignIps,
+    execute,
+    feed,
+)
+
+if TYPE_CHECKING:
+    from emulator.sim.engine import Run
+
+ACTION: dict[type, str] = {
+    CreateEni: "CreateNetworkInterface",
+    AttachEni: "AttachNetworkInterface",
+    AssignIps: "AssignPrivateIpAddresses",
+    UnassignIps: "UnassignPrivateIpAddresses",
+    DetachEni: "DetachNetworkInterface",
+    DeleteEni: "DeleteNetworkInterface",
+    DescribeVSwitches: "DescribeVSwitches",
+}
+BACKOFF: dict[str, retry.Backoff] = {
+    "CreateNetworkInterface": retry.ENI_OPS,
+    "AttachNetworkInterface": retry.ENI_OPS,
+    "DetachNetworkInterface": retry.ENI_OPS,
+    "DeleteNetworkInterface": retry.ENI_OPS,
+    "AssignPrivateIpAddresses": retry.ENI_IP_OPS,
+    "UnassignPrivateIpAddresses": retry.ENI_IP_OPS,
+    "DescribeVSwitches": retry.DEFAULT,
+}
+STATUS_POLL = 1.0          # seconds between ENI status checks after attach/detach
+STATUS_POLLS = 120
+
+
+class NoopPolicy:
+    """Never tops up, never releases: addresses are only fetched for pending pods."""
+
+    def plan(self, state: PoolState, now: float) -> PoolPlan:
+        return PoolPlan(0, 0)
+
+
+class SimNode:
+    """One node: its kubelet-facing API (request/release/cancel) and its command executor."""
+
+    def __init__(self, run: Run, name: str, instance_id: str, settings: IpamSettings,
+                 max_pods: int, rng: random.Random) -> None:
+        self.run = run
+        self.env = run.env
+        self.name = name
+        self.instance_id = instance_id
+        self.settings = settings
+        self.max_pods = max_pods
+        self.rng = rng
+        self.alive = True           # the instance exists
+        self.up = False             # the daemon answers
+        self.pod_count = 0
+        self.gen = 0
+        self.inflight = 0
+        self.core: IpamCore | None = None
+        self.limits = RateLimits(run.rate_limit)
+        self.per_eni: dict[str, TokenBucket] = {}
+        self.eni_ips: dict[str, tuple[str, int]] = {}     # eni id → (vSwitch, addresses)
+        self._wake_at = math.inf
+        self._wake_token = 0
+        self.condition_ok = True
+
+    # -- life cycle -------------------------------------------------------------------------------
+    def start(self, restore_from_cloud: bool = False) -> None:
+        """(Re)start the daemon: a fresh core, rebuilt from cloud truth and pod owners."""
+        self.gen += 1
+        policy = NoopPolicy() if self.run.policy_runtime.noop else None
+        self.core = IpamCore(self.settings, id_prefix=f"{self.name}-g{self.gen}",
+                             rng=random.Random(f"{self.run.seed}:{self.name}:{self.gen}"),
+                             policy=policy)
+        if restore_from_cloud:
+            self._restore()
+        self.up = True
+        self.run.hist.add((self.env.now, self.name, "daemon-start", f"gen {self.gen}"))
+        self.pump()
+
+    def _restore(self) -> None:
+        assert self.core is not None
+        cloud = self.run.cloud_truth
+        enis = [e for e in cloud.describe_network_interfaces(instance_id=self.instance_id)
+                if e.eni_type != "Primary" and e.status in ("InUse", "Attaching")]
+        owners = {p.ip: p.key for p in self.run.cluster.pods_on(self) if p.ip and p.state == 3}
+        report = self.core.restore(enis, owners, self.env.now)
+        col = self.run.col
+        for vsw, n in self.eni_ips.values():
+            col.held[vsw] -= n
+        self.eni_ips = {e.eni_id: (e.vswitch_id, len(e.private_ips)) for e in enis}
+        for vsw, n in self.eni_ips.values():
+            col.held[vsw] = col.held.get(vsw, 0) + n
+        self.run.hist.add((self.env.now, self.name, "restore",
+                           f"{len(enis)} ENIs, {len(report.freed)} idle, "
+                           f"{len(report.dropped)} dropped"))
+
+    def restart(self, downtime: float) -> None:
+        """Kill the daemon; it comes back after ``downtime`` once its old calls have landed."""
+        if not self.up:
+            return
+        self.up = False
+        self.gen += 1                 # results of calls in flight go nowhere now
+        self.run.col.daemon_restarts += 1
+        self.run.hist.add((self.env.now, self.name, "daemon-stop", ""))
+        self.run.cluster.fail_waiting(self)
+        self._after(downtime, self._come_back)
+
+    def _come_back(self) -> None:
+        if not self.alive:
+            return
+        if self.inflight:
+            self._after(1.0, self._come_back)
+            return
+        self.start(restore_from_cloud=True)
+
+    def remove(self) -> None:
+        """The node leaves the cluster; its instance is deleted (secondary ENIs → Available)."""
+        self.alive = self.up = False
+        self.gen += 1
+        col = self.run.col
+        for vsw, n in self.eni_ips.values():
+            col.held[vsw] -= n
+        self.eni_ips = {}
+
+    # -- kubelet-facing -----------------------------------------------------------------------------
+    def request(self, pod_key: str, sticky: bool) -> Any:
+        """An Allocation now, True when pending (IpReady follows), None when the daemon is down."""
+        if not self.up:
+            return None
+        core = self.core
+        assert core is not None
+        res = core.request_ip(pod_key, self.env.now, sticky)
+        self.pump()
+        return True if isinstance(res, Pending) else res
+
+    def release(self, pod_key: str) -> None:
+        if self.up and self.core is not None:
+            self.core.release_ip(pod_key, self.env.now)
+            self.pump()
+
+    def cancel(self, pod_key: str) -> None:
+        if self.up and self.core is not None:
+            self.core.cancel_request(pod_key, self.env.now)
+            self.pump()
+
+    def set_settings(self, settings: IpamSettings, reload: bool) -> None:
+        self.settings = settings
+        if reload and self.up and self.core is not None:
+            self.core.on_config_changed(settings, self.env.now)
+            self.pump()
+
+    # -- the driver loop ------------------------------------------------------------------------------
+    def pump(self) -> None:
+        core = self.core
+        if core is None or not self.up:
+            return
+        now = self.env.now
+        for cmd in core.tick(now):
+            self._start(cmd)
+        notices = core.drain_notices()
+        if notices:
+            self._handle(notices)
+        wake = core.next_wakeup()
+        if wake is not None and wake < self._wake_at:
+            self._wake_at = wake
+            self._wake_token += 1
+            token = self._wake_token
+            self.env.timeout(max(0.0, wake - now)).callbacks.append(
+                lambda _e: self._wake(token))
+
+    def _wake(self, token: int) -> None:
+        if token == self._wake_token:
+            self._wake_at = math.inf
+            self.pump()
+
+    def _handle(self, notices: list[Any]) -> None:
+        run = self.run
+        now = self.env.now
+        for n in notices:
+            if isinstance(n, IpReady):
+                run.cluster.on_ip_ready(n.pod_key, n.allocation)
+            elif isinstance(n, LogLine):
+                run.log.write(now, n.level, n.msg, self.name)
+            elif isinstance(n, ConditionChanged):
+                self.condition_ok = n.status
+                run.hist.add((now, self.name, "condition", f"{n.type}={n.status} {n.reason}"))
+            elif isinstance(n, Exhausted):
+                run.col.log_lines[f"exhausted_{n.scope}"] += 1
+                run.hist.add((now, self.name, "exhausted", f"{n.scope} {n.resource_id}"))
+
+    # -- executing commands -------------------------------------------------------------------------
+    def _after(self, delay: float, fn: Callable[[], None]) -> None:
+        self.env.timeout(delay).callbacks.append(lambda _e: fn())
+
+    def _start(self, cmd: Command) -> None:
+        self.inflight += 1
+        self.run.hist.add((self.env.now, self.name, "cmd", repr(cmd)))
+        self._try(cmd, ACTION[type(cmd)], self.gen, 0, None)
+
+    def _try(self, cmd: Command, action: str, gen: int, attempt: int,
+             pauses: list[float] | None) -> None:
+        run = self.run
+        now = self.env.now
+        wait = self.limits.reserve(action, now)
+        if run.policy_runtime.per_eni_limit is not None and isinstance(cmd, AssignIps):
+            wait = max(wait, self._eni_bucket(cmd.eni_id).reserve(now))
+        latency, error = run.latency(action, cmd, now + wait, self.rng)
+        self._after(wait + latency,
+                    lambda: self._complete(cmd, action, gen, attempt, pauses, error))
+
+    def _eni_bucket(self, eni_id: str) -> TokenBucket:
+        bucket = self.per_eni.get(eni_id)
+        if bucket is None:
+            per_min, burst = self.run.policy_runtime.per_eni_limit or (10.0, 2)
+            bucket = self.per_eni[eni_id] = TokenBucket(per_min / 60.0, burst, self.env.now)
+        return bucket
+
+    def _complete(self, cmd: Command, action: str, gen: int, attempt: int,
+                  pauses: list[float] | None, error: CloudError | None) -> None:
+        run = self.run
+        if not self.alive:
+            self.inflight -= 1
+            return
+        outcome: Any = None
+        if error is None:
+            try:
+                outcome = execute(cmd, run.cloud)
+            except CloudError as err:
+                error = err
+        run.col.api_calls[(action, "OK" if error is None else error.code)] += 1
+        if error is not None:
+            run.hist.add((self.env.now, self.name, "cmd-failed", f"{cmd.cmd_id} {error.code}"))
+            if error.retryable:
+                if pauses is None:
+                    pauses = BACKOFF[action].delays(self.rng)
+                if attempt < len(pauses):
+                    self._after(pauses[attempt],
+                                lambda: self._try(cmd, action, gen, attempt + 1, pauses))
+                    return
+            self._finish(cmd, gen, error)
+            return
+        if isinstance(cmd, AttachEni | DetachEni):
+            target = "InUse" if isinstance(cmd, AttachEni) else "Available"
+            self._after(STATUS_POLL, lambda: self._poll(cmd, gen, target, 1))
+            return
+        self._finish(cmd, gen, outcome)
+
+    def _poll(self, cmd: AttachEni | DetachEni, gen: int, target: str, n: int) -> None:
+        run = self.run
+        if not self.alive:
+            self.inflight -= 1
+            return
+        found = run.cloud.describe_network_interfaces(eni_ids=[cmd.eni_id])
+        run.col.api_calls[("DescribeNetworkInterfaces", "OK")] += 1
+        if found and found[0].status == target:
+            self._finish(cmd, gen, None)
+        elif n >= STATUS_POLLS:
+            self._finish(cmd, gen, CloudError("InvalidOperation.InvalidEniState",
+                                              f"ENI {cmd.eni_id} did not become {target}"))
+        else:
+            self._after(STATUS_POLL, lambda: self._poll(cmd, gen, target, n + 1))
+
+    def _finish(self, cmd: Command, gen: int, outcome: Any) -> None:
+        self.inflight -= 1
+        if gen != self.gen or self.core is None:
+            return                    # the daemon that asked is gone
+        if not isinstance(outcome, CloudError):
+            self._account(cmd, outcome)
+        feed(self.core, cmd, outcome, self.env.now)
+        self.pump()
+
+    def _account(self, cmd: Command, outcome: Any) -> None:
+        """Keep the per-vSwitch count of addresses on this node's managed ENIs."""
+        held = self.run.col.held
+        eni_ips = self.eni_ips
+        if isinstance(cmd, CreateEni) and isinstance(outcome, Eni):
+            eni_ips[outcome.eni_id] = (outcome.vswitch_id, len(outcome.private_ips))
+            held[outcome.vswitch_id] = held.get(outcome.vswitch_id, 0) + len(outcome.private_ips)
+        elif isinstance(cmd, AssignIps) and cmd.eni_id in eni_ips:
+            vsw, n = eni_ips[cmd.eni_id]
+            eni_ips[cmd.eni_id] = (vsw, n + len(outcome))
+            held[vsw] += len(outcome)
+        elif isinstance(cmd, UnassignIps) and cmd.eni_id in eni_ips:
+            vsw, n = eni_ips[cmd.eni_id]
+            eni_ips[cmd.eni_id] = (vsw, n - len(cmd.ips))
+            held[vsw] -= len(cmd.ips)
+        elif isinstance(cmd, DeleteEni) and cmd.eni_id in eni_ips:
+            vsw, n = eni_ips.pop(cmd.eni_id)
+            held[vsw] -= n
+            self.per_eni.pop(cmd.eni_id, None)
+
+    @property
+    def settled(self) -> bool:
+        return self.up and self.inflight == 0

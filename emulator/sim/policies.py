@@ -1,0 +1,86 @@
+"""Pool policies the simulator can run, each as the core plus settings — never a copy of the core.
+
+A policy spec becomes (1) an ``eni_conf`` merge patch the plugin's own config parser accepts
+(``pool_policy``, ``pool_policy_params``, ``ip_pool_sync_period``, ``ip_batch_window``,
+``exhaustion_block``) and (2) driver options the daemon also has (the per-ENI client limiter).
+Peers (FACTS.md §4):
+
+- ``terway``: our default — the core with whatever ``eni_conf`` the scenario gives.
+- ``upstream``: upstream Terway v1.17 pinned: 300 ms batching, 120 s pool sync, 10 min exhaustion
+  block, per-ENI limiter 10/min burst 2.
+- ``aws``: AWS VPC CNI warm targets (WARM_ENI_TARGET, WARM_IP_TARGET, MINIMUM_IP_TARGET) through
+  the core's ``AwsWarmPolicy``; 5 s reconcile, exhaustion pauses growth 120 s.
+- ``cilium``: Cilium ENI IPAM (pre-allocate, min-allocate, max-allocate, max-above-watermark)
+  through ``CiliumPolicy``; vSwitch with most free addresses (``ordered``), 15 s resync (Cilium's
+  operator resync; releases wait for the next one).
+- ``noop``: never tops up or releases (a reference for benchmarks; pods are served on demand).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from emulator.sim.units import SpecError
+
+PARAMS: Mapping[str, tuple[str, ...]] = {
+    "terway": ("min_pool_size", "max_pool_size", "ip_pool_sync_period", "ip_batch_window",
+               "exhaustion_block", "vswitch_selection_policy", "eni_selection_policy"),
+    "upstream": ("min_pool_size", "max_pool_size"),
+    "aws": ("warm_ip_target", "minimum_ip_target", "warm_eni_target"),
+    "cilium": ("pre_allocate", "min_allocate", "max_allocate", "max_above_watermark"),
+    "noop": (),
+}
+_INT_PARAMS = {"min_pool_size", "max_pool_size", "warm_ip_target", "minimum_ip_target",
+               "warm_eni_target", "pre_allocate", "min_allocate", "max_allocate",
+               "max_above_watermark"}
+
+
+@dataclass(frozen=True)
+class PolicyRuntime:
+    """What a node needs to run one policy: the conf patch and driver-level options."""
+
+    conf_patch: Mapping[str, Any]
+    per_eni_limit: tuple[float, int] | None = None   # (per minute, burst) on AssignIps per ENI
+    noop: bool = False
+    notes: tuple[str, ...] = field(default=())
+
+
+def validate_policy_params(kind: str, params: Mapping[str, Any], fld: str) -> None:
+    allowed = PARAMS[kind]
+    for key, value in params.items():
+        if key not in allowed:
+            raise SpecError(f"{fld}.{key}", f"not a parameter of policy {kind!r} "
+                                            f"(allowed: {', '.join(allowed) or 'none'})")
+        if key in _INT_PARAMS and (isinstance(value, bool) or not isinstance(value, int)
+                                   or value < 0):
+            raise SpecError(f"{fld}.{key}", f"expected an integer >= 0, got {value!r}")
+
+
+def runtime_for(kind: str, params: Mapping[str, Any]) -> PolicyRuntime:
+    """Translate a policy spec into the conf patch and driver options."""
+    if kind == "terway":
+        return PolicyRuntime(dict(params))
+    if kind == "upstream":
+        patch = {"ip_batch_window": "300ms", "ip_pool_sync_period": "120s",
+                 "exhaustion_block": "10m", "vswitch_cache_ttl": "10m", **params}
+        return PolicyRuntime(patch, per_eni_limit=(10.0, 2))
+    if kind == "aws":
+        pp = {"warm_eni_target": 1, **params}
+        if "warm_ip_target" in params or "minimum_ip_target" in params:
+            pp.pop("warm_eni_target") if "warm_eni_target" not in params else None
+        patch = {"pool_policy": "aws", "pool_policy_params": pp, "ip_pool_sync_period": "5s",
+                 "exhaustion_block": "120s", "vswitch_selection_policy": "ordered",
+                 "ip_batch_window": "0s"}
+        return PolicyRuntime(patch, notes=("freed-IP cooldown (30-60 s) not modelled by the "
+                                           "core: freed IPs are reused oldest-idle first",))
+    if kind == "cilium":
+        pp = {"pre_allocate": 8, **params}
+        patch = {"pool_policy": "cilium", "pool_policy_params": pp, "ip_pool_sync_period": "15s",
+                 "vswitch_selection_policy": "ordered", "ip_batch_window": "0s"}
+        return PolicyRuntime(patch, notes=("release handshake/180 s delay approximated by the "
+                                           "15 s resync",))
+    if kind == "noop":
+        return PolicyRuntime({"min_pool_size": 0, "max_pool_size": 0}, noop=True)
+    raise SpecError("policy.kind", f"unknown policy {kind!r}")
