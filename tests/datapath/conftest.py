@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from datapath.topology import Node, new_tag
+
+
+@pytest.fixture
+def node() -> Iterator[Node]:
+    n = Node(new_tag())
+    try:
+        n.build()
+        yield n
+    finally:
+        n.destroy()
