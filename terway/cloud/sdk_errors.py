@@ -5,7 +5,8 @@ tea-openapi 0.4.6 raises ``ClientException`` (4xx), ``ServerException`` (5xx) an
 ``AlibabaCloudException`` → darabonba ``ResponseException``: ``.code``, ``.status_code``,
 ``.request_id``, ``.message`` (re-worded as ``code: 403, <Message> request id: <id>``) and ``.data``
 (the response body plus ``statusCode``). Network failures come wrapped in an
-``UnretryableException`` whose ``.inner_exception`` is the ``requests`` error.
+``UnretryableException`` whose ``.inner_exception`` is a darabonba ``RetryError`` carrying the
+``requests`` error's text (which may hold the request URL: we drop its query string).
 """
 
 from __future__ import annotations
@@ -75,6 +76,9 @@ def to_cloud_error(exc: BaseException) -> CloudError | None:
     inner = getattr(exc, "inner_exception", None)
     if isinstance(inner, BaseException):
         return to_cloud_error(inner)
+    if type(exc).__name__ == "RetryError":      # darabonba/Tea: the request never got an answer
+        return CloudError(NETWORK_ERROR, scrub(str(getattr(exc, "message", exc))),
+                          error_class=ErrorClass.TRANSIENT)
     if hasattr(exc, "code") and hasattr(exc, "data"):
         return _response_error(exc)
     if _is_network(exc):
