@@ -656,6 +656,9 @@ class IpamCore:
                 self._vsw_available[eni.vswitch_id] = 0
                 self._exhausted("vswitch", eni.vswitch_id, until, error)
         elif error.error_class is ErrorClass.NOT_FOUND:
+            lost = sorted(s.owner for s in eni.ips.values() if s.owner)
+            self._log("error", f"ENI {eni.eni_id} no longer exists; forgetting it"
+                      + (f" and the addresses of {', '.join(lost)}" if lost else ""))
             self._drop_eni(eni.eni_id)
         else:
             self._back_off(f"eni:{eni.eni_id}", now)
