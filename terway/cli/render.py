@@ -1,0 +1,64 @@
+"""Plain-text rendering for terway-cli; pure functions so tests compare strings."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from terway.cli import admin
+
+MAPPING_HEADER = ("Status", "Pod Name", "Res ID", "Factory Res ID")
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Columns joined by `` | ``, each padded to its widest cell; the last column is not padded.
+
+    This is the seed's ``terway-cli mapping`` layout (status, pod name and Res ID aligned).
+    """
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = []
+    for row in [header, *rows]:
+        cells = [c.ljust(w) for c, w in zip(row[:-1], widths[:-1], strict=True)]
+        lines.append(" | ".join([*cells, row[-1]]))
+    return "\n".join(lines) + "\n"
+
+
+def mapping(entries: Sequence[admin.MappingEntry]) -> str:
+    rows = [(e.status, e.pod_name, e.res_id, e.factory_res_id) for e in entries]
+    return table(MAPPING_HEADER, rows)
+
+
+def has_error(entries: Sequence[admin.MappingEntry]) -> bool:
+    return any(e.status == "Error" for e in entries)
+
+
+def pool(reply: admin.PoolReply) -> str:
+    state = "ready" if reply.ready else f"not ready: {reply.message}"
+    head = (f"status: {state}\n"
+            f"total: {reply.total}  used: {reply.used}  idle: {reply.idle}  "
+            f"reserved: {reply.reserved}  in flight: {reply.in_flight}  "
+            f"pending: {reply.pending}  disposed: {reply.disposed}  "
+            f"enis: {reply.eni_count}  capacity: {reply.capacity}\n")
+    if not reply.enis:
+        return head
+    rows = [(e.eni_id, e.mac, e.vswitch_id, e.status, str(e.ips), str(e.used),
+             "" if e.blocked_until is None else f"{e.blocked_until:.0f}") for e in reply.enis]
+    return head + table(("ENI", "MAC", "vSwitch", "Status", "IPs", "Used", "Blocked Until"),
+                        rows)
+
+
+def metadata(reply: admin.MetadataReply) -> str:
+    return "".join(f"{k}: {v}\n" for k, v in (
+        ("instance-id", reply.instance_id), ("instance-type", reply.instance_type),
+        ("region-id", reply.region_id), ("zone-id", reply.zone_id),
+        ("primary-mac", reply.primary_mac), ("vswitches", ",".join(reply.vswitch_ids)),
+        ("max-enis", reply.max_enis), ("ips-per-eni", reply.ips_per_eni),
+        ("max-pods", reply.max_pods)))
+
+
+def show(reply: admin.ShowReply) -> str:
+    head = "".join(f"{k}: {v}\n" for k, v in (
+        ("pod", f"{reply.namespace}/{reply.name}"), ("container-id", reply.container_id),
+        ("netns", reply.netns), ("ifname", reply.ifname), ("ip-type", reply.ip_type),
+        *sorted(reply.extra.items())))
+    rows = [(r.type, r.id, r.eni_id, r.ip) for r in reply.resources]
+    return head + table(("Type", "Res ID", "ENI", "IP"), rows)

@@ -1,0 +1,250 @@
+"""The daemon assembled: start order, background tasks, shutdown.
+
+Start: lock → store → node facts (metadata, or given) → instance limits → IPAM core → RPC server
+(answers "not ready" until reconciled) → reconcile → ready → background loops (driver ticks, GC,
+config reload). Stop: refuse new work, give running cloud calls a grace period, close the store.
+Everything outside is injected (cloud, datapath, Kubernetes, clock) so tests run the real daemon
+in-process against the emulator's model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from terway import rpc
+from terway.cloud.api import CloudAPI, InstanceTypeLimits
+from terway.cloud.metadata import MetadataClient
+from terway.daemon import logfmt
+from terway.daemon.adminapi import AdminView
+from terway.daemon.clock import Clock, RealClock
+from terway.daemon.configwatch import ConfigWatcher
+from terway.daemon.driver import Driver
+from terway.daemon.events import EventRecorder
+from terway.daemon.executor import Executor, WaitPolicy
+from terway.daemon.gc import gc_loop, gc_once
+from terway.daemon.k8s import MAX_AVAILABLE_IP
+from terway.daemon.lock import LockFile
+from terway.daemon.metrics import Metrics
+from terway.daemon.node import (
+    EniNet,
+    LoadedConfig,
+    NodeInfo,
+    cloud_eni_net,
+    discover_node,
+    ipam_settings,
+    metadata_eni_net,
+    netns_exists,
+)
+from terway.daemon.ports import Datapath, Kube, NoDatapath, NoopKube
+from terway.daemon.reconcile import node_enis, owners_from_store, settle_intents
+from terway.daemon.server import RpcServer
+from terway.daemon.service import PodService, network_of
+from terway.daemon.store import Store
+from terway.ipam import ConditionChanged, IpamCore
+from terway.limits import NodeCapacity
+
+log = logfmt.get()
+DEFAULT_STATE_DIR = "/var/lib/cni/terway"
+LOCK_NAME = "terwayd.lock"
+
+
+@dataclass
+class DaemonOptions:
+    state_dir: str = DEFAULT_STATE_DIR
+    socket_path: str = rpc.DEFAULT_SOCKET
+    lock_path: str = ""                  # "" = terwayd.lock next to the socket
+    alloc_timeout: float = rpc.DEFAULT_TIMEOUT
+    gc_period: float = 300.0
+    config_poll: float = 5.0
+    attach_timeout: float = 60.0
+    metrics_port: int | None = None
+    node_name: str = ""
+    seed: int | None = None              # core's RNG (vSwitch shuffle); None = from os.urandom
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def lock_file(self) -> str:
+        return self.lock_path or str(Path(self.socket_path).parent / LOCK_NAME)
+
+
+class Daemon:
+    def __init__(
+        self,
+        options: DaemonOptions,
+        config: LoadedConfig,
+        cloud: CloudAPI,
+        *,
+        metadata: MetadataClient | None = None,
+        node: NodeInfo | None = None,
+        datapath: Datapath | None = None,
+        kube: Kube | None = None,
+        clock: Clock | None = None,
+        eni_net: EniNet | None = None,
+        link_check: Callable[[str], bool] | None = None,
+        config_loader: Callable[[], LoadedConfig] | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        if metadata is None and node is None:
+            raise ValueError("Daemon needs instance metadata or explicit NodeInfo")
+        self.options = options
+        self.config = config
+        self.cloud = cloud
+        self.metadata = metadata
+        self.node = node
+        self.datapath: Datapath = datapath or NoDatapath()
+        self.kube: Kube = kube or NoopKube()
+        self.clock: Clock = clock or RealClock()
+        self.metrics = metrics or Metrics()
+        self._eni_net = eni_net
+        self._link_check = link_check
+        self._config_loader = config_loader
+        self._lock = LockFile(options.lock_file)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopped = asyncio.Event()
+        self.store: Store
+        self.core: IpamCore
+        self.driver: Driver
+        self.service: PodService
+        self.server: RpcServer
+        self.capacity: NodeCapacity
+        self.limits: InstanceTypeLimits
+
+    # -- start --------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._lock.acquire()
+        self.store = Store.open(self.options.state_dir)
+        if self.node is None:
+            assert self.metadata is not None
+            self.node = await asyncio.to_thread(discover_node, self.metadata, self.cloud)
+        node = self.node
+        self.limits = await asyncio.to_thread(self.cloud.describe_instance_type,
+                                              node.instance_type)
+        settings, self.capacity = ipam_settings(self.config.eni_conf, self.limits, node)
+        generation = int(self.store.meta("generation") or "0") + 1
+        self.store.set_meta("generation", str(generation))
+        seed = self.options.seed if self.options.seed is not None else \
+            int.from_bytes(os.urandom(8), "big")
+        self.core = IpamCore(settings, id_prefix=f"{node.instance_id}-g{generation}",
+                             rng=random.Random(seed))
+        executor = self._executor()
+        self.driver = Driver(self.core, executor, self.store, self.clock, metrics=self.metrics,
+                             on_condition=self._on_condition)
+        self.service = PodService(
+            self.driver, self.store, self.datapath, self.kube, EventRecorder(self.kube),
+            self.config, self._eni_lookup(), alloc_timeout=self.options.alloc_timeout)
+        view = AdminView(self.core, self.store, self.service, node, self.capacity,
+                         lambda: self.config)
+        self.server = RpcServer(self.service, view.handle, self.metrics)
+        await self.server.start(self.options.socket_path)
+        if self.options.metrics_port is not None:
+            self.metrics.serve(self.options.metrics_port)
+        await self._reconcile(executor)
+        self.service.ready = True
+        self._spawn(self.driver.run())
+        self._spawn(gc_loop(self.service, self.kube, self.clock, self.options.gc_period))
+        if self._config_loader is not None:
+            watcher = ConfigWatcher(self.config.files, self._config_loader, self.apply_config)
+            self._spawn(watcher.run(self.clock, self.options.config_poll))
+        self._spawn(asyncio.to_thread(self.kube.annotate_node, MAX_AVAILABLE_IP,
+                                      str(self.capacity.capacity)))
+        log.info("terwayd ready", extra=logfmt.fields(
+            instance=node.instance_id, zone=node.zone_id, capacity=self.capacity.capacity,
+            vswitches=",".join(settings.vswitch_ids), generation=generation))
+
+    def _executor(self) -> Executor:
+        macs: Callable[[], set[str]] | None = None
+        if self.metadata is not None:
+            md = self.metadata
+
+            def macs() -> set[str]:
+                return {m.lower() for m in md.macs()}
+
+        return Executor(self.cloud, sleep=self.clock.sleep_blocking, now=self.clock.now,
+                        wait=WaitPolicy(timeout=self.options.attach_timeout),
+                        macs_visible=macs, link_exists=self._link_check)
+
+    def _eni_lookup(self) -> EniNet:
+        if self._eni_net is not None:
+            return self._eni_net
+        if self.metadata is not None:
+            return metadata_eni_net(self.metadata)
+        return cloud_eni_net(self.cloud)
+
+    async def _reconcile(self, executor: Executor) -> None:
+        assert self.node is not None
+        node = self.node
+        settled = await asyncio.to_thread(settle_intents, self.store, self.cloud, executor,
+                                          node.instance_id)
+        md_macs = None
+        if self.metadata is not None:
+            md = self.metadata
+            md_macs = {m.lower() for m in await asyncio.to_thread(md.macs)}
+        enis = await asyncio.to_thread(node_enis, self.cloud, executor, node.instance_id,
+                                       md_macs)
+        report = self.core.restore(enis, owners_from_store(self.store), self.clock.now())
+        for key, ip in report.dropped.items():
+            log.warning("dropping record: its address is no longer on this node",
+                        extra=logfmt.fields(pod=key, ip=ip))
+            self.store.delete_pod(key)
+        log.info("reconciled", extra=logfmt.fields(
+            enis=len(enis), pods=len(self.store.pods()), freed=len(report.freed),
+            dropped=len(report.dropped), intents=len(settled.cleared),
+            deleted_enis=",".join(settled.deleted_enis)))
+        for rec in self.store.pods():
+            net = network_of(rec)
+            if net is None or not netns_exists(rec.netns):
+                continue  # GC releases it (netns gone) once we serve
+            try:
+                await asyncio.to_thread(self.datapath.setup, net)
+            except Exception as exc:
+                log.warning("re-running datapath failed", extra=logfmt.fields(
+                    pod=rec.key, error=str(exc)))
+        self.driver.pump()
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        self._tasks.append(asyncio.ensure_future(coro))
+
+    # -- hooks --------------------------------------------------------------------------------
+
+    def _on_condition(self, cond: ConditionChanged) -> None:
+        self._spawn(asyncio.to_thread(self.kube.set_node_condition, cond.type, cond.status,
+                                      cond.reason, cond.message))
+
+    def apply_config(self, conf: LoadedConfig) -> None:
+        """A new eni_conf: the core gets new settings now (a vSwitch added takes effect)."""
+        assert self.node is not None
+        limits_settings, _ = ipam_settings(conf.eni_conf, self.limits, self.node)
+        self.config = conf
+        self.service.config = conf
+        self.core.on_config_changed(limits_settings, self.clock.now())
+        self.driver.pump()
+
+    async def gc(self) -> list[str]:
+        return await gc_once(self.service, self.kube)
+
+    # -- stop ---------------------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        self._stopped.set()
+
+    async def wait_stopped(self) -> None:
+        await self._stopped.wait()
+
+    async def stop(self) -> None:
+        self.service.ready = False
+        self.service.not_ready_reason = "shutting down"
+        await self.server.close()
+        await self.driver.stop()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.store.close()
+        self._lock.release()
+        log.info("terwayd stopped")

@@ -1,0 +1,315 @@
+"""The daemon's driver of the IPAM core: asyncio around the sans-IO state machine.
+
+It owns no pool policy. It feeds the core the time and events, runs the commands the core returns
+in worker threads (``asyncio.to_thread``: the cloud client is synchronous), feeds the results back,
+sleeps until the core's next wake-up, and turns notices into RPC answers, log lines and node
+conditions. Before a cloud call that could leak something on a crash it writes an intent to the
+store (with the call's ClientToken) and clears it once the outcome is recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from terway.cloud.api import Eni
+from terway.cloud.errors import CloudError, ErrorClass
+from terway.daemon import logfmt
+from terway.daemon.clock import Clock
+from terway.daemon.executor import Executor
+from terway.daemon.metrics import Metrics
+from terway.daemon.store import Intent, Store
+from terway.ipam import IpamCore
+from terway.ipam.commands import (
+    AssignIps,
+    AttachEni,
+    Command,
+    CreateEni,
+    DeleteEni,
+    DetachEni,
+    UnassignIps,
+)
+from terway.ipam.execute import Outcome, feed
+from terway.ipam.notices import (
+    Allocation,
+    ConditionChanged,
+    Exhausted,
+    IpReady,
+    LogLine,
+    Notice,
+)
+
+log = logfmt.get("driver")
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
+           "error": logging.ERROR}
+INTENT_CREATE = "create_eni"
+INTENT_RELEASE = "release_eni"
+INTENT_ASSIGN = "assign_ips"
+INTENT_UNASSIGN = "unassign_ips"
+ERR_INTERNAL = "TerwayDriverError"
+
+
+class AllocTimeout(Exception):
+    """A pending request was not served in time; ``cause`` is the cloud error that explains why."""
+
+    def __init__(self, pod_key: str, timeout: float, cause: CloudError | None,
+                 reason: str = "") -> None:
+        self.pod_key = pod_key
+        self.cause = cause
+        why = cause.describe() if cause else (reason or "no address became available")
+        super().__init__(f"error allocate ip for pod {pod_key}: no address within "
+                         f"{timeout:g}s: {why}")
+
+
+@dataclass
+class _Failure:
+    at: float
+    error: CloudError
+
+
+def release_token(eni_id: str) -> str:
+    return f"release-{eni_id}"
+
+
+class Driver:
+    """Runs ``IpamCore`` in real (or scaled) time; one instance per daemon, one event loop."""
+
+    def __init__(
+        self,
+        core: IpamCore,
+        executor: Executor,
+        store: Store,
+        clock: Clock,
+        *,
+        metrics: Metrics | None = None,
+        on_condition: Callable[[ConditionChanged], None] | None = None,
+        max_idle: float = 30.0,
+    ) -> None:
+        self.core = core
+        self.executor = executor
+        self.store = store
+        self.clock = clock
+        self.metrics = metrics
+        self.on_condition = on_condition
+        self.max_idle = max_idle
+        self.condition: ConditionChanged | None = None
+        self._waiters: dict[str, asyncio.Future[Allocation]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+        self._create_tokens: dict[str, str] = {}
+        self._failures: collections.deque[_Failure] = collections.deque(maxlen=32)
+        self._exhausted: CloudError | None = None
+        self._stopping = False
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    def pump(self) -> None:
+        """Let the core act now: start its commands, handle its notices, re-arm the timer."""
+        for cmd in self.core.tick(self.clock.now()):
+            self._start(cmd)
+        self._handle_notices()
+        self._update_metrics()
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Tick at every wake-up the core asks for (and at least every ``max_idle`` s)."""
+        while not self._stopping:
+            self._wake.clear()
+            self.pump()
+            self._wake.clear()
+            nxt = self.core.next_wakeup()
+            delay = self.max_idle if nxt is None else min(self.max_idle,
+                                                          max(0.0, nxt - self.clock.now()))
+            await self._sleep_or_wake(delay)
+
+    async def _sleep_or_wake(self, delay: float) -> None:
+        sleeper = asyncio.ensure_future(self.clock.sleep(delay))
+        waker = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            waker.cancel()
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Stop ticking; give running cloud calls ``grace`` s to land (intents cover the rest)."""
+        self._stopping = True
+        self._wake.set()
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=grace)
+
+    async def drain(self) -> None:
+        """Wait until no command is running (tests; also used after restore)."""
+        while self._tasks:
+            await asyncio.wait(set(self._tasks))
+
+    @property
+    def busy(self) -> int:
+        return len(self._tasks)
+
+    # -- pod requests -------------------------------------------------------------------------
+
+    async def request(self, pod_key: str, *, sticky: bool, timeout: float) -> Allocation:
+        """An address for ``pod_key``: at once from the pool, else after the cloud calls."""
+        since = self.clock.now()
+        res = self.core.request_ip(pod_key, since, sticky=sticky)
+        if isinstance(res, Allocation):
+            self.pump()
+            return res
+        fut: asyncio.Future[Allocation] = asyncio.get_running_loop().create_future()
+        self._waiters[pod_key] = fut
+        self.pump()
+        sleeper = asyncio.ensure_future(self.clock.sleep(timeout))
+        both: set[asyncio.Future[Any]] = {fut, sleeper}
+        try:
+            await asyncio.wait(both, return_when=asyncio.FIRST_COMPLETED)
+            if fut.done():
+                return fut.result()
+            reason = self.core.pending_reason(pod_key)
+            self.core.cancel_request(pod_key, self.clock.now())
+            self.pump()
+            raise AllocTimeout(pod_key, timeout, self.explain(since), reason)
+        finally:
+            sleeper.cancel()
+            self._waiters.pop(pod_key, None)
+
+    def release(self, pod_key: str) -> Allocation | None:
+        released = self.core.release_ip(pod_key, self.clock.now())
+        self.pump()
+        return released
+
+    def explain(self, since: float) -> CloudError | None:
+        """The cloud error that best explains why allocation is stuck, if any."""
+        recent = [f.error for f in self._failures if f.at >= since]
+        for err in reversed(recent):
+            if err.error_class in (ErrorClass.EXHAUSTED, ErrorClass.QUOTA):
+                return err
+        if self.condition is not None and not self.condition.status and self._exhausted:
+            return self._exhausted
+        return recent[-1] if recent else None
+
+    # -- commands -----------------------------------------------------------------------------
+
+    def _start(self, cmd: Command) -> None:
+        task = asyncio.ensure_future(self._execute(cmd))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _execute(self, cmd: Command) -> None:
+        try:
+            self._before(cmd)
+            outcome: Outcome = await asyncio.to_thread(self.executor.run, cmd)
+        except CloudError as err:
+            self._failed(cmd, err)
+        except Exception as exc:  # a bug or an unclassified client failure: retry like transient
+            log.error("cloud call failed unexpectedly", exc_info=True,
+                      extra=logfmt.fields(command=type(cmd).__name__))
+            self._failed(cmd, CloudError(ERR_INTERNAL, f"{type(exc).__name__}: {exc}",
+                                         error_class=ErrorClass.TRANSIENT))
+        else:
+            self._succeeded(cmd, outcome)
+        if not self._stopping:
+            self.pump()
+
+    def _before(self, cmd: Command) -> None:
+        """Write the intent for a call that changes something, before making it."""
+        match cmd:
+            case CreateEni():
+                self.store.add_intent(Intent(cmd.client_token or cmd.cmd_id, INTENT_CREATE, {
+                    "cmd_id": cmd.cmd_id, "vswitch_id": cmd.vswitch_id,
+                    "security_group_ids": list(cmd.security_group_ids),
+                    "secondary_ip_count": cmd.secondary_ip_count, "tags": dict(cmd.tags),
+                    "client_token": cmd.client_token}))
+            case DetachEni():
+                self.store.add_intent(Intent(release_token(cmd.eni_id), INTENT_RELEASE,
+                                             {"eni_id": cmd.eni_id}))
+            case DeleteEni():
+                self.store.add_intent(Intent(release_token(cmd.eni_id), INTENT_RELEASE,
+                                             {"eni_id": cmd.eni_id}))
+            case AssignIps():
+                self.store.add_intent(Intent(cmd.cmd_id, INTENT_ASSIGN,
+                                             {"eni_id": cmd.eni_id, "count": cmd.count}))
+            case UnassignIps():
+                self.store.add_intent(Intent(cmd.cmd_id, INTENT_UNASSIGN,
+                                             {"eni_id": cmd.eni_id, "ips": list(cmd.ips)}))
+            case _:
+                pass
+
+    def _succeeded(self, cmd: Command, outcome: Outcome) -> None:
+        """Settle the intent, then feed the outcome to the core."""
+        match cmd:
+            case CreateEni():
+                assert isinstance(outcome, Eni)
+                token = cmd.client_token or cmd.cmd_id
+                self._create_tokens[outcome.eni_id] = token
+                intent = next((i for i in self.store.intents() if i.token == token), None)
+                if intent is not None:
+                    self.store.update_intent(token, {**intent.params, "eni_id": outcome.eni_id})
+            case AttachEni():
+                self._clear_create(cmd.eni_id)
+            case AssignIps() | UnassignIps():
+                self.store.clear_intent(cmd.cmd_id)
+            case DeleteEni():
+                self._clear_create(cmd.eni_id)
+                self.store.clear_intent(release_token(cmd.eni_id))
+            case _:
+                pass
+        feed(self.core, cmd, outcome, self.clock.now())
+
+    def _failed(self, cmd: Command, err: CloudError) -> None:
+        now = self.clock.now()
+        match cmd:
+            case CreateEni():
+                if not err.retryable:  # a definite "no": nothing was created
+                    self.store.clear_intent(cmd.client_token or cmd.cmd_id)
+                self._failures.append(_Failure(now, err))
+            case AssignIps():
+                self.store.clear_intent(cmd.cmd_id)
+                self._failures.append(_Failure(now, err))
+            case UnassignIps():
+                self.store.clear_intent(cmd.cmd_id)
+            case DeleteEni() if err.error_class is ErrorClass.NOT_FOUND:
+                self._clear_create(cmd.eni_id)
+                self.store.clear_intent(release_token(cmd.eni_id))
+            case _:
+                pass
+        feed(self.core, cmd, err, now)
+
+    def _clear_create(self, eni_id: str) -> None:
+        token = self._create_tokens.pop(eni_id, None)
+        if token is not None:
+            self.store.clear_intent(token)
+
+    # -- notices ------------------------------------------------------------------------------
+
+    def _handle_notices(self) -> None:
+        for notice in self.core.drain_notices():
+            self._handle(notice)
+
+    def _handle(self, notice: Notice) -> None:
+        match notice:
+            case IpReady(pod_key=key, allocation=alloc):
+                fut = self._waiters.get(key)
+                if fut is not None and not fut.done():
+                    fut.set_result(alloc)
+                else:  # nobody waits any more (timed out): give it back
+                    self.core.release_ip(key, self.clock.now())
+            case LogLine(level=level, msg=msg):
+                log.log(_LEVELS.get(level, logging.INFO), msg)
+            case ConditionChanged():
+                self.condition = notice
+                if self.on_condition is not None:
+                    self.on_condition(notice)
+            case Exhausted(error=err):
+                self._exhausted = err
+
+    def _update_metrics(self) -> None:
+        if self.metrics is None:
+            return
+        s = self.core.stats()
+        self.metrics.set_pool(total=s.total, idle=s.idle, disposed=s.disposed,
+                              eni_count=s.eni_count)

@@ -1,0 +1,161 @@
+"""Run one IPAM command against the cloud, synchronously (the driver calls this in a thread).
+
+Attach and detach are not done when the API call returns: the ENI goes Attaching → InUse
+(Detaching → Available) asynchronously. ``AttachEni`` is complete only when
+DescribeNetworkInterfaces says InUse *and* the node can use the ENI: instance metadata lists its
+MAC and, when a link check is configured, an interface with that MAC exists — otherwise the
+first pod on it would be wired to an interface that is not there yet.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from terway.cloud.api import CloudAPI, Eni, VSwitch
+from terway.cloud.errors import CloudError, ErrorClass
+from terway.ipam.commands import (
+    AssignIps,
+    AttachEni,
+    Command,
+    CreateEni,
+    DeleteEni,
+    DescribeVSwitches,
+    DetachEni,
+    UnassignIps,
+)
+
+Outcome = Eni | list[str] | list[VSwitch] | None
+ERR_ATTACH_TIMEOUT = "TerwayAttachTimeout"
+T = TypeVar("T")
+
+
+@dataclass
+class WaitPolicy:
+    """How long and how often to poll for an ENI state change (daemon seconds)."""
+
+    timeout: float = 60.0
+    first_pause: float = 0.2
+    max_pause: float = 2.0
+
+
+def link_with_mac_exists(mac: str, sys_class_net: str = "/sys/class/net") -> bool:
+    """True when a network interface with this MAC exists in the daemon's namespace."""
+    try:
+        names = os.listdir(sys_class_net)
+    except OSError:
+        return False
+    wanted = mac.lower()
+    for name in names:
+        try:
+            with open(os.path.join(sys_class_net, name, "address")) as f:
+                if f.read().strip().lower() == wanted:
+                    return True
+        except OSError:
+            continue
+    return False
+
+
+class Executor:
+    """Maps commands onto CloudAPI calls; blocking (polls with ``sleep``)."""
+
+    def __init__(
+        self,
+        cloud: CloudAPI,
+        *,
+        sleep: Callable[[float], None],
+        now: Callable[[], float],
+        wait: WaitPolicy | None = None,
+        macs_visible: Callable[[], set[str]] | None = None,
+        link_exists: Callable[[str], bool] | None = None,
+    ) -> None:
+        self.cloud = cloud
+        self._sleep = sleep
+        self._now = now
+        self.wait = wait or WaitPolicy()
+        self._macs_visible = macs_visible
+        self._link_exists = link_exists
+
+    def run(self, cmd: Command) -> Outcome:
+        match cmd:
+            case CreateEni():
+                return self.cloud.create_network_interface(
+                    vswitch_id=cmd.vswitch_id, security_group_ids=cmd.security_group_ids,
+                    secondary_ip_count=cmd.secondary_ip_count, tags=cmd.tags,
+                    client_token=cmd.client_token, description="interface created by terway")
+            case AttachEni():
+                self.attach(cmd.eni_id, cmd.instance_id)
+                return None
+            case AssignIps():
+                return self.cloud.assign_private_ips(cmd.eni_id, cmd.count)
+            case UnassignIps():
+                self.cloud.unassign_private_ips(cmd.eni_id, cmd.ips)
+                return None
+            case DetachEni():
+                self.detach(cmd.eni_id, cmd.instance_id)
+                return None
+            case DeleteEni():
+                self.cloud.delete_network_interface(cmd.eni_id)
+                return None
+            case DescribeVSwitches():
+                return self.cloud.describe_vswitches(cmd.vswitch_ids)
+        raise TypeError(f"unknown command {cmd!r}")
+
+    # -- attach / detach ----------------------------------------------------------------------
+
+    def attach(self, eni_id: str, instance_id: str) -> Eni:
+        self.cloud.attach_network_interface(eni_id, instance_id)
+        return self.wait_attached(eni_id, instance_id)
+
+    def wait_attached(self, eni_id: str, instance_id: str) -> Eni:
+        """Poll until the ENI is InUse on ``instance_id`` and visible on the node."""
+
+        def ready() -> Eni | None:
+            eni = self._describe(eni_id)
+            if eni is None:
+                raise CloudError("InvalidEniId.NotFound",
+                                 f"ENI {eni_id} disappeared while attaching")
+            if eni.status != "InUse" or (eni.instance_id and eni.instance_id != instance_id):
+                return None
+            if self._macs_visible is not None and eni.mac.lower() not in self._macs_visible():
+                return None
+            if self._link_exists is not None and not self._link_exists(eni.mac):
+                return None
+            return eni
+
+        return self._poll(ready, f"ENI {eni_id} to be InUse on {instance_id}")
+
+    def detach(self, eni_id: str, instance_id: str) -> None:
+        try:
+            self.cloud.detach_network_interface(eni_id, instance_id)
+        except CloudError as err:
+            if err.error_class is not ErrorClass.NOT_FOUND:
+                raise
+            return
+        self.wait_detached(eni_id)
+
+    def wait_detached(self, eni_id: str) -> None:
+        def ready() -> bool | None:
+            eni = self._describe(eni_id)
+            return True if eni is None or eni.status == "Available" else None
+
+        self._poll(ready, f"ENI {eni_id} to be Available")
+
+    def _describe(self, eni_id: str) -> Eni | None:
+        found = self.cloud.describe_network_interfaces(eni_ids=[eni_id])
+        return next((e for e in found if e.eni_id == eni_id), None)
+
+    def _poll(self, ready: Callable[[], T | None], what: str) -> T:
+        deadline = self._now() + self.wait.timeout
+        pause = self.wait.first_pause
+        while True:
+            result = ready()
+            if result is not None:
+                return result
+            if self._now() >= deadline:
+                raise CloudError(ERR_ATTACH_TIMEOUT, f"timed out after {self.wait.timeout:g}s "
+                                 f"waiting for {what}", error_class=ErrorClass.TRANSIENT)
+            self._sleep(pause)
+            pause = min(pause * 2, self.wait.max_pause)

@@ -1,0 +1,70 @@
+"""``terwayd install-cni``: the DaemonSet's init container step.
+
+Copies the ``terway`` plugin executable into the CNI bin dir and writes
+``10-terway.conflist`` from the ConfigMap's ``10-terway.conf`` (atomically: temp file + rename,
+so a runtime never reads half a file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+CONFLIST_NAME = "10-terway.conflist"
+
+
+def conflist(cni_conf: dict[str, Any]) -> dict[str, Any]:
+    """Wrap a single-plugin 10-terway.conf into a conflist (name/cniVersion hoisted)."""
+    plugin = dict(cni_conf)
+    name = str(plugin.pop("name", "terway"))
+    version = str(plugin.pop("cniVersion", "0.3.1"))
+    plugin.setdefault("type", "terway")
+    return {"cniVersion": version, "name": name, "plugins": [plugin]}
+
+
+def _atomic_write(path: Path, data: bytes, mode: int) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.write(fd, data)
+        os.fchmod(fd, mode)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def main(argv: Sequence[str]) -> int:
+    p = argparse.ArgumentParser(prog="terwayd install-cni")
+    p.add_argument("--bin-dir", default="/opt/cni/bin")
+    p.add_argument("--conf-dir", default="/etc/cni/net.d")
+    p.add_argument("--configmap-dir", default="/etc/eni")
+    p.add_argument("--plugin", default=shutil.which("terway") or "",
+                   help="the plugin executable to install (default: terway on PATH)")
+    args = p.parse_args(list(argv))
+    src = Path(args.configmap_dir) / "10-terway.conf"
+    try:
+        cni = json.loads(src.read_text())
+    except (OSError, ValueError) as exc:
+        print(f"terwayd install-cni: 10-terway.conf: cannot read {src}: {exc}", file=sys.stderr)
+        return 2
+    if not isinstance(cni, dict):
+        print("terwayd install-cni: 10-terway.conf: must be a JSON object", file=sys.stderr)
+        return 2
+    if not args.plugin:
+        print("terwayd install-cni: --plugin: terway executable not found", file=sys.stderr)
+        return 2
+    bin_dir, conf_dir = Path(args.bin_dir), Path(args.conf_dir)
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    conf_dir.mkdir(parents=True, exist_ok=True)
+    _atomic_write(bin_dir / "terway", Path(args.plugin).read_bytes(), 0o755)
+    _atomic_write(conf_dir / CONFLIST_NAME,
+                  (json.dumps(conflist(cni), indent=2) + "\n").encode(), 0o644)
+    print(f"installed {bin_dir / 'terway'} and {conf_dir / CONFLIST_NAME}")
+    return 0

@@ -1,0 +1,118 @@
+"""The Kubernetes API (official ``kubernetes`` client), used only when a cluster is reachable.
+
+Chosen when ``--kubeconfig`` is given or the in-cluster environment exists
+(``KUBERNETES_SERVICE_HOST``); otherwise the daemon runs with ``NoopKube``. Every call is best
+effort: a failure is logged and the daemon carries on (address management never depends on the
+API server). NOT exercised against a real API server in this repository (none can run here):
+the calls follow the client's documented signatures; see docs/daemon.md.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from typing import Any
+
+from terway.daemon import logfmt
+from terway.daemon.ports import Kube, NoopKube, PodMeta
+
+log = logfmt.get("k8s")
+COMPONENT = "terway-daemon"
+MAX_AVAILABLE_IP = "k8s.aliyun.com/max-available-ip"
+
+
+def kube_from_env(kubeconfig: str | None, node_name: str) -> Kube:
+    """``KubeApi`` when a cluster is configured, else ``NoopKube``."""
+    if not kubeconfig and not os.environ.get("KUBERNETES_SERVICE_HOST"):
+        return NoopKube()
+    if not node_name:
+        log.warning("Kubernetes configured but no node name (--node-name / NODE_NAME); "
+                    "node condition and annotation are disabled")
+    try:
+        return KubeApi(kubeconfig, node_name)
+    except Exception as exc:
+        log.warning("Kubernetes client setup failed; running without it",
+                    extra=logfmt.fields(error=str(exc)))
+        return NoopKube()
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+class KubeApi:
+    enabled = True
+
+    def __init__(self, kubeconfig: str | None, node_name: str) -> None:
+        from kubernetes import client, config
+
+        if kubeconfig:
+            config.load_kube_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+        else:
+            config.load_incluster_config()  # type: ignore[no-untyped-call]
+        self._client = client
+        self.core = client.CoreV1Api()
+        self.node_name = node_name
+
+    def _status(self, exc: Exception) -> int:
+        return int(getattr(exc, "status", 0) or 0)
+
+    def pod(self, namespace: str, name: str) -> PodMeta | None:
+        try:
+            pod: Any = self.core.read_namespaced_pod(name, namespace)
+        except Exception as exc:
+            if self._status(exc) == 404:
+                return None
+            log.warning("reading pod failed", extra=logfmt.fields(
+                pod=f"{namespace}/{name}", error=str(exc)))
+            return PodMeta()
+        owners = pod.metadata.owner_references or []
+        return PodMeta(annotations=dict(pod.metadata.annotations or {}),
+                       owner_kind=str(owners[0].kind) if owners else "")
+
+    def pod_exists(self, namespace: str, name: str) -> bool | None:
+        try:
+            self.core.read_namespaced_pod(name, namespace)
+        except Exception as exc:
+            return False if self._status(exc) == 404 else None
+        return True
+
+    def record_event(self, namespace: str, name: str, reason: str, message: str,
+                     warning: bool) -> None:
+        c = self._client
+        now = _now()
+        event = c.CoreV1Event(
+            metadata=c.V1ObjectMeta(generate_name=f"{name}.", namespace=namespace),
+            involved_object=c.V1ObjectReference(kind="Pod", name=name, namespace=namespace),
+            reason=reason, message=message, type="Warning" if warning else "Normal",
+            source=c.V1EventSource(component=COMPONENT, host=self.node_name),
+            first_timestamp=now, last_timestamp=now, count=1)
+        try:
+            self.core.create_namespaced_event(namespace, event)
+        except Exception as exc:
+            log.warning("recording event failed", extra=logfmt.fields(
+                pod=f"{namespace}/{name}", reason=reason, error=str(exc)))
+
+    def set_node_condition(self, cond_type: str, status: bool, reason: str,
+                           message: str) -> None:
+        if not self.node_name:
+            return
+        now = _now().strftime("%Y-%m-%dT%H:%M:%SZ")
+        body = {"status": {"conditions": [{
+            "type": cond_type, "status": "True" if status else "False", "reason": reason,
+            "message": message, "lastHeartbeatTime": now, "lastTransitionTime": now}]}}
+        try:
+            self.core.patch_node_status(self.node_name, body)
+        except Exception as exc:
+            log.warning("patching node condition failed", extra=logfmt.fields(
+                node=self.node_name, error=str(exc)))
+
+    def annotate_node(self, key: str, value: str) -> None:
+        if not self.node_name:
+            return
+        try:
+            self.core.patch_node(self.node_name,
+                                 {"metadata": {"annotations": {key: value}}})
+        except Exception as exc:
+            log.warning("annotating node failed", extra=logfmt.fields(
+                node=self.node_name, error=str(exc)))

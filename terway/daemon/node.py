@@ -1,0 +1,170 @@
+"""What the daemon knows about its node and its configuration, resolved once at start.
+
+Config comes either from one ``eni_conf`` file (``--config``, upstream ``/etc/eni/eni.json``) or
+from the mounted ConfigMap directory (``--configmap-dir``, one file per key). Either way every
+problem is reported at once with its field path (``terway.config.ConfigError``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from terway.cloud.api import CloudAPI, InstanceTypeLimits
+from terway.cloud.metadata import MetadataClient
+from terway.config import ConfigError, EniConf, load_configmap_dir, parse_eni_conf
+from terway.ipam.settings import IpamSettings, NodeIdentity
+from terway.limits import NodeCapacity, compute_capacity
+
+CNI_CONF_NAME = "10-terway.conf"
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    eni_conf: EniConf
+    cni_conf: Mapping[str, Any] = field(default_factory=dict)
+    source: str = ""
+    files: tuple[str, ...] = ()      # what to watch for changes
+
+    @property
+    def datapath(self) -> str:
+        """veth | ipvlan | exclusive, from daemon_mode and 10-terway.conf eniip_virtual_type."""
+        if self.eni_conf.exclusive:
+            return "exclusive"
+        kind = str(self.cni_conf.get("eniip_virtual_type", "Veth")).lower()
+        return "ipvlan" if kind == "ipvlan" else "veth"
+
+    @property
+    def mtu(self) -> int:
+        mtu = self.cni_conf.get("mtu", 1500)
+        return mtu if isinstance(mtu, int) and not isinstance(mtu, bool) and mtu > 0 else 1500
+
+    @property
+    def disable_host_peer(self) -> bool:
+        return self.cni_conf.get("disable_host_peer") is True
+
+    @property
+    def service_cidr(self) -> str:
+        return self.eni_conf.service_cidr.split(",")[0].strip()
+
+
+def load_config(config_file: str | None, configmap_dir: str | None) -> LoadedConfig:
+    """Read and validate the config; raise ``ConfigError`` listing every problem."""
+    if configmap_dir:
+        root = Path(configmap_dir)
+        data = load_configmap_dir(root)
+        files = tuple(str(root / k) for k in ("eni_conf", CNI_CONF_NAME))
+        return LoadedConfig(data.eni_conf, dict(data.cni_conf or {}), str(root / "eni_conf"),
+                            files)
+    path = Path(config_file or "/etc/eni/eni.json")
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError([f"--config: cannot read {path}: {exc.strerror or exc}"]) from None
+    conf = parse_eni_conf(text)
+    cni_path = path.parent / CNI_CONF_NAME
+    cni: dict[str, Any] = {}
+    if cni_path.exists():
+        try:
+            loaded = json.loads(cni_path.read_text())
+        except (OSError, ValueError) as exc:
+            raise ConfigError([f"{CNI_CONF_NAME}: not valid JSON ({exc})"]) from None
+        if not isinstance(loaded, dict):
+            raise ConfigError([f"{CNI_CONF_NAME}: must be a JSON object"])
+        cni = loaded
+    return LoadedConfig(conf, cni, str(path), (str(path), str(cni_path)))
+
+
+def redacted_json(conf: EniConf) -> str:
+    """eni_conf as JSON for ``terway-cli config``: secrets replaced, derived fields dropped."""
+    raw = dataclasses.asdict(conf)
+    raw.pop("warnings", None)
+    raw["access_secret"] = "******" if conf.access_secret else ""
+    return json.dumps(raw, indent=2, sort_keys=True, default=str)
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    instance_id: str
+    instance_type: str
+    region_id: str
+    zone_id: str
+    primary_mac: str = ""
+    primary_vswitch_id: str = ""
+    primary_security_group_ids: tuple[str, ...] = ()
+
+    def identity(self) -> NodeIdentity:
+        return NodeIdentity(instance_id=self.instance_id, zone_id=self.zone_id,
+                            primary_vswitch_id=self.primary_vswitch_id,
+                            primary_security_group_ids=self.primary_security_group_ids)
+
+
+def discover_node(metadata: MetadataClient, cloud: CloudAPI) -> NodeInfo:
+    """Instance facts from metadata; the primary ENI's security groups from the cloud."""
+    instance_id = metadata.instance_id()
+    primary_mac = metadata.primary_mac()
+    sgs: tuple[str, ...] = ()
+    for eni in cloud.describe_network_interfaces(instance_id=instance_id):
+        if eni.eni_type == "Primary":
+            sgs = eni.security_group_ids
+    return NodeInfo(
+        instance_id=instance_id, instance_type=metadata.instance_type(),
+        region_id=metadata.region_id(), zone_id=metadata.zone_id(), primary_mac=primary_mac,
+        primary_vswitch_id=metadata.vswitch_id(primary_mac) if primary_mac else "",
+        primary_security_group_ids=sgs)
+
+
+def ipam_settings(conf: EniConf, limits: InstanceTypeLimits,
+                  node: NodeInfo) -> tuple[IpamSettings, NodeCapacity]:
+    cap = compute_capacity(limits, conf)
+    return IpamSettings.from_config(conf, cap, node.identity()), cap
+
+
+def gateway_of(cidr: str) -> str:
+    """Alibaba Cloud's vSwitch gateway: the third address from the end of the CIDR."""
+    net = ipaddress.ip_network(cidr, strict=False)
+    return str(net.network_address + net.num_addresses - 3)
+
+
+EniNet = Callable[[str], tuple[str, str]]
+"""mac → (gateway, vSwitch CIDR) of an attached ENI."""
+
+
+def metadata_eni_net(metadata: MetadataClient) -> EniNet:
+    cache: dict[str, tuple[str, str]] = {}
+
+    def lookup(mac: str) -> tuple[str, str]:
+        if mac not in cache:
+            cache[mac] = (metadata.gateway(mac), metadata.vswitch_cidr(mac))
+        return cache[mac]
+
+    return lookup
+
+
+def cloud_eni_net(cloud: CloudAPI) -> EniNet:
+    """Without metadata (in-process tests): the ENI's vSwitch CIDR from the cloud API."""
+    cache: dict[str, tuple[str, str]] = {}
+
+    def lookup(mac: str) -> tuple[str, str]:
+        if mac not in cache:
+            enis = [e for e in cloud.describe_network_interfaces() if e.mac == mac]
+            if not enis:
+                raise LookupError(f"no ENI with MAC {mac}")
+            (vsw,) = cloud.describe_vswitches([enis[0].vswitch_id])
+            cache[mac] = (gateway_of(vsw.cidr), vsw.cidr)
+        return cache[mac]
+
+    return lookup
+
+
+def netns_exists(netns: str) -> bool:
+    """A bare name means ``/var/run/netns/<name>``; "" counts as existing (nothing to judge)."""
+    if not netns:
+        return True
+    return os.path.exists(netns if "/" in netns else os.path.join("/var/run/netns", netns))

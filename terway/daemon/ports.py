@@ -1,0 +1,120 @@
+"""The daemon's outside world besides the cloud: the pod datapath and Kubernetes.
+
+Both are small synchronous interfaces (the daemon calls them in worker threads) so tests plug in
+fakes and a node without a control plane plugs in ``NoopKube``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class PodNetwork:
+    """Everything the datapath needs to wire (or unwire) one pod."""
+
+    pod_key: str
+    container_id: str
+    netns: str
+    ifname: str
+    ip: str
+    prefix_len: int
+    gateway: str
+    eni_mac: str
+    vswitch_cidr: str
+    service_cidr: str = ""
+    datapath: str = "veth"          # veth | ipvlan | exclusive
+    mtu: int = 1500
+    ingress_bps: int = 0
+    egress_bps: int = 0
+    disable_host_peer: bool = False
+
+
+@dataclass(frozen=True)
+class SetupResult:
+    pod_mac: str = ""
+    host_ifname: str = ""
+    host_mac: str = ""
+    eni_ifindex: int | None = None
+
+
+class Datapath(Protocol):
+    def setup(self, net: PodNetwork) -> SetupResult:
+        """Wire the pod; idempotent (re-running on a wired pod converges)."""
+        ...
+
+    def teardown(self, net: PodNetwork) -> None:
+        """Unwire the pod; must succeed when the netns is already gone."""
+        ...
+
+    def check(self, net: PodNetwork) -> list[str]:
+        """Problems found in the pod's datapath (empty = fine)."""
+        ...
+
+
+class NoDatapath:
+    """Does nothing: for a daemon run against the emulator without network namespaces."""
+
+    def setup(self, net: PodNetwork) -> SetupResult:
+        return SetupResult()
+
+    def teardown(self, net: PodNetwork) -> None:
+        return None
+
+    def check(self, net: PodNetwork) -> list[str]:
+        return []
+
+
+@dataclass(frozen=True)
+class PodMeta:
+    """What the API server says about a pod (only what the daemon acts on)."""
+
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    owner_kind: str = ""             # e.g. StatefulSet
+
+
+class Kube(Protocol):
+    """The Kubernetes API as the daemon uses it. Every method is best effort."""
+
+    enabled: bool
+
+    def pod(self, namespace: str, name: str) -> PodMeta | None:
+        """The pod, or None when the API says it does not exist."""
+        ...
+
+    def pod_exists(self, namespace: str, name: str) -> bool | None:
+        """True/False from the API server; None when it cannot tell (then keep the pod)."""
+        ...
+
+    def record_event(self, namespace: str, name: str, reason: str, message: str,
+                     warning: bool) -> None: ...
+
+    def set_node_condition(self, cond_type: str, status: bool, reason: str,
+                           message: str) -> None: ...
+
+    def annotate_node(self, key: str, value: str) -> None: ...
+
+
+class NoopKube:
+    """No control plane: no events, no conditions, pods only known by their netns."""
+
+    enabled = False
+
+    def pod(self, namespace: str, name: str) -> PodMeta | None:
+        return PodMeta()
+
+    def pod_exists(self, namespace: str, name: str) -> bool | None:
+        return None
+
+    def record_event(self, namespace: str, name: str, reason: str, message: str,
+                     warning: bool) -> None:
+        return None
+
+    def set_node_condition(self, cond_type: str, status: bool, reason: str,
+                           message: str) -> None:
+        return None
+
+    def annotate_node(self, key: str, value: str) -> None:
+        return None

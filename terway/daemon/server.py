@@ -1,0 +1,121 @@
+"""The unix-socket RPC server: CNI methods (terway/rpc.py) and terway-cli's ``Admin.*`` methods.
+
+The socket is created with mode 0600 inside a 0700 directory: only root may ask for addresses.
+A stale socket file left by a killed daemon is replaced (the lock file proves nobody serves it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from terway import rpc
+from terway.cli import admin
+from terway.daemon import logfmt
+from terway.daemon.metrics import Metrics
+from terway.daemon.service import PodService
+
+log = logfmt.get("server")
+AdminHandler = Callable[[str, Any], Awaitable[Any]]
+
+
+class RpcServer:
+    def __init__(self, service: PodService, admin_handler: AdminHandler,
+                 metrics: Metrics | None = None) -> None:
+        self.service = service
+        self.admin_handler = admin_handler
+        self.metrics = metrics
+        self._server: asyncio.AbstractServer | None = None
+
+    async def start(self, socket_path: str) -> None:
+        path = Path(socket_path)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if path.is_socket() or path.exists():
+            path.unlink()
+        old = os.umask(0o177)
+        try:
+            self._server = await asyncio.start_unix_server(
+                self._connection, path=str(path), limit=rpc.MAX_MESSAGE + 1)
+        finally:
+            os.umask(old)
+        os.chmod(path, 0o600)
+        log.info("serving", extra=logfmt.fields(socket=str(path)))
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def _connection(self, reader: asyncio.StreamReader,
+                          writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                try:
+                    line = await reader.readline()
+                except ValueError:
+                    writer.write(rpc.encode_error(rpc.invalid(
+                        f"request: larger than {rpc.MAX_MESSAGE} bytes")))
+                    break
+                if not line:
+                    break
+                writer.write(await self.handle_line(line.rstrip(b"\n")))
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+    async def handle_line(self, line: bytes) -> bytes:
+        method = admin.peek_method(line)
+        if method is not None:
+            try:
+                _, request = admin.decode_request(line)
+                return admin.encode_reply(await self.admin_handler(method, request))
+            except rpc.RpcError as exc:
+                return rpc.encode_error(exc)
+            except Exception as exc:
+                log.error("admin request failed", exc_info=True)
+                return rpc.encode_error(rpc.RpcError(rpc.ERR_INTERNAL, rpc.CLASS_FATAL,
+                                                     f"{type(exc).__name__}: {exc}"))
+        return await rpc.handle_line(line, self._dispatch)
+
+    async def _dispatch(self, method: str, request: Any) -> Any:
+        started = time.monotonic()
+        error = ""
+        try:
+            return await self._call(method, request)
+        except rpc.RpcError as exc:
+            error = exc.code
+            log.warning("rpc failed", extra=logfmt.fields(method=method, code=exc.code,
+                                                          error=exc.message))
+            raise
+        except Exception as exc:
+            error = type(exc).__name__
+            log.error("rpc failed", exc_info=True, extra=logfmt.fields(method=method))
+            raise
+        finally:
+            if self.metrics is not None:
+                self.metrics.rpc_latency.labels(method, error).observe(
+                    (time.monotonic() - started) * 1000)
+
+    async def _call(self, method: str, request: Any) -> Any:
+        s = self.service
+        match method:
+            case "AllocIP":
+                return await s.alloc(request)
+            case "ReleaseIP":
+                return await s.release(request)
+            case "GetIPInfo":
+                return await s.get_ip_info(request)
+            case "RecordEvent":
+                return await s.record_event(request)
+            case "Status":
+                return s.status()
+            case "GC":
+                return await s.gc(request)
+        raise rpc.RpcError(rpc.ERR_UNKNOWN_METHOD, rpc.CLASS_INVALID,
+                           f"unknown method {method!r}")

@@ -1,0 +1,295 @@
+"""What each CNI request does: ask the pool, wire the pod, persist, answer.
+
+AllocIP: a pod already in flight is refused; an ADD repeated for the same sandbox returns what
+the pod has (after re-running the idempotent datapath setup); a new sandbox of a known pod keeps
+the pod's address. Otherwise the core is asked (answered at once when the pool is warm, else after
+the cloud calls), the datapath is set up in the pod's netns in a worker thread (pyroute2 blocks),
+and the record is committed *before* the answer, so an address the CNI has seen is never lost.
+ReleaseIP is idempotent, ignores a stale container id and works when the netns is gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from terway import rpc
+from terway.daemon import logfmt
+from terway.daemon.bandwidth import pod_bandwidth
+from terway.daemon.driver import AllocTimeout, Driver
+from terway.daemon.events import ALLOC_FAILED, ALLOC_SUCCEED, EventRecorder
+from terway.daemon.node import EniNet, LoadedConfig
+from terway.daemon.ports import Datapath, Kube, PodMeta, PodNetwork, SetupResult
+from terway.daemon.store import PodRecord, Resource, Store, pod_key
+from terway.ipam.notices import Allocation
+
+log = logfmt.get("service")
+ERR_DATAPATH = "DatapathSetupFailed"
+ERR_ALLOC_TIMEOUT = "AllocIPTimeout"
+STICKY_ANNOTATION = "k8s.aliyun.com/pod-ip-reservation"
+
+
+class PodService:
+    """The RPC handlers' logic (transport-free: tests may call it directly)."""
+
+    def __init__(
+        self,
+        driver: Driver,
+        store: Store,
+        datapath: Datapath,
+        kube: Kube,
+        events: EventRecorder,
+        config: LoadedConfig,
+        eni_net: EniNet,
+        *,
+        alloc_timeout: float = rpc.DEFAULT_TIMEOUT,
+    ) -> None:
+        self.driver = driver
+        self.store = store
+        self.datapath = datapath
+        self.kube = kube
+        self.events = events
+        self.config = config
+        self.eni_net = eni_net
+        self.alloc_timeout = alloc_timeout
+        self.ready = False
+        self.not_ready_reason = "starting: reconciling state with the cloud"
+        self._in_flight: set[str] = set()
+
+    @contextmanager
+    def exclusive(self, key: str) -> Iterator[None]:
+        if key in self._in_flight:
+            raise rpc.RpcError(rpc.ERR_IN_FLIGHT, rpc.CLASS_BUSY,
+                               f"pod {key}: another request for this pod is in progress")
+        self._in_flight.add(key)
+        try:
+            yield
+        finally:
+            self._in_flight.discard(key)
+
+    def busy(self, key: str) -> bool:
+        """A request for this pod is being served."""
+        return key in self._in_flight
+
+    def _require_ready(self) -> None:
+        if not self.ready:
+            raise rpc.RpcError(rpc.ERR_NOT_READY, rpc.CLASS_TRANSIENT,
+                               f"terwayd not ready: {self.not_ready_reason}")
+
+    # -- AllocIP ------------------------------------------------------------------------------
+
+    async def alloc(self, req: rpc.AllocIPRequest) -> rpc.IPInfo:
+        _check_names(req.pod_namespace, req.pod_name)
+        self._require_ready()
+        key = pod_key(req.pod_namespace, req.pod_name)
+        with self.exclusive(key):
+            started = time.monotonic()
+            try:
+                info = await self._alloc(key, req)
+            except rpc.RpcError as err:
+                self.events.record(req.pod_namespace, req.pod_name, ALLOC_FAILED,
+                                   f"Alloc IP failed: {err.message}", warning=True)
+                raise
+            ms = (time.monotonic() - started) * 1000
+            self.events.record(req.pod_namespace, req.pod_name, ALLOC_SUCCEED,
+                               f"Alloc IP {info.pod_ip}/{info.prefix_len} for Pod took "
+                               f"{ms:.0f}ms")
+            return info
+
+    async def _alloc(self, key: str, req: rpc.AllocIPRequest) -> rpc.IPInfo:
+        existing = self.store.get_pod(key)
+        meta = await asyncio.to_thread(self.kube.pod, req.pod_namespace, req.pod_name)
+        alloc = self.driver.core.allocation(key)
+        if existing is not None and alloc is not None and \
+                existing.container_id != req.container_id and existing.netns != req.netns:
+            await self._teardown(existing)  # the old sandbox's leftovers, if any
+        if alloc is None:
+            sticky = _sticky(meta)
+            try:
+                alloc = await self.driver.request(key, sticky=sticky, timeout=self.alloc_timeout)
+            except AllocTimeout as exc:
+                raise _timeout_error(exc) from None
+        net = self._network(key, req, alloc, meta)
+        try:
+            result = await asyncio.to_thread(self.datapath.setup, net)
+        except Exception as exc:
+            log.warning("datapath setup failed", extra=logfmt.fields(pod=key, error=str(exc)))
+            await self._teardown_net(net)
+            if existing is None:
+                self.driver.release(key)
+            raise rpc.RpcError(ERR_DATAPATH, rpc.CLASS_TRANSIENT,
+                               f"pod {key}: datapath setup failed: {exc}") from None
+        record = _record(req, alloc, net, result)
+        self.store.put_pod(record)
+        return _ip_info(net, alloc, result)
+
+    def _network(self, key: str, req: rpc.AllocIPRequest, alloc: Allocation,
+                 meta: PodMeta | None) -> PodNetwork:
+        gateway, cidr = self.eni_net(alloc.mac)
+        datapath = self.config.datapath
+        prefix = ipaddress.ip_network(cidr, strict=False).prefixlen if datapath == "ipvlan" else 32
+        ingress, egress = pod_bandwidth(meta, req.ingress_bps, req.egress_bps)
+        return PodNetwork(
+            pod_key=key, container_id=req.container_id, netns=req.netns, ifname=req.ifname,
+            ip=alloc.ip, prefix_len=prefix, gateway=gateway, eni_mac=alloc.mac,
+            vswitch_cidr=cidr, service_cidr=self.config.service_cidr, datapath=datapath,
+            mtu=req.mtu or self.config.mtu, ingress_bps=ingress, egress_bps=egress,
+            disable_host_peer=self.config.disable_host_peer)
+
+    # -- ReleaseIP ----------------------------------------------------------------------------
+
+    async def release(self, req: rpc.ReleaseIPRequest) -> rpc.ReleaseIPReply:
+        _check_names(req.pod_namespace, req.pod_name)
+        self._require_ready()
+        key = pod_key(req.pod_namespace, req.pod_name)
+        with self.exclusive(key):
+            rec = self.store.get_pod(key)
+            if rec is not None and req.container_id and rec.container_id != req.container_id:
+                log.info("release ignored: stale container id", extra=logfmt.fields(
+                    pod=key, container=req.container_id, current=rec.container_id))
+                return rpc.ReleaseIPReply(released=False)
+            return rpc.ReleaseIPReply(released=await self.release_pod(key, rec))
+
+    async def release_pod(self, key: str, rec: PodRecord | None) -> bool:
+        """Unwire (best effort) and give the address back; True when something was held."""
+        if rec is not None:
+            await self._teardown(rec)
+            self.store.delete_pod(key)
+        released = self.driver.release(key)
+        if rec is not None or released is not None:
+            log.info("released pod address", extra=logfmt.fields(
+                pod=key, ip=released.ip if released else ""))
+        return rec is not None or released is not None
+
+    async def _teardown(self, rec: PodRecord) -> None:
+        net = network_of(rec)
+        if net is not None:
+            await self._teardown_net(net)
+
+    async def _teardown_net(self, net: PodNetwork) -> None:
+        try:
+            await asyncio.to_thread(self.datapath.teardown, net)
+        except Exception as exc:  # the address is released anyway; GC re-checks routes
+            log.warning("datapath teardown failed", extra=logfmt.fields(
+                pod=net.pod_key, error=str(exc)))
+
+    # -- GetIPInfo / RecordEvent / Status / GC --------------------------------------------------
+
+    async def get_ip_info(self, req: rpc.GetIPInfoRequest) -> rpc.IPInfo:
+        _check_names(req.pod_namespace, req.pod_name)
+        key = pod_key(req.pod_namespace, req.pod_name)
+        rec = self.store.get_pod(key)
+        if rec is None or (req.container_id and rec.container_id != req.container_id):
+            raise rpc.RpcError(rpc.ERR_UNKNOWN_CONTAINER, rpc.CLASS_NOT_FOUND,
+                               f"pod {key}: no address held for container {req.container_id}")
+        net = network_of(rec)
+        assert net is not None
+        problems = await asyncio.to_thread(self.datapath.check, net)
+        info = _ip_info(net, None, _setup_of(rec), ip_type=rec.ip_type)
+        return info._replace(problems=tuple(problems))
+
+    async def record_event(self, req: rpc.RecordEventRequest) -> rpc.Empty:
+        self.events.record(req.pod_namespace, req.pod_name, req.reason, req.message,
+                           warning=req.reason == ALLOC_FAILED)
+        return rpc.Empty()
+
+    def status(self) -> rpc.StatusReply:
+        if not self.ready:
+            return rpc.StatusReply(False, self.not_ready_reason)
+        cond = self.driver.condition
+        stats = self.driver.core.stats()
+        if cond is not None and not cond.status and stats.idle == 0:
+            return rpc.StatusReply(False, f"no IPs can be had: {cond.message}")
+        return rpc.StatusReply(True, "")
+
+    async def gc(self, req: rpc.GCRequest) -> rpc.GCReply:
+        self._require_ready()
+        valid = {a.container_id for a in req.valid_attachments}
+        released: list[str] = []
+        for rec in self.store.pods():
+            if rec.container_id in valid or rec.key in self._in_flight:
+                continue
+            with self.exclusive(rec.key):
+                if await self.release_pod(rec.key, rec):
+                    released.append(rec.container_id)
+        return rpc.GCReply(released=tuple(released))
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _check_names(namespace: str, name: str) -> None:
+    if not namespace:
+        raise rpc.invalid("params.pod_namespace: must not be empty")
+    if not name:
+        raise rpc.invalid("params.pod_name: must not be empty")
+
+
+def _sticky(meta: PodMeta | None) -> bool:
+    if meta is None:
+        return False
+    return meta.owner_kind == "StatefulSet" or \
+        meta.annotations.get(STICKY_ANNOTATION, "").lower() == "true"
+
+
+def _timeout_error(exc: AllocTimeout) -> rpc.RpcError:
+    if exc.cause is not None:
+        return rpc.RpcError(exc.cause.code, exc.cause.error_class.value, str(exc))
+    return rpc.RpcError(ERR_ALLOC_TIMEOUT, rpc.CLASS_TRANSIENT, str(exc))
+
+
+def _record(req: rpc.AllocIPRequest, alloc: Allocation, net: PodNetwork,
+            result: SetupResult) -> PodRecord:
+    rtype = "eni" if alloc.exclusive else "eniIp"
+    extra = {
+        "gateway": net.gateway, "vswitch_cidr": net.vswitch_cidr,
+        "prefix_len": str(net.prefix_len), "service_cidr": net.service_cidr,
+        "datapath": net.datapath, "mtu": str(net.mtu), "ingress_bps": str(net.ingress_bps),
+        "egress_bps": str(net.egress_bps), "disable_host_peer": str(net.disable_host_peer),
+        "pod_mac": result.pod_mac, "host_ifname": result.host_ifname,
+        "host_mac": result.host_mac,
+        "eni_ifindex": "" if result.eni_ifindex is None else str(result.eni_ifindex),
+        "vswitch_id": alloc.vswitch_id,
+    }
+    return PodRecord(
+        namespace=req.pod_namespace, name=req.pod_name, container_id=req.container_id,
+        netns=req.netns, ifname=req.ifname, ip_type=rtype,
+        resources=(Resource(rtype, alloc.eni_id, alloc.mac, alloc.ip),), extra=extra)
+
+
+def network_of(rec: PodRecord) -> PodNetwork | None:
+    """Rebuild the datapath description from a record (for teardown, check, re-setup)."""
+    if not rec.resources:
+        return None
+    res = rec.resources[0]
+    x = rec.extra
+    return PodNetwork(
+        pod_key=rec.key, container_id=rec.container_id, netns=rec.netns, ifname=rec.ifname,
+        ip=res.ip, prefix_len=int(x.get("prefix_len", "32") or 32),
+        gateway=x.get("gateway", ""), eni_mac=res.mac, vswitch_cidr=x.get("vswitch_cidr", ""),
+        service_cidr=x.get("service_cidr", ""), datapath=x.get("datapath", "veth"),
+        mtu=int(x.get("mtu", "1500") or 1500), ingress_bps=int(x.get("ingress_bps", "0") or 0),
+        egress_bps=int(x.get("egress_bps", "0") or 0),
+        disable_host_peer=x.get("disable_host_peer") == "True")
+
+
+def _setup_of(rec: PodRecord) -> SetupResult:
+    x = rec.extra
+    idx = x.get("eni_ifindex", "")
+    return SetupResult(pod_mac=x.get("pod_mac", ""), host_ifname=x.get("host_ifname", ""),
+                       host_mac=x.get("host_mac", ""), eni_ifindex=int(idx) if idx else None)
+
+
+def _ip_info(net: PodNetwork, alloc: Allocation | None, result: SetupResult,
+             ip_type: str | None = None) -> rpc.IPInfo:
+    exclusive = (alloc.exclusive if alloc is not None else ip_type == "eni")
+    return rpc.IPInfo(
+        ip_type=rpc.IP_TYPE_ENI if exclusive else rpc.IP_TYPE_ENIIP, pod_ip=net.ip,
+        prefix_len=net.prefix_len, gateway=net.gateway, eni_mac=net.eni_mac,
+        vswitch_cidr=net.vswitch_cidr, service_cidr=net.service_cidr,
+        eni_ifindex=result.eni_ifindex, ingress_bps=net.ingress_bps, egress_bps=net.egress_bps,
+        datapath=net.datapath, ifname=net.ifname, pod_mac=result.pod_mac,
+        host_ifname=result.host_ifname, host_mac=result.host_mac, mtu=net.mtu)
