@@ -130,7 +130,8 @@ def _create_eni(cloud: Cloud, p: Params) -> Body:
         tags=p.tags(), description=p.get("Description"),
         name=p.get("NetworkInterfaceName"), client_token=p.get("ClientToken") or None)
     body = _eni_body(eni)
-    body.pop("Attachment", None)
+    for key in ("Attachment", "CreationTime", "InstanceId"):  # not in the create response
+        body.pop(key, None)
     return body
 
 
