@@ -2,7 +2,8 @@
 
 Pod: ENI renamed ``eth0``, podIP/32, ``default via gw onlink``. Unless ``disable_host_peer``, a
 veth (host ``caliX`` ↔ pod ``veth1``) carries service-CIDR traffic to the host stack: pod route
-``service_cidr via 169.254.1.1 dev veth1 onlink src podIP``, permanent neighbour 169.254.1.1 →
+``service_cidr via 169.254.1.1 dev veth1 onlink src podIP`` (same for each of
+``host_stack_cidrs``, e.g. the node's own IP), permanent neighbour 169.254.1.1 →
 host veth MAC; host route ``podIP/32 dev caliX``. Egress shaping on the pod's eth0 (ingress
 arrives on the ENI directly: not shaped in this mode).
 """
@@ -92,10 +93,12 @@ def _host_peer(pod: PodSpec, net: PodNetwork, host_netns: str | None) -> tuple[s
             state=links.NUD_PERMANENT,
             family=socket.AF_INET,
         )
-        if net.service_cidr:
+        for cidr in [net.service_cidr, *net.host_stack_cidrs]:
+            if not cidr:
+                continue
             podr.route(
                 "replace",
-                dst=net.service_cidr,
+                dst=cidr,
                 gateway=POD_GATEWAY,
                 oif=index,
                 prefsrc=net.pod_ip,

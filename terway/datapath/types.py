@@ -36,6 +36,7 @@ class PodNetwork:
     ingress_bps: int = 0  # bits/s, 0 = unlimited
     egress_bps: int = 0
     service_cidr: str = ""  # exclusive mode: routed through the host peer veth
+    host_stack_cidrs: tuple[str, ...] = ()  # exclusive mode: also via the host peer (node IPs)
     disable_host_peer: bool = False  # exclusive mode: no veth to the host
 
 
