@@ -191,7 +191,8 @@ class SdkCloud:
             self._record(api, start, err.code if err else type(exc).__name__)
             if err is None:
                 raise
-            log.warning("%s failed: %s", api, err.describe())
+            if not err.retryable:
+                log.warning("%s failed: %s", api, err.describe())
             raise err from None
         self._record(api, start, "")
         return result
@@ -202,17 +203,22 @@ class SdkCloud:
 
     def _call(self, api: str, fn: Callable[[], T]) -> T:
         def retried(attempt: int, err: CloudError, pause: float) -> None:
-            log.info("%s attempt %d failed (%s); retrying in %.1fs",
-                     api, attempt, err.code, pause)
+            log.info("%s attempt %d failed (%s, request %s); retrying in %.1fs",
+                     api, attempt, err.code, err.request_id, pause)
             if self._on_retry is not None:
                 self._on_retry(api, attempt, err, pause)
 
         on_retry: OnRetry = retried
-        return call_with_retry(
-            lambda: self._attempt(api, fn), self._policy(api),
-            sleep=self._sleep, now=self._clock, limiter=self.limits.bucket(api),
-            on_retry=on_retry, rng=self._rng,
-        )
+        try:
+            return call_with_retry(
+                lambda: self._attempt(api, fn), self._policy(api),
+                sleep=self._sleep, now=self._clock, limiter=self.limits.bucket(api),
+                on_retry=on_retry, rng=self._rng,
+            )
+        except CloudError as err:
+            if err.retryable:
+                log.warning("%s gave up after retries: %s", api, err.describe())
+            raise
 
     def _ecs_map(self, api: str, method: str, request: Any) -> dict[str, Any]:
         def go() -> dict[str, Any]:
