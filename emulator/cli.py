@@ -49,15 +49,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise UsageError("--access-key-id must not be empty")
     if not args.access_key_secret:
         raise UsageError("--access-key-secret must not be empty")
-    world = _world_text(args.world) if args.world else None
-    emu = Emulator.create(
-        seed=args.seed,
-        credentials={str(args.access_key_id): str(args.access_key_secret)},
-        metadata_instance=args.metadata_instance,
-        allow_remote_control=args.allow_remote_control,
-    )
-    if world is not None:
-        _load_world(emu, world, args.world)
+    options: dict[str, Any] = {
+        "credentials": {str(args.access_key_id): str(args.access_key_secret)},
+        "metadata_instance": args.metadata_instance,
+        "allow_remote_control": args.allow_remote_control,
+    }
+    if args.world:
+        spec = _world_spec(args.world)
+        if args.seed is not None:
+            spec["seed"] = args.seed
+        emu = _build_world(args.world, lambda: Emulator.from_world(spec, **options))
+    else:
+        emu = Emulator.create(seed=args.seed or 0, **options)
     try:
         handle = emu.serve(port=args.port, host=args.host)
     except OSError as err:
@@ -72,7 +75,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_signal)
     log.info("serving", extra={"kv": {
         "url": handle.url, "endpoint": handle.endpoint, "access_key_id": args.access_key_id,
-        "seed": args.seed, "world": args.world, "fabric": args.fabric,
+        "seed": emu.seed, "world": args.world, "fabric": args.fabric,
     }})
     try:
         stop.wait()
@@ -91,10 +94,24 @@ def _world_text(path: str) -> str:
         raise UsageError(f"--world {path}: {err.strerror or err}") from None
 
 
-def _load_world(emu: Any, text: str, path: str) -> None:
+def _world_spec(path: str) -> dict[str, Any]:
+    import yaml
+
     try:
-        emu.load_world(text)
-    except Exception as err:  # world errors carry the offending field in their message
+        spec = yaml.safe_load(_world_text(path))
+    except yaml.YAMLError as err:
+        raise UsageError(f"world {path}: not valid YAML: {err}") from None
+    if spec is None:
+        return {}
+    if not isinstance(spec, dict):
+        raise UsageError(f"world {path}: top level must be a mapping, got {type(spec).__name__}")
+    return spec
+
+
+def _build_world(path: str, build: Callable[[], Any]) -> Any:
+    try:
+        return build()
+    except ValueError as err:  # WorldError / FaultRuleError name the offending field
         raise UsageError(f"world {path}: {err}") from None
 
 
@@ -170,9 +187,11 @@ def cmd_reset(args: argparse.Namespace) -> int:
 def cmd_world_validate(args: argparse.Namespace) -> int:
     from emulator.server import Emulator
 
-    text = _world_text(args.file)
-    _load_world(Emulator.create(seed=0), text, args.file)
-    print(f"{args.file}: ok")
+    spec = _world_spec(args.file)
+    emu = _build_world(args.file, lambda: Emulator.from_world(spec))
+    snap = emu.snapshot()
+    counts = ", ".join(f"{len(snap[k])} {k}" for k in ("vpcs", "vswitches", "instances"))
+    print(f"{args.file}: ok ({counts})")
     return 0
 
 
@@ -218,7 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=_port, default=DEFAULT_PORT, help="0 picks a free port")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--world", help="YAML/JSON world file to load at start")
-    serve.add_argument("--seed", type=int, default=0)
+    serve.add_argument("--seed", type=int, default=None,
+                       help="generator seed (default 0, or the world's own seed)")
     serve.add_argument("--access-key-id", default=DEFAULT_ACCESS_KEY_ID)
     serve.add_argument("--access-key-secret", default=DEFAULT_ACCESS_KEY_SECRET)
     serve.add_argument("--metadata-instance", help="instance served at /latest/meta-data/")

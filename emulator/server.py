@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from emulator.model.errors import ApiError
-from emulator.wire.envelope import RequestIds
 from emulator.wire.http import ServerHandle, serve_in_thread
 from emulator.wire.signature import Credentials, Verifier
 
@@ -46,7 +45,6 @@ class Emulator:
         self.credentials = credentials
         self.verifier = Verifier(credentials, check_clock=check_clock)
         self.seed = seed
-        self.request_ids = RequestIds(seed)
         self.metadata_instance = metadata_instance
         self.allow_remote_control = allow_remote_control
 
@@ -63,16 +61,37 @@ class Emulator:
     ) -> Emulator:
         """A fresh model seeded with ``seed``, optionally loaded from a world file.
 
-        ``clock`` (e.g. ``emulator.model.clock.ManualClock()``) replaces wall-clock time and makes
-        ``advance()`` / ``POST /_emulator/clock/advance`` available.
+        ``clock`` (e.g. ``emulator.model.ManualClock()``) replaces wall-clock time and makes
+        ``advance()`` / ``POST /_emulator/clock/advance`` available. A world file brings its own
+        seed (overriding ``seed``), cloud options and fault rules.
         """
         from emulator.model import Cloud
 
-        emu = cls(Cloud(seed=seed, clock=clock), None, credentials, seed=seed,
-                  metadata_instance=metadata_instance, clock=clock, **kwargs)
-        if world is not None:
-            emu.load_world(Path(world).read_text(encoding="utf-8"))
-        return emu
+        if world is None:
+            return cls(Cloud(seed=seed, clock=clock), None, credentials, seed=seed,
+                       metadata_instance=metadata_instance, clock=clock, **kwargs)
+        from emulator.world import load_world
+
+        built = load_world(world, clock=clock)  # its own seed and cloud options (delays, lag)
+        return cls(built.cloud, built.faults, credentials, seed=int(built.cloud.seed),
+                   metadata_instance=metadata_instance, clock=clock, **kwargs)
+
+    @classmethod
+    def from_world(
+        cls,
+        spec: Mapping[str, Any],
+        *,
+        credentials: Credentials | Mapping[str, str] | None = None,
+        metadata_instance: str | None = None,
+        clock: Any = None,
+        **kwargs: Any,
+    ) -> Emulator:
+        """Build a fresh model from a parsed world document (validated first; WorldError)."""
+        from emulator.world import build_world
+
+        built = build_world(spec, clock=clock)
+        return cls(built.cloud, built.faults, credentials, seed=int(built.cloud.seed),
+                   metadata_instance=metadata_instance, clock=clock, **kwargs)
 
     # -- who may call -------------------------------------------------------------------------
     @property
@@ -86,9 +105,12 @@ class Emulator:
         now = getattr(self.cloud, "now", None)
         return float(now()) if callable(now) else time.monotonic()
 
-    def apply_faults(self, action: str, params: Mapping[str, str]) -> None:
+    def new_request_id(self) -> str:
+        return str(self.cloud.new_request_id())
+
+    def apply_faults(self, product: str, action: str, params: Mapping[str, str]) -> None:
         """Sleep the rule's latency, then raise its error (if any) before the model is touched."""
-        decision = self.faults.decide(action, params, self.now())
+        decision = self.faults.decide(action, params, self.now(), product)
         if decision.latency > 0:
             time.sleep(decision.latency)
         if decision.error is not None:
@@ -102,7 +124,7 @@ class Emulator:
 
     def call(self, product: str, action: str, params: Mapping[str, str]) -> dict[str, Any]:
         """In-process call with faults applied, as a signed HTTP request would see it."""
-        self.apply_faults(action, params)
+        self.apply_faults(product, action, params)
         return self.dispatch(product, action, params)
 
     # -- metadata -----------------------------------------------------------------------------
@@ -128,35 +150,36 @@ class Emulator:
         """Reset and restart every generator (ids, request ids, faults) from ``seed``."""
         self.cloud.reseed(seed)
         self.seed = seed
-        self.request_ids.reseed(seed)
-        reseed = getattr(self.faults, "reseed", None)
-        if callable(reseed):
-            reseed(seed)
-        else:
-            self.faults = _new_faults(seed)
+        self.faults.reseed(seed)
 
     def snapshot(self) -> Any:
         return self.cloud.snapshot()
 
     def load_world(self, text: str) -> None:
-        """Apply a world document (YAML or JSON text) to the model; bad input changes nothing."""
-        from emulator import world
+        """Rebuild the model from a world document (YAML or JSON text): the cloud is reset to the
+        world's seed and its fault rules replace the current ones. Bad input changes nothing
+        (raises ``emulator.world.WorldError``, a ValueError naming the field). Cloud options
+        (delays, metadata lag) only apply to a model built from a world (``create(world=…)``)."""
+        import yaml
 
-        world.load_text(self.cloud, text)
+        from emulator.world import WorldError, build_world
+
+        try:
+            spec = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise WorldError("world", f"not valid YAML/JSON: {err}") from None
+        build_world(spec or {}, self.cloud, self.faults)
+        self.seed = int(self.cloud.seed)
 
     def fault_rules(self) -> list[dict[str, Any]]:
-        rules = getattr(self.faults, "rules", None)
-        if callable(rules):
-            rules = rules()
-        return [r if isinstance(r, dict) else _rule_dict(r) for r in (rules or [])]
+        return list(self.faults.rules())
 
     def add_fault(self, rule: Mapping[str, Any]) -> str:
         """Add a rule (JSON-able dict, see docs/emulator.md); returns its id."""
-        added = self.faults.add(dict(rule))
-        return str(getattr(added, "id", added))
+        return str(self.faults.add_rule(rule))
 
     def remove_fault(self, rule_id: str) -> bool:
-        return bool(self.faults.remove(rule_id))
+        return bool(self.faults.remove_rule(rule_id))
 
     def clear_faults(self) -> None:
         self.faults.clear()
@@ -180,13 +203,6 @@ def _new_faults(seed: int) -> Any:
     from emulator.faults import FaultEngine
 
     return FaultEngine(seed)
-
-
-def _rule_dict(rule: Any) -> dict[str, Any]:
-    to_dict = getattr(rule, "to_dict", None)
-    if callable(to_dict):
-        return dict(to_dict())
-    return dict(vars(rule))
 
 
 __all__ = ["ApiError", "Emulator", "ServerHandle"]

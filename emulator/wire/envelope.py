@@ -7,8 +7,6 @@ with the ApiError's HTTP status, so the SDK raises ClientException/ServerExcepti
 from __future__ import annotations
 
 import json
-import random
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,23 +26,6 @@ class WireResponse:
     body: bytes
     content_type: str = JSON_TYPE
     headers: list[tuple[str, str]] = field(default_factory=list)
-
-
-class RequestIds:
-    """Deterministic, seeded request ids in the cloud's ``8-4-4-4-12`` upper-case hex form."""
-
-    def __init__(self, seed: int = 0) -> None:
-        self._rng = random.Random(f"request-ids:{seed}")
-        self._lock = threading.Lock()
-
-    def reseed(self, seed: int) -> None:
-        with self._lock:
-            self._rng = random.Random(f"request-ids:{seed}")
-
-    def next(self) -> str:
-        with self._lock:
-            h = f"{self._rng.getrandbits(128):032X}"
-        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def dumps(obj: Any) -> bytes:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
@@ -41,9 +42,14 @@ class WireRequest:
         values = self.headers.get(name)
         return values[0] if values else None
 
+    @cached_property
+    def query_params(self) -> dict[str, str]:
+        """The decoded query string (parsed once: the signature check and the action share it)."""
+        return dict(parse_qsl(self.query, keep_blank_values=True))
+
     def params(self) -> dict[str, str]:
         """Query parameters, then form-body parameters (the SDK sends RPC params in the query)."""
-        out = dict(parse_qsl(self.query, keep_blank_values=True))
+        out = dict(self.query_params)
         ctype = self.header("content-type") or ""
         if self.body and ctype.startswith(FORM_TYPE):
             out.update(parse_qsl(self.body.decode("utf-8"), keep_blank_values=True))
@@ -70,16 +76,17 @@ class Gateway:
         ak = code = None
         try:
             principal = self.emulator.verifier.verify(
-                req.method, req.path, req.query, req.headers, req.body
+                req.method, req.path, req.query_params, req.headers, req.body
             )
             ak = principal.access_key_id
             product = _product(req)
             params = req.params()
-            self.emulator.apply_faults(action, params)
+            self.emulator.apply_faults(product, action, params)
             resp = WireResponse(200, dumps(self.emulator.dispatch(product, action, params)))
         except ApiError as err:
             code = err.code
-            resp = error_response(err, self.emulator.request_ids.next(), product)
+            rid = err.request_id or self.emulator.new_request_id()
+            resp = error_response(err, rid, product)
         if log.isEnabledFor(20):
             log.info(
                 "api call",

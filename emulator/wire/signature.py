@@ -9,6 +9,7 @@ wire and compare HMACs in constant time. Refusals are ``ApiError`` with the clou
 
 from __future__ import annotations
 
+import calendar
 import hashlib
 import hmac
 import threading
@@ -16,7 +17,6 @@ import time
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from urllib.parse import parse_qsl, quote, unquote
 
 from emulator.model.errors import ApiError
@@ -137,11 +137,14 @@ class Authorization:
         return cls(parts["Credential"], signed, parts["Signature"].lower())
 
 
-def canonical_query(query: str) -> str:
-    """The SDK's canonical query: keys sorted, values encoded by ``quote(value, safe='~')``."""
+def canonical_query(query: str | Mapping[str, str]) -> str:
+    """The SDK's canonical query: keys sorted, values encoded by ``quote(value, safe='~')``.
+
+    ``query`` is the raw query string or its already-decoded mapping (last value wins, as the
+    SDK's dict can hold only one)."""
     if not query:
         return ""
-    pairs = dict(parse_qsl(query, keep_blank_values=True))
+    pairs = dict(parse_qsl(query, keep_blank_values=True)) if isinstance(query, str) else query
     return "&".join(f"{k}={quote(pairs[k], safe='~')}" for k in sorted(pairs))
 
 
@@ -173,7 +176,7 @@ def sign(secret: str, canonical_request: str) -> str:
 def canonical_request(
     method: str,
     path: str,
-    query: str,
+    query: str | Mapping[str, str],
     headers: Mapping[str, Sequence[str]],
     signed: Iterable[str],
     payload_hash: str,
@@ -207,8 +210,13 @@ class NonceCache:
 
 
 def _parse_acs_date(value: str) -> float:
+    """``2024-01-02T03:04:05Z`` → epoch seconds (hand-parsed: strptime is slow per request)."""
     try:
-        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+        if len(value) != 20 or value[4] != "-" or value[10] != "T" or value[19] != "Z":
+            raise ValueError(value)
+        fields = (value[0:4], value[5:7], value[8:10], value[11:13], value[14:16], value[17:19])
+        y, mo, d, h, mi, sec = (int(f) for f in fields)
+        return float(calendar.timegm((y, mo, d, h, mi, sec, 0, 0, 0)))
     except ValueError:
         raise ApiError(
             "InvalidTimeStamp.Format", "Specified time stamp or date value is not well formatted."
@@ -228,7 +236,7 @@ class Verifier:
         self,
         method: str,
         path: str,
-        query: str,
+        query: str | Mapping[str, str],
         headers: Mapping[str, Sequence[str]],
         body: bytes,
     ) -> Principal:
