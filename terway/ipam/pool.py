@@ -680,6 +680,11 @@ class IpamCore:
                         eni.ips[ip].releasing = False
             case AttachEni() if not error.retryable:
                 eni.state = EniState.DETACHING  # give the half-made ENI back
+                self._back_off("create", now)   # and do not make another one at once
+                if error.error_class is ErrorClass.QUOTA:  # EniPerInstanceLimitExceeded
+                    until = now + self._s.exhaustion_block
+                    self._memory.create = Block(until, error)
+                    self._exhausted("instance", self._s.instance_id, until, error)
             case DetachEni() if gone or error.error_class is ErrorClass.INVALID_STATE:
                 eni.state = EniState.DELETING
             case DeleteEni() if gone:

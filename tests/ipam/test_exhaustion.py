@@ -148,3 +148,18 @@ def test_transient_create_failure_retries_with_same_outcome_idempotently() -> No
     settle(core, cloud, 1.3)
     assert core.allocation("ns/a") is not None
     assert len(cloud.enis) == 1
+
+
+def test_eni_limit_on_attach_blocks_creation_and_cleans_up() -> None:
+    core, cloud = make(max_enis=5)  # config promises more ENIs than the instance takes
+    cloud.fail["attach"] = [CloudError("EniPerInstanceLimitExceeded", "limit (3)",
+                                       http_status=403)]
+    core.request_ip("ns/a", 0.0)
+    notices = settle(core, cloud, 0.3)
+    assert cloud.calls.count("create") == 1  # no create storm
+    assert any(isinstance(n, Exhausted) and n.scope == "instance" for n in notices)
+    settle(core, cloud, 5.0)
+    assert cloud.enis == {}  # the half-made ENI was detached and deleted
+    assert core.pending_keys() == ["ns/a"]
+    settle(core, cloud, 600.3)
+    assert core.allocation("ns/a") is not None
