@@ -194,6 +194,11 @@ class FaultEngine:
         with self._lock:
             self._rules.clear()
 
+    @property
+    def empty(self) -> bool:
+        """True when no rule is set: callers may skip ``decide`` (it would answer 0 s, no error)."""
+        return not self._rules
+
     def rules(self) -> list[dict[str, Any]]:
         with self._lock:
             return [{**r.spec, "id": r.rule_id,

@@ -211,7 +211,7 @@ def build_world(spec: Any, cloud: Cloud | None = None, faults: FaultEngine | Non
         cloud = Cloud(seed=seed, clock=clock, region_id=region, **opts)
     else:
         cloud.reset(seed)
-    faults = faults or FaultEngine(seed)
+    faults = FaultEngine(seed) if faults is None else faults
     faults.clear()
     faults.reseed(seed)
     built = BuiltWorld(cloud, faults)

@@ -99,6 +99,11 @@ class CloudBase:
             self._delay_rng = random.Random(f"delays:{seed}")
 
     # -- time ---------------------------------------------------------------------------------
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The injected clock (a ``ManualClock`` has ``advance``)."""
+        return self._clock
+
     def now(self) -> float:
         return self._clock()
 
