@@ -1,0 +1,108 @@
+"""A stand-in terway daemon speaking terway.rpc, for plugin tests and the CNI benchmark.
+
+It runs the real server helper (``rpc.serve_connection``) on its own asyncio loop in a thread.
+Replies come from ``responses`` (method → reply or RpcError); with ``datapath_netns`` set it
+also wires pods for real through terway.datapath, like terwayd does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import threading
+from typing import Any
+
+from terway import rpc
+
+DEFAULT_INFO = rpc.IPInfo(
+    ip_type=rpc.IP_TYPE_ENIIP,
+    pod_ip="10.9.0.11",
+    prefix_len=32,
+    gateway="10.9.0.253",
+    eni_mac="02:00:00:00:01:01",
+    vswitch_cidr="10.9.0.0/24",
+    service_cidr="172.21.0.0/20",
+    eni_ifindex=3,
+    pod_mac="0a:00:00:00:00:01",
+    host_ifname="cali0123456789a",
+    host_mac="0a:00:00:00:00:02",
+)
+
+
+class FakeDaemon:
+    def __init__(self, datapath_netns: str | None = None) -> None:
+        self.dir = tempfile.mkdtemp(prefix="terway-fake-")
+        self.socket = os.path.join(self.dir, "eni.socket")
+        self.calls: list[tuple[str, Any]] = []
+        self.responses: dict[str, Any] = {
+            "AllocIP": DEFAULT_INFO,
+            "ReleaseIP": rpc.ReleaseIPReply(released=True),
+            "GetIPInfo": DEFAULT_INFO,
+            "RecordEvent": rpc.Empty(),
+            "Status": rpc.StatusReply(ready=True),
+            "GC": rpc.GCReply(),
+        }
+        self.datapath_netns = datapath_netns
+        self.next_ip = 11
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> FakeDaemon:
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+
+        async def start() -> None:
+            await asyncio.start_unix_server(
+                lambda r, w: rpc.serve_connection(r, w, self.handle),
+                path=self.socket,
+                limit=rpc.MAX_MESSAGE + 1,
+            )
+            os.chmod(self.socket, 0o600)
+
+        self._loop.run_until_complete(start())
+        self._ready.set()
+        self._loop.run_forever()
+
+    async def handle(self, method: str, request: Any) -> Any:
+        self.calls.append((method, request))
+        if self.datapath_netns is not None and method in ("AllocIP", "ReleaseIP"):
+            return await asyncio.to_thread(self._datapath, method, request)
+        reply = self.responses[method]
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
+    def _datapath(self, method: str, request: Any) -> Any:
+        from terway import datapath as dp
+
+        if method == "AllocIP":
+            pod_ip = f"10.9.0.{self.next_ip}"
+            self.next_ip = 11 + (self.next_ip - 10) % 200
+            net = dp.PodNetwork(pod_ip, DEFAULT_INFO.gateway, DEFAULT_INFO.eni_mac)
+            pod = dp.PodSpec(request.pod_namespace, request.pod_name, request.netns, request.ifname)
+            links = dp.setup_pod(dp.VETH, pod, net, self.datapath_netns)
+            self.responses[f"ip:{request.container_id}"] = pod_ip
+            return DEFAULT_INFO._replace(
+                pod_ip=pod_ip,
+                pod_mac=links.pod_mac,
+                host_ifname=links.host_ifname,
+                host_mac=links.host_mac,
+                eni_ifindex=links.eni_ifindex,
+            )
+        pod_ip = self.responses.pop(f"ip:{request.container_id}", None)
+        if pod_ip is None:
+            return rpc.ReleaseIPReply(released=False)
+        pod = dp.PodSpec(request.pod_namespace, request.pod_name, request.netns, request.ifname)
+        net = dp.PodNetwork(pod_ip, DEFAULT_INFO.gateway, DEFAULT_INFO.eni_mac)
+        dp.teardown_pod(dp.VETH, pod, net, self.datapath_netns)
+        return rpc.ReleaseIPReply(released=True)

@@ -1,0 +1,52 @@
+"""Run the real ``terway`` plugin as a runtime would: env + stdin in, JSON + exit code out."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def netconf(socket_path: str, version: str = "1.0.0", **extra: Any) -> dict[str, Any]:
+    return {
+        "cniVersion": version,
+        "name": "terway",
+        "type": "terway",
+        "daemon_socket": socket_path,
+        **extra,
+    }
+
+
+def cni_env(command: str, netns: str = "/var/run/netns/x", **over: str) -> dict[str, str]:
+    env = {
+        "CNI_COMMAND": command,
+        "CNI_CONTAINERID": "c0ffee",
+        "CNI_NETNS": netns,
+        "CNI_IFNAME": "eth0",
+        "CNI_ARGS": "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web-0;"
+        "K8S_POD_INFRA_CONTAINER_ID=c0ffee",
+        "CNI_PATH": "/opt/cni/bin",
+    }
+    env.update(over)
+    return {k: v for k, v in env.items() if v is not None}
+
+
+def run(
+    env: dict[str, str], stdin: bytes | dict[str, Any], argv: list[str] | None = None
+) -> tuple[int, Any, str]:
+    """(exit code, parsed stdout or None, stderr)."""
+    data = json.dumps(stdin).encode() if isinstance(stdin, dict) else stdin
+    full_env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": ROOT, **env}
+    proc = subprocess.run(
+        argv or [sys.executable, "-m", "terway.cni"],
+        input=data,
+        env=full_env,
+        capture_output=True,
+        timeout=60,
+    )
+    out = proc.stdout.decode()
+    return proc.returncode, json.loads(out) if out.strip() else None, proc.stderr.decode()
