@@ -18,6 +18,8 @@ from typing import Any
 from terway.cloud.errors import CloudError, ErrorClass
 
 NETWORK_ERROR = "SDK.NetworkError"      # our code for connect/read failures (TRANSIENT)
+BAD_RESPONSE = "SDK.BadResponse"        # a body that is not JSON: a proxy's error page (TRANSIENT)
+_NOT_JSON = "Failed to parse the value as json"
 _QUERY = re.compile(r"\?[^\s'\"]*")
 
 
@@ -81,6 +83,9 @@ def to_cloud_error(exc: BaseException) -> CloudError | None:
                           error_class=ErrorClass.TRANSIENT)
     if hasattr(exc, "code") and hasattr(exc, "data"):
         return _response_error(exc)
+    if isinstance(exc, RuntimeError) and str(exc).startswith(_NOT_JSON):
+        return CloudError(BAD_RESPONSE, "the response body is not JSON",
+                          error_class=ErrorClass.TRANSIENT)
     if _is_network(exc):
         return CloudError(NETWORK_ERROR, scrub(f"{type(exc).__name__}: {exc}"),
                           error_class=ErrorClass.TRANSIENT)

@@ -147,3 +147,16 @@ def test_bugs_are_not_classified() -> None:
 
 def test_scrub_removes_query_strings() -> None:
     assert scrub("url: /?a=1&Signature=x more") == "url: /?… more"
+
+
+def test_darabonba_retry_error_is_network_transient_and_scrubbed() -> None:
+    from darabonba.exceptions import RetryError, UnretryableException
+    from darabonba.policy.retry import RetryPolicyContext
+
+    inner = RetryError("HTTPConnectionPool(host='h', port=1): Max retries exceeded with url: "
+                       "/?SecurityToken=TOKENVALUE (Caused by NewConnectionError(refused))")
+    err = to_cloud_error(UnretryableException(RetryPolicyContext(retries_attempted=1,
+                                                                 exception=inner)))
+    assert err is not None
+    assert (err.code, err.error_class) == (NETWORK_ERROR, ErrorClass.TRANSIENT)
+    assert "TOKENVALUE" not in err.message and "refused" in err.message
