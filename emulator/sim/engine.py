@@ -10,6 +10,7 @@ stream is derived from the scenario seed and a fixed name.
 from __future__ import annotations
 
 import json
+import math
 import random
 import sys
 import time
@@ -60,6 +61,8 @@ class RunResult:
     def metrics(self) -> dict[str, Any]:
         data = self.collector.to_json()
         data["scalars"]["leaked_enis"] = self.leaked_enis
+        first = self.log.first.get("IpNotEnough")
+        data["scalars"]["first_ip_not_enough"] = None if first is None else round(first, 6)
         return {
             "scenario": self.scenario.name,
             "policy": {"name": self.policy.name, "kind": self.policy.kind,
@@ -76,6 +79,11 @@ class RunResult:
     def scalars(self) -> dict[str, float]:
         out = self.collector.scalars()
         out["leaked_enis"] = self.leaked_enis
+        out["first_ip_not_enough"] = self.log.first.get("IpNotEnough", math.nan)
+        series = self.collector.series
+        held = [u + i for u, i in zip(series.get("used_ips", []), series.get("idle_ips", []),
+                                      strict=True)]
+        out["peak_addresses"] = max(held) if held else 0.0
         return out
 
 
@@ -83,12 +91,14 @@ class Run:
     """Build and execute one scenario under one policy."""
 
     def __init__(self, scenario: Scenario, policy: PolicySpec | None = None,
-                 *, progress: bool = False, max_log_lines: int = 200_000) -> None:
+                 *, progress: bool = False, max_log_lines: int = 200_000,
+                 eager_tick: bool = False) -> None:
         self.scenario = scenario
         self.policy = policy or scenario.policy
         self.policy_runtime: PolicyRuntime = runtime_for(self.policy.kind, self.policy.params)
         self.seed = scenario.seed
         self.progress = progress
+        self.eager_tick = eager_tick      # tick after every input (the contract, literally)
         self.env = simpy.Environment()
         env = self.env
         self.model = Cloud(seed=scenario.seed, clock=lambda: env.now, region_id=scenario.region,

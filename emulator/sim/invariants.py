@@ -24,6 +24,9 @@ class InvariantViolation(Exception):
         self.history = list(history)
         super().__init__(f"invariant violated at t={format_duration(now)} ({now:.3f}s): {what}")
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (InvariantViolation, (self.now, self.what, self.history))
+
     def report(self) -> str:
         lines = [str(self), f"last {len(self.history)} events (oldest first):"]
         lines += [f"  {t:12.3f}  {node:<12} {kind:<14} {detail}"

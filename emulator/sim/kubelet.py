@@ -100,14 +100,15 @@ class Cluster:
         node = pod.node
         assert node is not None
         pod.attempt += 1
+        pod.state = WAITING                       # IpReady may arrive inside request()
         result = node.request(pod.key, pod.sticky)
         if result is None:                        # daemon down: the CNI call fails at once
             self._fail(pod)
         elif result is True:                      # pending: wait for IpReady or the timeout
-            pod.state = WAITING
-            attempt = pod.attempt
-            self.env.timeout(self.spec.cni_timeout).callbacks.append(
-                lambda _e: self._timeout(pod, attempt))
+            if pod.state == WAITING:
+                attempt = pod.attempt
+                self.env.timeout(self.spec.cni_timeout).callbacks.append(
+                    lambda _e: self._timeout(pod, attempt))
         else:
             self._ready(pod, result)
 
@@ -168,7 +169,7 @@ class Cluster:
             col.used[pod.vswitch] -= 1
             self.owners.release(pod.ip, pod.key)
             if node is not None and node.alive:
-                node.release(pod.key)
+                node.release(pod.key, pod.sticky)
         else:
             col.pending -= 1
             if state == WAITING and node is not None and node.alive:

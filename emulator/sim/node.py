@@ -165,13 +165,29 @@ class SimNode:
         core = self.core
         assert core is not None
         res = core.request_ip(pod_key, self.env.now, sticky)
-        self.pump()
-        return True if isinstance(res, Pending) else res
-
-    def release(self, pod_key: str) -> None:
-        if self.up and self.core is not None:
-            self.core.release_ip(pod_key, self.env.now)
+        if isinstance(res, Pending):
             self.pump()
+            return True
+        if self.run.eager_tick:
+            self.pump()
+        return res
+
+    def release(self, pod_key: str, sticky: bool = False) -> None:
+        """Lazy mode: a release needs no tick now (the core serves waiting pods inside
+        ``release_ip`` and nothing it does falls due before ``next_wakeup``); only a sticky
+        release adds a deadline (the reservation's expiry)."""
+        core = self.core
+        if not self.up or core is None:
+            return
+        core.release_ip(pod_key, self.env.now)
+        if self.run.eager_tick:
+            self.pump()
+            return
+        notices = core.drain_notices()
+        if notices:
+            self._handle(notices)
+        if sticky:
+            self._schedule_wake(core)
 
     def cancel(self, pod_key: str) -> None:
         if self.up and self.core is not None:
@@ -195,12 +211,15 @@ class SimNode:
         notices = core.drain_notices()
         if notices:
             self._handle(notices)
+        self._schedule_wake(core)
+
+    def _schedule_wake(self, core: IpamCore) -> None:
         wake = core.next_wakeup()
         if wake is not None and wake < self._wake_at:
             self._wake_at = wake
             self._wake_token += 1
             token = self._wake_token
-            self.env.timeout(max(0.0, wake - now)).callbacks.append(
+            self.env.timeout(max(0.0, wake - self.env.now)).callbacks.append(
                 lambda _e: self._wake(token))
 
     def _wake(self, token: int) -> None:

@@ -23,6 +23,7 @@ class SimLog:
         self.lines: list[str] = []
         self.dropped = 0
         self.counts: Counter[str] = Counter()
+        self.first: dict[str, float] = {}       # key → simulated time of its first line
 
     def write(self, now: float, level: str, msg: str, node: str) -> None:
         counts = self.counts
@@ -30,6 +31,8 @@ class SimLog:
         for key in _KEYS:
             if key in msg:
                 counts[key] += 1
+                if key not in self.first:
+                    self.first[key] = now
         if len(self.lines) >= self.max_lines:
             self.dropped += 1
             return

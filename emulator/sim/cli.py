@@ -1,0 +1,111 @@
+"""``terway-sim``: run scenarios, check their expectations, plan capacity, sweep parameters.
+
+Exit status: 0 all expectations hold, 1 an expectation failed or an invariant broke, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import sys
+from collections.abc import Sequence
+
+from emulator.sim.units import SpecError
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from emulator.sim.report import write_outputs
+    from emulator.sim.runner import run_scenario
+    from emulator.sim.scenario import load_scenario
+    scenario = load_scenario(args.scenario)
+    if args.seed is not None:
+        scenario = scenario.with_overrides(seed=args.seed)
+    progress = args.progress or sys.stderr.isatty()
+    outcome = run_scenario(scenario, progress=progress, with_peers=not args.no_peers,
+                           jobs=args.jobs)
+    paths = write_outputs(outcome, args.out, plots=not args.no_plots)
+    main = outcome.main
+    print(f"{scenario.name}: simulated {main.sim_seconds:.0f}s in {main.wall_seconds:.2f}s "
+          f"wall; {int(main.scalars()['pod_events'])} pod events; report {paths['report']}")
+    for v in outcome.verdicts:
+        print(f"  [{'pass' if v.passed else 'FAIL'}] {v.expectation.text}  -> {v.observed}")
+    if main.violation is not None:
+        print(main.violation.report(), file=sys.stderr)
+    if not outcome.passed:
+        print(f"{scenario.name}: FAILED:", file=sys.stderr)
+        for f in outcome.failures:
+            print(f"  {f.splitlines()[0]}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from emulator.sim.scenario import load_scenario
+    bad = 0
+    for path in args.scenarios:
+        try:
+            sc = load_scenario(path)
+            print(f"ok  {path}: {sc.name} ({len(sc.expectations)} expectations)")
+        except SpecError as e:
+            bad += 1
+            print(f"BAD {path}: {e}", file=sys.stderr)
+    return 2 if bad else 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from emulator.sim.scenario import load_scenario, scenarios_dir
+    for path in sorted(glob.glob(os.path.join(scenarios_dir(), "*.yaml"))):
+        sc = load_scenario(path)
+        first = sc.description.strip().splitlines()[0] if sc.description.strip() else ""
+        print(f"{sc.name:<20} {first}")
+    return 0
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from emulator.sim.planner import main_plan
+    return main_plan(args)
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from emulator.sim.sweep import main_sweep
+    return main_sweep(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="terway-sim", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="run a scenario and check its expectations")
+    r.add_argument("scenario", help="a scenario file, or a name from scenarios/")
+    r.add_argument("--out", required=True, help="output directory")
+    r.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
+    r.add_argument("--progress", action="store_true", help="progress bar on stderr")
+    r.add_argument("--no-peers", action="store_true", help="skip the peer policies")
+    r.add_argument("--no-plots", action="store_true", help="skip PNG plots")
+    r.add_argument("--jobs", type=int, default=1, help="run peers in N processes")
+    r.set_defaults(fn=_cmd_run)
+    v = sub.add_parser("validate", help="check scenario files against the schema")
+    v.add_argument("scenarios", nargs="+")
+    v.set_defaults(fn=_cmd_validate)
+    ls = sub.add_parser("list", help="the scenario library")
+    ls.set_defaults(fn=_cmd_list)
+    from emulator.sim.planner import add_plan_arguments
+    from emulator.sim.sweep import add_sweep_arguments
+    add_plan_arguments(sub.add_parser("plan", help="capacity planning from simulations"))
+    sub.choices["plan"].set_defaults(fn=_cmd_plan)
+    add_sweep_arguments(sub.add_parser("sweep", help="a scenario over seeds and parameters"))
+    sub.choices["sweep"].set_defaults(fn=_cmd_sweep)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.fn(args))
+    except SpecError as e:
+        print(f"terway-sim: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
