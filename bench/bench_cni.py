@@ -50,7 +50,8 @@ def cni_env(command: str, netns: str, i: int) -> dict[str, str]:
         "CNI_NETNS": netns,
         "CNI_IFNAME": "eth0",
         "CNI_PATH": REF_DIR,
-        "CNI_ARGS": f"IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME=pod{i};K8S_POD_INFRA_CONTAINER_ID=b{i}",
+        "CNI_ARGS": f"IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME=pod{i};"
+        f"K8S_POD_INFRA_CONTAINER_ID=b{i}",
     }
 
 
@@ -117,17 +118,15 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         node.destroy()
     ref = results.get("go ptp + host-local")
-    print(
-        f"CNI ADD/DEL medians over {args.n} runs (daemon: "
-        f"{'real at ' + args.socket if args.socket else 'fake' + ('' if args.no_datapath else ' + datapath')})"
-    )
+    daemon = f"real at {args.socket}" if args.socket else "fake"
+    if not args.socket and not args.no_datapath:
+        daemon += " + datapath"
+    print(f"CNI ADD/DEL medians over {args.n} runs (daemon: {daemon})")
     for name, r in results.items():
-        ratio = (
-            f"  ADD x{r['add'] / ref['add']:.2f}  DEL x{r['del'] / ref['del']:.2f} vs Go"
-            if ref
-            else ""
-        )
-        print(f"  {name:34s} ADD {r['add'] * 1e3:7.1f} ms  DEL {r['del'] * 1e3:7.1f} ms{ratio}")
+        line = f"  {name:34s} ADD {r['add'] * 1e3:7.1f} ms  DEL {r['del'] * 1e3:7.1f} ms"
+        if ref:
+            line += f"  ADD x{r['add'] / ref['add']:.2f}  DEL x{r['del'] / ref['del']:.2f} vs Go"
+        print(line)
     return 0
 
 
