@@ -62,10 +62,10 @@ class Harness:
 
     def ecs(self, action: str, client: EcsClient | None = None, **params: Any) -> dict[str, Any]:
         """Call ``action`` through the ECS SDK client's own typed method and request model."""
-        return _call(client or self.ecs_client(), ecs_models, action, params)
+        return call_action(client or self.ecs_client(), ecs_models, action, params)
 
     def vpc(self, action: str, client: VpcClient | None = None, **params: Any) -> dict[str, Any]:
-        return _call(client or self.vpc_client(), vpc_models, action, params)
+        return call_action(client or self.vpc_client(), vpc_models, action, params)
 
     def get(self, path: str) -> requests.Response:
         return requests.get(self.base_url + path, timeout=10)
@@ -75,7 +75,8 @@ class Harness:
                                 timeout=10)
 
 
-def _call(client: Any, models: Any, action: str, params: dict[str, Any]) -> dict[str, Any]:
+def call_action(client: Any, models: Any, action: str, params: dict[str, Any]) -> dict[str, Any]:
+    """``client.<snake_action>(<Action>Request.from_map(params))`` → the response body map."""
     request = getattr(models, f"{action}Request")().from_map({"RegionId": REGION, **params})
     method = getattr(client, _snake(action))
     body: dict[str, Any] = method(request).body.to_map()

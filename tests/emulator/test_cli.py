@@ -1,0 +1,203 @@
+"""`terway-emulator` as users run it: a real `serve` subprocess driven by the SDK and the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alibabacloud_tea_openapi.exceptions import ClientException
+from alibabacloud_tea_openapi.models import Config
+from alibabacloud_vpc20160428 import models as vpc_models
+from alibabacloud_vpc20160428.client import Client as VpcClient
+from test_sdk_harness import REGION, ZONE, call_action
+
+from emulator.cli import main
+from emulator.wire.signature import DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET
+
+AK, SECRET = "LTAIcliTestKey", "cli-test-secret"
+WORLD = f"""
+seed: 11
+vpcs:
+  - name: main
+    cidr: 192.168.0.0/16
+    vswitches:
+      - {{name: pods, zone: {ZONE}, cidr: 192.168.1.0/24}}
+    security_groups:
+      - {{name: default}}
+instances:
+  - {{name: node, type: ecs.g6.large, vswitch: pods}}
+"""
+
+
+def _command() -> list[str]:
+    exe = shutil.which("terway-emulator")
+    return [exe] if exe else [sys.executable, "-m", "emulator.cli"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen[str]) -> None:
+    for _ in range(300):
+        if proc.poll() is not None:
+            raise AssertionError(f"serve exited early: {proc.stderr.read() if proc.stderr else ''}")
+        try:
+            with urllib.request.urlopen(f"{url}/_emulator/health", timeout=1) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("serve did not become healthy")
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    world = tmp_path / "world.yaml"
+    world.write_text(WORLD)
+    port = _free_port()
+    proc = subprocess.Popen(
+        [*_command(), "serve", "--port", str(port), "--world", str(world),
+         "--access-key-id", AK, "--access-key-secret", SECRET],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, proc)
+        yield url, proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=10)
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*_command(), *args], capture_output=True, text=True, timeout=60)
+
+
+def test_serve_subprocess_with_sdk_cli_and_clean_logs(
+    served: tuple[str, subprocess.Popen[str]],
+) -> None:
+    url, proc = served
+    endpoint = url.removeprefix("http://")
+
+    def describe(ak: str, secret: str) -> dict[str, object]:
+        client = VpcClient(Config(endpoint=endpoint, protocol="http", region_id=REGION,
+                                  access_key_id=ak, access_key_secret=secret))
+        return call_action(client, vpc_models, "DescribeVSwitches", {})
+
+    vsws = describe(AK, SECRET)["VSwitches"]["VSwitch"]  # type: ignore[index]
+    assert [v["CidrBlock"] for v in vsws] == ["192.168.1.0/24"]
+    assert vsws[0]["AvailableIpAddressCount"] == 251
+    with pytest.raises(ClientException) as info:
+        describe(AK, "wrong")
+    assert info.value.code == "SignatureDoesNotMatch"
+    with pytest.raises(ClientException) as info:  # the default key is not accepted here
+        describe(DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET)
+    assert info.value.code == "InvalidAccessKeyId.NotFound"
+
+    snap = _cli("snapshot", "--endpoint", url)
+    assert snap.returncode == 0, snap.stderr
+    assert json.loads(snap.stdout)["seed"] == 11
+    rule = json.dumps({"kind": "error", "action": "CreateVpc", "code": "InternalError",
+                       "count": 1, "id": "once"})
+    added = _cli("fault", "add", rule, "--endpoint", url)
+    assert added.returncode == 0 and json.loads(added.stdout) == {"ids": ["once"]}
+    listed = json.loads(_cli("fault", "list", "--endpoint", url).stdout)
+    assert [r["id"] for r in listed["rules"]] == ["once"]
+    assert _cli("fault", "clear", "--endpoint", url).returncode == 0
+    assert json.loads(_cli("fault", "list", "--endpoint", url).stdout) == {"rules": []}
+
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=10) == 0
+    logs = proc.stderr.read() if proc.stderr else ""
+    assert SECRET not in logs
+    lines = [line for line in logs.splitlines() if line]
+    assert lines and all(line.startswith("time=") and " level=" in line for line in lines)
+    assert any('msg="api call"' in line and "code=SignatureDoesNotMatch" in line
+               for line in lines)
+
+
+def test_cli_against_a_dead_endpoint_is_one_line_exit_2() -> None:
+    result = _cli("snapshot", "--endpoint", f"http://127.0.0.1:{_free_port()}")
+    assert result.returncode == 2
+    assert result.stderr.startswith("terway-emulator: error: cannot reach emulator")
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("world", "needle"),
+    [
+        ("vpcs: [{name: v, cidr: 10.0.0.0/33}]", "cidr"),
+        ("vpcs: [unclosed", "not valid YAML"),
+        ("- just\n- a list\n", "mapping"),
+        ("instances: [{name: n, type: ecs.nope, vswitch: s}]", "instances"),
+    ],
+)
+def test_bad_world_file_is_exit_2_naming_the_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], world: str, needle: str,
+) -> None:
+    path = tmp_path / "w.yaml"
+    path.write_text(world)
+    assert main(["world", "validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("terway-emulator: error: world ") and needle in err
+    assert "Traceback" not in err
+    assert main(["serve", "--port", "0", "--world", str(path)]) == 2
+
+
+def test_world_validate_ok_and_missing_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = tmp_path / "w.yaml"
+    path.write_text(WORLD)
+    assert main(["world", "validate", str(path)]) == 0
+    assert "ok (1 vpcs, 1 vswitches, 1 instances)" in capsys.readouterr().out
+    assert main(["world", "validate", str(tmp_path / "absent.yaml")]) == 2
+    assert "absent.yaml" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["serve", "--port", "99999"], ["serve", "--port", "x"], ["serve", "--fabric", "vm"],
+     ["fault"], ["nope"]],
+)
+def test_bad_flags_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_empty_secret_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--port", "0", "--access-key-secret", ""]) == 2
+    assert "--access-key-secret" in capsys.readouterr().err
+
+
+def test_port_in_use_is_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        assert main(["serve", "--port", str(port)]) == 2
+    assert "cannot listen" in capsys.readouterr().err
+
+
+def test_endpoint_env_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    from emulator.cli import build_parser
+
+    monkeypatch.setenv("TERWAY_EMULATOR_ENDPOINT", "http://10.0.0.1:1")
+    assert build_parser().parse_args(["snapshot"]).endpoint == "http://10.0.0.1:1"
+    assert os.environ["TERWAY_EMULATOR_ENDPOINT"] == "http://10.0.0.1:1"
