@@ -46,7 +46,7 @@ from terway.daemon.reconcile import node_enis, owners_from_store, settle_intents
 from terway.daemon.server import RpcServer
 from terway.daemon.service import PodService, network_of
 from terway.daemon.store import Store
-from terway.ipam import ConditionChanged, IpamCore
+from terway.ipam import ConditionChanged, IpamCore, IpamSettings
 from terway.limits import NodeCapacity
 
 log = logfmt.get()
@@ -114,6 +114,7 @@ class Daemon:
         self.server: RpcServer
         self.capacity: NodeCapacity
         self.limits: InstanceTypeLimits
+        self.settings: IpamSettings
 
     # -- start --------------------------------------------------------------------------------
 
@@ -127,6 +128,7 @@ class Daemon:
         self.limits = await asyncio.to_thread(self.cloud.describe_instance_type,
                                               node.instance_type)
         settings, self.capacity = ipam_settings(self.config.eni_conf, self.limits, node)
+        self.settings = settings
         generation = int(self.store.meta("generation") or "0") + 1
         self.store.set_meta("generation", str(generation))
         seed = self.options.seed if self.options.seed is not None else \
@@ -220,10 +222,11 @@ class Daemon:
     def apply_config(self, conf: LoadedConfig) -> None:
         """A new eni_conf: the core gets new settings now (a vSwitch added takes effect)."""
         assert self.node is not None
-        limits_settings, _ = ipam_settings(conf.eni_conf, self.limits, self.node)
+        settings, _ = ipam_settings(conf.eni_conf, self.limits, self.node)
         self.config = conf
+        self.settings = settings
         self.service.config = conf
-        self.core.on_config_changed(limits_settings, self.clock.now())
+        self.core.on_config_changed(settings, self.clock.now())
         self.driver.pump()
 
     async def gc(self) -> list[str]:

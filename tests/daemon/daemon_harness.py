@@ -214,3 +214,13 @@ async def running_daemon(
 
 def run(coro: Any) -> Any:
     return asyncio.run(coro)
+
+
+async def until(pred: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+    """Poll ``pred`` (real time) until true; fail naming ``what`` after ``timeout`` s."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not pred():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)

@@ -9,7 +9,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from daemon_harness import GatedCloud, World, run, running_daemon
+from daemon_harness import GatedCloud, World, run, running_daemon, until
 
 from terway import rpc
 
@@ -93,8 +93,7 @@ def test_concurrent_request_for_pod_in_flight_is_refused(tmp_path: Path) -> None
         async with running_daemon(tmp_path, world, cloud=gated) as d:
             gated.gate.clear()
             first = asyncio.ensure_future(d.alloc("slow"))
-            while not d.daemon.service.busy("default/slow"):
-                await asyncio.sleep(0.01)
+            await until(lambda: d.daemon.service.busy("default/slow"), "the request in flight")
             with pytest.raises(rpc.RpcError) as err:
                 await d.alloc("slow")
             assert err.value.code == rpc.ERR_IN_FLIGHT

@@ -1,0 +1,74 @@
+"""IpNotEnough end to end: the seed's log line, the CNI error text, Status, and the remedy
+(a vSwitch added to eni_conf, picked up without a restart)."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import re
+from pathlib import Path
+
+import pytest
+from daemon_harness import World, run, running_daemon, until
+
+from terway import rpc
+
+SEED_LINE = re.compile(
+    r'^time="\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ" level=warning '
+    r'msg="Assign private ip address failed: Aliyun API Error: RequestId: [0-9A-Za-z-]+ '
+    r'Status Code: 403 Code: InvalidVSwitchId\.IpNotEnough '
+    r'Message: The specified VSwitch \\"(vsw-[0-9a-z]+)\\" has not enough IpAddress\., '
+    r'retrying"$')
+
+
+def test_ip_not_enough_then_a_new_vswitch_heals_the_node(tmp_path: Path) -> None:
+    world = World.build(cidrs=("192.168.0.0/28",))
+    (vsw_a,) = world.vswitch_ids
+
+    async def scenario() -> None:
+        async with running_daemon(tmp_path, world, alloc_timeout=10.0) as d:
+            await d.alloc("p1")
+            world.exhaust(vsw_a)
+            with pytest.raises(rpc.RpcError) as err:
+                await d.alloc("p2")
+            assert err.value.code == "InvalidVSwitchId.IpNotEnough"
+            assert err.value.error_class == rpc.CLASS_EXHAUSTED
+            assert "Code: InvalidVSwitchId.IpNotEnough" in err.value.message
+            assert "default/p2" in err.value.message
+
+            seed_lines = [m for m in map(SEED_LINE.match, d.log_lines()) if m]
+            assert seed_lines, "\n".join(d.log_lines())
+            assert seed_lines[0].group(1) == vsw_a
+
+            status = await asyncio.to_thread(d.client().status)
+            assert status.ready is False
+            assert "no IPs can be had" in status.message
+
+            events = [e.reason for e in d.daemon.service.events.recent]
+            assert "AllocIPFailed" in events
+
+            vsw_b = world.add_vswitch("192.168.1.0/24")
+            d.write_config(world.eni_conf(vswitches={"cn-hangzhou-h": [vsw_a, vsw_b]}))
+            await until(lambda: vsw_b in d.daemon.settings.vswitch_ids, "config reload")
+            info = await d.alloc("p3")
+            assert ipaddress.ip_address(info.pod_ip) in ipaddress.ip_network("192.168.1.0/24")
+            status = await asyncio.to_thread(d.client().status)
+            assert status.ready is True, status.message
+
+    run(scenario())
+
+
+def test_invalid_config_change_is_ignored(tmp_path: Path) -> None:
+    world = World.build()
+
+    async def scenario() -> None:
+        async with running_daemon(tmp_path, world) as d:
+            before = d.daemon.settings
+            d.config_file.write_text('{"max_pool_size": "lots"}')
+            await until(lambda: any("config changed but is invalid" in ln
+                                    for ln in d.log_lines()), "the reload to be refused")
+            assert d.daemon.settings == before
+            assert any("max_pool_size" in ln for ln in d.log_lines())
+            assert (await d.alloc("still-works")).pod_ip
+
+    run(scenario())

@@ -1,0 +1,135 @@
+"""Restart and reconcile: the store keeps owners, the cloud says what exists, intents left by a
+crash are finished or undone, and nothing leaks."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from daemon_harness import World, run, running_daemon
+
+from emulator.inprocess import ModelCloud
+from terway.daemon.driver import INTENT_CREATE, INTENT_RELEASE, release_token
+from terway.daemon.store import Intent, Store
+
+CREATE_DESC = "interface created by terway"
+
+
+
+def test_restart_keeps_every_pod_and_frees_the_rest(tmp_path: Path) -> None:
+    world = World.build()
+
+    async def scenario() -> None:
+        async with running_daemon(tmp_path, world) as d:
+            ips = {n: (await d.alloc(n)).pod_ip for n in ("a", "b", "c")}
+            await d.release("b")
+            await d.daemon.driver.drain()
+        async with running_daemon(tmp_path, world) as d:
+            for name in ("a", "c"):
+                alloc = d.daemon.core.allocation(f"default/{name}")
+                assert alloc is not None and alloc.ip == ips[name]
+            assert d.daemon.core.allocation("default/b") is None
+            rows = d.daemon.core.mapping()
+            on_node = {ip for e in world.enis() for ip in e.private_ips}
+            assert {r.ip for r in rows} == on_node          # every address accounted for
+            assert {r.ip for r in rows if r.status == "Normal"} == {ips["a"], ips["c"]}
+            assert d.daemon.store.intents() == []
+
+    run(scenario())
+
+
+def test_record_on_an_eni_gone_while_down_is_dropped(tmp_path: Path) -> None:
+    world = World.build()
+
+    async def scenario() -> None:
+        async with running_daemon(tmp_path, world) as d:
+            await d.alloc("a")
+            await d.daemon.driver.drain()
+        (eni,) = world.enis()
+        world.cloud.detach_network_interface(eni.eni_id, world.instance_id)
+        world.cloud.describe_network_interfaces()  # let the model settle the detach
+        async with running_daemon(tmp_path, world) as d:
+            assert d.daemon.store.get_pod("default/a") is None
+            assert d.daemon.core.allocation("default/a") is None
+            assert any("dropping record" in ln for ln in d.log_lines())
+
+    run(scenario())
+
+
+def test_eni_created_but_never_attached_is_deleted(tmp_path: Path) -> None:
+    world = World.build()
+    mc = ModelCloud(world.cloud, world.instance_id)
+    params = {"vswitch_id": world.vswitch_ids[0], "security_group_ids": [world.sg_id],
+              "secondary_ip_count": 2, "tags": {"creator": "terway"}}
+    known = mc.create_network_interface(client_token="tok-known", description=CREATE_DESC,
+                                        **params)  # type: ignore[arg-type]
+    unknown = mc.create_network_interface(client_token="tok-unknown", description=CREATE_DESC,
+                                          **params)  # type: ignore[arg-type]
+
+    def prepare(tmp: Path) -> None:
+        store = Store.open(tmp / "state")
+        store.add_intent(Intent("tok-known", INTENT_CREATE,
+                                {**params, "client_token": "tok-known", "eni_id": known.eni_id}))
+        store.add_intent(Intent("tok-unknown", INTENT_CREATE,
+                                {**params, "client_token": "tok-unknown"}))
+        store.close()
+
+    async def scenario() -> None:
+        async with running_daemon(tmp_path, world, prepare=prepare) as d:
+            existing = {e.eni_id for e in world.all_secondary_enis()}
+            assert known.eni_id not in existing
+            assert unknown.eni_id not in existing
+            assert d.daemon.store.intents() == []
+
+    run(scenario())
+
+
+def test_half_released_eni_is_deleted(tmp_path: Path) -> None:
+    world = World.build()
+
+    async def scenario() -> None:
+        async with running_daemon(tmp_path, world) as d:
+            await d.alloc("a")
+            await d.release("a")
+            await d.daemon.driver.drain()
+        (eni,) = world.enis()
+        world.cloud.detach_network_interface(eni.eni_id, world.instance_id)  # crash mid-release
+
+        def prepare(tmp: Path) -> None:
+            store = Store.open(tmp / "state")
+            store.add_intent(Intent(release_token(eni.eni_id), INTENT_RELEASE,
+                                    {"eni_id": eni.eni_id}))
+            store.close()
+
+        async with running_daemon(tmp_path, world, prepare=prepare) as d:
+            assert eni.eni_id not in {e.eni_id for e in world.all_secondary_enis()}
+            assert d.daemon.store.intents() == []
+
+    run(scenario())
+
+
+def test_gc_releases_pods_whose_netns_is_gone(tmp_path: Path) -> None:
+    world = World.build()
+
+    async def scenario() -> None:
+        async with running_daemon(tmp_path, world) as d:
+            await d.alloc("live")
+            await d.alloc("dead")
+            os.unlink(d.netns("ns-dead"))
+            assert await d.daemon.gc() == ["default/dead"]
+            assert [p.key for p in d.daemon.store.pods()] == ["default/live"]
+            assert d.daemon.core.allocation("default/dead") is None
+
+    run(scenario())
+
+
+def test_live_pods_get_their_datapath_again_on_restart(tmp_path: Path) -> None:
+    world = World.build()
+
+    async def scenario() -> None:
+        async with running_daemon(tmp_path, world) as d:
+            ip = (await d.alloc("a")).pod_ip
+        async with running_daemon(tmp_path, world) as d:
+            assert [n.ip for n in d.datapath.setups] == [ip]
+
+    run(scenario())
