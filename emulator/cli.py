@@ -65,7 +65,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         handle = emu.serve(port=args.port, host=args.host)
     except OSError as err:
         raise UsageError(f"cannot listen on {args.host}:{args.port}: {err.strerror}") from None
-    fabric = _start_fabric(args.fabric, emu, handle.port, args.host) if args.fabric else None
+    try:
+        fabric = _start_fabric(args.fabric, emu, handle.port, args.host) if args.fabric else None
+    except UsageError:
+        handle.stop()
+        raise
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
