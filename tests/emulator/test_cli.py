@@ -201,3 +201,24 @@ def test_endpoint_env_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TERWAY_EMULATOR_ENDPOINT", "http://10.0.0.1:1")
     assert build_parser().parse_args(["snapshot"]).endpoint == "http://10.0.0.1:1"
     assert os.environ["TERWAY_EMULATOR_ENDPOINT"] == "http://10.0.0.1:1"
+
+
+def test_fabric_failure_or_absence_is_exit_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    import emulator.fabric as fabric
+
+    started: list[int] = []
+
+    def refuse(cloud: object, port: int, http_host: str = "") -> None:
+        started.append(port)
+        raise RuntimeError("needs root")
+
+    monkeypatch.setattr(fabric, "start", refuse)
+    assert main(["serve", "--port", "0", "--fabric", "netns"]) == 2
+    assert "--fabric netns: needs root" in capsys.readouterr().err
+    with socket.socket() as s:  # the server that was listening was stopped again
+        assert s.connect_ex(("127.0.0.1", started[0])) != 0
+    monkeypatch.delattr(fabric, "start")
+    assert main(["serve", "--port", "0", "--fabric", "netns"]) == 2
+    assert "fabric not available yet" in capsys.readouterr().err
