@@ -40,12 +40,12 @@ def settle_intents(store: Store, cloud: CloudAPI, executor: Executor,
             eni_id = _settle(intent, cloud, executor, instance_id, out)
         except CloudError as err:
             log.warning("could not settle intent; will retry at next start",
-                        extra=logfmt.fields(kind=intent.kind, token=intent.token,
+                        extra=logfmt.fields(kind=intent.kind, intent=intent.token,
                                             error=err.describe()))
             continue
         store.clear_intent(intent.token)
         out.cleared.append(intent.token)
-        log.info("settled intent", extra=logfmt.fields(kind=intent.kind, token=intent.token,
+        log.info("settled intent", extra=logfmt.fields(kind=intent.kind, intent=intent.token,
                                                        eni=eni_id or ""))
     return out
 
