@@ -61,17 +61,21 @@ class FakeDaemon:
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
 
-        async def start() -> None:
-            await asyncio.start_unix_server(
+        async def start() -> asyncio.AbstractServer:
+            server = await asyncio.start_unix_server(
                 lambda r, w: rpc.serve_connection(r, w, self.handle),
                 path=self.socket,
                 limit=rpc.MAX_MESSAGE + 1,
             )
             os.chmod(self.socket, 0o600)
+            return server
 
-        self._loop.run_until_complete(start())
+        server = self._loop.run_until_complete(start())
         self._ready.set()
         self._loop.run_forever()
+        server.close()
+        self._loop.run_until_complete(server.wait_closed())
+        self._loop.close()
 
     async def handle(self, method: str, request: Any) -> Any:
         self.calls.append((method, request))
