@@ -35,9 +35,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
-            self._send(WireResponse(413, b'{"error":"body too large"}'))
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if not 0 <= length <= MAX_BODY:
+            self.close_connection = True
+            self._send(WireResponse(400, b'{"error":"bad or too large Content-Length"}'))
             return
         body = self.rfile.read(length) if length else b""
         path, _, query = self.path.partition("?")

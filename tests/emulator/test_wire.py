@@ -148,3 +148,14 @@ def test_api_log_lines_are_logfmt_without_secrets(http_h: Harness) -> None:
 def test_logfmt_quotes_awkward_values() -> None:
     line = logfmt.format_fields({"a": "x y", "b": 'q"', "c": "", "d": None, "e": 3})
     assert line == 'a="x y" b="q\\"" c="" e=3'
+
+
+def test_bad_content_length_is_400_and_closes(http_h: Harness) -> None:
+    host, port = http_h.base_url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=5)
+    conn.putrequest("POST", "/")
+    conn.putheader("Content-Length", "lots")
+    conn.endheaders()
+    resp = conn.getresponse()
+    assert resp.status == 400 and resp.getheader("Connection") == "close"
+    conn.close()
