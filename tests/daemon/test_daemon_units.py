@@ -1,0 +1,147 @@
+"""Small pieces of the daemon: store, logfmt, flags, bandwidth, lock, metrics, install-cni."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from terway.daemon import logfmt
+from terway.daemon.bandwidth import parse_quantity, pod_bandwidth
+from terway.daemon.install import main as install_main
+from terway.daemon.lock import AlreadyRunning, LockFile
+from terway.daemon.main import main as terwayd_main
+from terway.daemon.metrics import Metrics
+from terway.daemon.ports import PodMeta
+from terway.daemon.store import Intent, PodRecord, Resource, Store
+
+
+def _rec(name: str, ip: str = "192.168.0.5") -> PodRecord:
+    return PodRecord("default", name, f"cid-{name}", f"/run/netns/{name}", "eth0",
+                     (Resource("eniIp", "eni-1", "00:16:3e:00:00:01", ip),),
+                     extra={"gateway": "192.168.0.253"})
+
+
+def test_store_round_trip_and_wal(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "s")
+    store.put_pod(_rec("a"))
+    store.add_intent(Intent("tok-1", "create_eni", {"vswitch_id": "vsw-1"}))
+    store.update_intent("tok-1", {"vswitch_id": "vsw-1", "eni_id": "eni-9"})
+    store.close()
+    again = Store.open(tmp_path / "s")
+    (rec,) = again.pods()
+    assert rec.key == "default/a" and rec.resources[0].id == "00:16:3e:00:00:01.192.168.0.5"
+    assert rec.extra == {"gateway": "192.168.0.253"}
+    (intent,) = again.intents()
+    assert intent.params["eni_id"] == "eni-9"
+    mode = sqlite3.connect(tmp_path / "s" / "terway.db").execute(
+        "PRAGMA journal_mode").fetchone()[0]
+    assert mode == "wal"
+
+
+def test_store_transaction_is_atomic(tmp_path: Path) -> None:
+    store = Store.open(tmp_path)
+    with pytest.raises(RuntimeError), store.transaction():
+        store.put_pod(_rec("a"))
+        store.clear_intent("x")
+        raise RuntimeError("crash in the middle")
+    assert store.pods() == []
+    with store.transaction():
+        store.put_pod(_rec("b"))
+        store.add_intent(Intent("t", "assign_ips", {}))
+    assert [p.name for p in store.pods()] == ["b"] and len(store.intents()) == 1
+
+
+def test_committed_change_survives_a_killed_writer(tmp_path: Path) -> None:
+    """A separate process commits and dies with os._exit (no close, no checkpoint)."""
+    code = (
+        f"import os, sys; sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})\n"
+        "from terway.daemon.store import Store, PodRecord, Resource\n"
+        f"s = Store.open({str(tmp_path)!r})\n"
+        "s.put_pod(PodRecord('ns', 'p', 'c', '', 'eth0', "
+        "(Resource('eniIp', 'eni-1', 'aa:bb:cc:dd:ee:ff', '10.0.0.1'),)))\n"
+        "os._exit(9)\n")
+    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 9
+    assert [p.key for p in Store.open(tmp_path).pods()] == ["ns/p"]
+
+
+def test_logfmt_matches_logrus_quoting() -> None:
+    stream = io.StringIO()
+    log = logfmt.setup(logging.DEBUG, stream)
+    log.warning('The specified VSwitch "vsw-1" has not enough IpAddress., retrying',
+                extra=logfmt.fields(pod="ns/p", access_secret="s3cr3t", note="two words"))
+    line = stream.getvalue().strip()
+    assert line.startswith('time="') and ' level=warning msg="The specified VSwitch \\"vsw-1\\"' \
+        in line
+    assert 'pod=ns/p' in line and 'note="two words"' in line
+    assert "s3cr3t" not in line and 'access_secret="[redacted]"' in line
+
+
+def test_bandwidth_annotations() -> None:
+    assert parse_quantity("10M") == 10_000_000 and parse_quantity("1Gi") == 2**30
+    meta = PodMeta(annotations={"kubernetes.io/ingress-bandwidth": "1M",
+                                "kubernetes.io/egress-bandwidth": "lots"})
+    assert pod_bandwidth(meta, 5, 7) == (1_000_000, 7)  # a bad value is ignored
+    with pytest.raises(ValueError, match="lots"):
+        parse_quantity("lots")
+
+
+def test_lock_file_refuses_a_second_daemon(tmp_path: Path) -> None:
+    first = LockFile(tmp_path / "terwayd.lock")
+    first.acquire()
+    with pytest.raises(AlreadyRunning, match=r"terwayd\.lock"):
+        LockFile(tmp_path / "terwayd.lock").acquire()
+    first.release()
+    LockFile(tmp_path / "terwayd.lock").acquire()
+
+
+def test_metrics_have_upstream_names() -> None:
+    m = Metrics()
+    m.set_pool(total=4, idle=3, disposed=0, eni_count=1)
+    m.openapi_latency.labels("AssignPrivateIpAddresses", "").observe(12)
+    m.rpc_latency.labels("AllocIP", "").observe(3)
+    names = {s.name for fam in m.registry.collect() for s in fam.samples}
+    for name in ("terway_resource_pool_total_count", "terway_resource_pool_idle_count",
+                 "terway_resource_pool_disposed_count", "terway_eniip_factory_eni_count",
+                 "terway_eniip_factory_ip_count", "aliyun_openapi_latency_count",
+                 "terway_rpc_latency_count"):
+        assert name in names, name
+
+
+@pytest.mark.parametrize(("argv", "needle"), [
+    (["--gc-period", "0"], "--gc-period: must be > 0"),
+    (["--log-level", "loud"], "--log-level"),
+    (["--metrics-port", "70000"], "--metrics-port"),
+])
+def test_bad_flags_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str],
+                          needle: str) -> None:
+    assert terwayd_main([*argv, "--state-dir", str(tmp_path / "s")]) == 2
+    assert needle in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
+
+
+def test_missing_config_file_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert terwayd_main(["--config", str(tmp_path / "none.json")]) == 2
+    assert "--config: cannot read" in capsys.readouterr().err
+
+
+def test_install_cni_writes_plugin_and_conflist(tmp_path: Path) -> None:
+    cm = tmp_path / "eni"
+    cm.mkdir()
+    (cm / "10-terway.conf").write_text(json.dumps(
+        {"cniVersion": "0.3.0", "name": "terway", "type": "terway", "mtu": 1500}))
+    plugin = tmp_path / "terway-bin"
+    plugin.write_bytes(b"#!/bin/sh\n")
+    code = install_main(["--bin-dir", str(tmp_path / "bin"), "--conf-dir", str(tmp_path / "net"),
+                         "--configmap-dir", str(cm), "--plugin", str(plugin)])
+    assert code == 0
+    assert (tmp_path / "bin" / "terway").read_bytes() == b"#!/bin/sh\n"
+    conf = json.loads((tmp_path / "net" / "10-terway.conflist").read_text())
+    assert conf == {"cniVersion": "0.3.0", "name": "terway",
+                    "plugins": [{"type": "terway", "mtu": 1500}]}
