@@ -138,7 +138,7 @@ class Collector:
             "network_ready_quantiles": self.latency_quantiles(),
         }
 
-    def latency_quantiles(self) -> dict[str, float]:
+    def latency_quantiles(self) -> dict[str, float | None]:
         lat = array("d", sorted(self.latencies))
         return {f"p{q:g}": _clean(quantile(lat, q / 100)) for q in (1, 10, 25, 50, 75, 90, 95,
                                                                     99, 99.9, 100)}

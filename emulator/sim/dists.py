@@ -76,7 +76,8 @@ def parse_dist(value: object, field: str) -> Dist:
     if isinstance(value, int | float | str) and not isinstance(value, bool):
         return Dist("const", parse_duration(value, field))
     if not isinstance(value, Mapping):
-        raise SpecError(field, f"expected a number, a duration or a mapping with 'dist', got {value!r}")
+        raise SpecError(field, "expected a number, a duration or a mapping with 'dist', "
+                               f"got {value!r}")
     kind = value.get("dist")
     allowed = {"const", "exp", "uniform", "lognormal", "normal"}
     if kind not in allowed:

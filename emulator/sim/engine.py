@@ -126,7 +126,7 @@ class Run:
         self._check_cursor = 0
         self.workloads: dict[str, Workload] = {}
 
-    # -- world ----------------------------------------------------------------------------------
+    # -- world ------------------------------------------------------------------------------------
     def _rng(self, name: str) -> random.Random:
         return random.Random(f"{self.seed}:{name}")
 
@@ -213,7 +213,7 @@ class Run:
         """Seconds the call takes and the injected error (None: the cloud decides)."""
         dist, mean = self._lat.get(action, (None, 0.0))
         base = mean if self.scenario.fast_latency or dist is None else dist.sample(rng)
-        if not self.faults._rules:  # noqa: SLF001 - the common case: no rule, no call
+        if not self.faults._rules:
             return base, None
         decision = self.faults.decide(action, _wire_params(cmd), now)
         err = to_cloud_error(self.model, decision.error) if decision.error else None
@@ -222,6 +222,9 @@ class Run:
     # -- scheduled events -------------------------------------------------------------------------
     def _at(self, t: float, fn: Callable[[], None]) -> None:
         self.env.timeout(max(0.0, t - self.env.now)).callbacks.append(lambda _e: fn())
+
+    def _event_fn(self, ev: EventSpec) -> Callable[[], None]:
+        return lambda: self._apply_event(ev)
 
     def _apply_event(self, ev: EventSpec) -> None:
         p = ev.params
@@ -337,7 +340,7 @@ class Run:
                                                   f"addresses, quota {limits.ips_per_eni}",
                                              self.hist.events)
 
-    # -- run ----------------------------------------------------------------------------------------
+    # -- run --------------------------------------------------------------------------------------
     def execute(self) -> RunResult:
         sc = self.scenario
         env = self.env
@@ -351,7 +354,7 @@ class Run:
                 self.workloads[spec.name] = wl
                 wl.start()
             for ev in sc.events:
-                self._at(ev.at, lambda ev=ev: self._apply_event(ev))
+                self._at(ev.at, self._event_fn(ev))
             env.process(self._sampler())
             env.process(self._checker())
             env.run(until=sc.duration)

@@ -3,7 +3,7 @@
 A pod is ``ContainerCreating`` until its node's daemon hands it an address. The CNI call waits at
 most ``cni_timeout``; on a timeout (or a daemon that is down) the sandbox fails and kubelet retries
 after an exponential backoff (``backoff_initial`` doubling to ``backoff_max``), as kubelet does
-for failed pod sandboxes. Network-ready latency = address handed out + datapath set-up − pod
+for failed pod sandboxes. Network-ready latency = address handed out + datapath set-up - pod
 created. Everything here is callbacks on simpy timeouts: no process per pod.
 """
 
@@ -26,8 +26,19 @@ PENDING, WAITING, BACKOFF, RUNNING, GONE = range(5)
 
 
 class Pod:
-    __slots__ = ("attempt", "backoff", "created", "key", "lifetime", "node", "on_gone", "ip",
-                 "state", "sticky", "vswitch")
+    __slots__ = (
+        "attempt",
+        "backoff",
+        "created",
+        "ip",
+        "key",
+        "lifetime",
+        "node",
+        "on_gone",
+        "state",
+        "sticky",
+        "vswitch",
+    )
 
     def __init__(self, key: str, created: float, sticky: bool, lifetime: float | None,
                  on_gone: Callable[[Pod], None] | None) -> None:

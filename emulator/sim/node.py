@@ -157,7 +157,7 @@ class SimNode:
             col.held[vsw] -= n
         self.eni_ips = {}
 
-    # -- kubelet-facing -----------------------------------------------------------------------------
+    # -- kubelet-facing ---------------------------------------------------------------------------
     def request(self, pod_key: str, sticky: bool) -> Any:
         """An Allocation now, True when pending (IpReady follows), None when the daemon is down."""
         if not self.up:
@@ -200,7 +200,7 @@ class SimNode:
             self.core.on_config_changed(settings, self.env.now)
             self.pump()
 
-    # -- the driver loop ------------------------------------------------------------------------------
+    # -- the driver loop --------------------------------------------------------------------------
     def pump(self) -> None:
         core = self.core
         if core is None or not self.up:
@@ -242,7 +242,7 @@ class SimNode:
                 run.col.log_lines[f"exhausted_{n.scope}"] += 1
                 run.hist.add((now, self.name, "exhausted", f"{n.scope} {n.resource_id}"))
 
-    # -- executing commands -------------------------------------------------------------------------
+    # -- executing commands -----------------------------------------------------------------------
     def _after(self, delay: float, fn: Callable[[], None]) -> None:
         self.env.timeout(delay).callbacks.append(lambda _e: fn())
 

@@ -80,7 +80,7 @@ def base_document(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def prefix_for(addresses: int) -> int:
-    """The longest prefix (/16../29) whose usable addresses (size − 4) hold ``addresses``."""
+    """The longest prefix (/16../29) whose usable addresses (size - 4) hold ``addresses``."""
     for prefix in range(29, 15, -1):
         if 2 ** (32 - prefix) - 4 >= addresses:
             return prefix
@@ -170,7 +170,7 @@ def write_plan(p: Mapping[str, Any], out_dir: str) -> None:
 
 
 def _cell(v: Any) -> str:
-    return "–" if v is None else f"{v:.3g}" if isinstance(v, float) else html.escape(str(v))
+    return "-" if v is None else f"{v:.3g}" if isinstance(v, float) else html.escape(str(v))
 
 
 def add_plan_arguments(p: argparse.ArgumentParser) -> None:

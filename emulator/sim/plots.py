@@ -5,21 +5,22 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from emulator.sim.engine import RunResult  # noqa: E402
-from emulator.sim.units import format_duration  # noqa: E402
+from emulator.sim.engine import RunResult
+from emulator.sim.units import format_duration
 
 
 def _minutes(ts: Sequence[float]) -> list[float]:
     return [t / 60.0 for t in ts]
 
 
-def _mark_events(ax: plt.Axes, result: RunResult) -> None:
+def _mark_events(ax: Any, result: RunResult) -> None:
     for ev in result.scenario.events:
         ax.axvline(ev.at / 60.0, color="grey", linestyle=":", linewidth=1)
         ax.text(ev.at / 60.0, ax.get_ylim()[1], f" {ev.name or ev.action}", fontsize=7,

@@ -64,7 +64,7 @@ def write_outputs(outcome: Outcome, out_dir: str, *, plots: bool = True) -> dict
 
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
-        return "–" if math.isnan(v) else f"{v:.3g}"
+        return "-" if math.isnan(v) else f"{v:.3g}"
     return html.escape(str(v))
 
 

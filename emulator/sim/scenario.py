@@ -248,7 +248,8 @@ def _event(raw: object, fld: str, zone: str) -> EventSpec:
     data = _mapping(raw, fld)
     action = data.get("action")
     if action not in EVENT_ACTIONS:
-        raise SpecError(f"{fld}.action", f"expected one of {', '.join(EVENT_ACTIONS)}, got {action!r}")
+        raise SpecError(f"{fld}.action",
+                        f"expected one of {', '.join(EVENT_ACTIONS)}, got {action!r}")
     _only(data, {"at", "action", "name"} | _EVENT_PARAMS[action], fld)
     if "at" not in data:
         raise SpecError(f"{fld}.at", "required (when the event happens)")
@@ -267,8 +268,8 @@ def _event(raw: object, fld: str, zone: str) -> EventSpec:
     elif action == "set_config":
         _mapping(data.get("eni_conf"), f"{fld}.eni_conf")
     elif action == "set_faults":
-        params["faults"] = tuple(_fault(f, f"{fld}.faults[{i}]")
-                                 for i, f in enumerate(_seq(data.get("faults", []), f"{fld}.faults")))
+        raw_faults = _seq(data.get("faults", []), f"{fld}.faults")
+        params["faults"] = tuple(_fault(f, f"{fld}.faults[{i}]") for i, f in enumerate(raw_faults))
     elif action == "scale":
         _str(data.get("workload"), f"{fld}.workload")
         params["replicas"] = _int(data.get("replicas"), f"{fld}.replicas")
@@ -313,7 +314,8 @@ def _latency(raw: object, fld: str) -> tuple[dict[str, Dist], bool]:
         elif key in DEFAULT_LATENCY:
             out[key] = parse_dist(value, f"{fld}.{key}")
         else:
-            raise SpecError(f"{fld}.{key}", f"unknown API (known: {', '.join(sorted(DEFAULT_LATENCY))})")
+            known = ", ".join(sorted(DEFAULT_LATENCY))
+            raise SpecError(f"{fld}.{key}", f"unknown API (known: {known})")
     return out, fast
 
 

@@ -1,4 +1,4 @@
-"""Sweeps: one scenario over seeds × parameter values, in parallel processes or on dask.
+"""Sweeps: one scenario over seeds x parameter values, in parallel processes or on dask.
 
 Each point re-validates the scenario document with its overrides applied (dotted paths into the
 YAML, e.g. ``eni_conf.max_pool_size=5,10,20``), runs it without peers and returns its scalar

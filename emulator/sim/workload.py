@@ -102,7 +102,7 @@ class Deployment(Workload):
 
 
 class StatefulSet(Workload):
-    """Pods ``name-0..n-1`` with stable names, sticky IPs, recreated on their node when restarted."""
+    """Pods ``name-0..n-1``: stable names, sticky IPs, recreated on their node when restarted."""
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
@@ -126,9 +126,10 @@ class StatefulSet(Workload):
     def _add(self, ordinal: int, prefer: object) -> None:
         spec = self.spec
         life = spec.restart_every.sample(self.rng) if spec.restart_every is not None else None
+        def gone(p: Pod) -> None:
+            self._gone(ordinal, p)
         pod = self.cluster.create(f"default/{spec.name}-{ordinal}", sticky=True, lifetime=life,
-                                  on_gone=lambda p, o=ordinal: self._gone(o, p),
-                                  prefer=prefer)  # type: ignore[arg-type]
+                                  on_gone=gone, prefer=prefer)  # type: ignore[arg-type]
         if pod is not None:
             self.live[ordinal] = pod
 

@@ -108,6 +108,7 @@ def test_peers_run_side_by_side(tmp_path: Any) -> None:
     assert len(names) == 1 + len(sc.peers)
     from emulator.sim.report import write_outputs
     paths = write_outputs(outcome, str(tmp_path))
-    html = open(paths["report"]).read()
+    with open(paths["report"]) as fh:
+        html = fh.read()
     assert "Peers side by side" in html and "data:image/png;base64," in html
     assert all(os.path.exists(p) for k, p in paths.items() if k.startswith("plot:"))

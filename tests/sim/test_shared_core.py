@@ -61,9 +61,9 @@ def _asyncio() -> list[tuple[Any, ...]]:
     calls: list[tuple[Any, ...]] = []
     run = Run(parse_scenario(_doc()))            # only for the same world and settings
     loop = VirtualLoop()
-    run.model._clock = loop.time                 # noqa: SLF001 - the model follows the loop
+    run.model._clock = loop.time
     iid = run.model.run_instances(run.scenario.instance_type, run.node_vsw, [run.sg_id], 1)[0]
-    settings, _ = run._settings(iid, run.scenario.instance_type)  # noqa: SLF001
+    settings, _ = run._settings(iid, run.scenario.instance_type)
     core = IpamCore(settings, id_prefix="node-0001-g1", rng=random.Random("5:node-0001:1"))
     node = AsyncNode(loop, core, Recorder(run.cloud, calls), latency=0.2, setup=0.05)
 
