@@ -49,5 +49,5 @@ class IdGenerator:
 
     def request_id(self) -> str:
         """An uppercase UUID-shaped request id, like the real API's ``RequestId``."""
-        chars = "".join(self._req_rng.choice(_HEX) for _ in range(32))
+        chars = f"{self._req_rng.getrandbits(128):032X}"  # one draw: this runs on every call
         return f"{chars[:8]}-{chars[8:12]}-{chars[12:16]}-{chars[16:20]}-{chars[20:]}"
