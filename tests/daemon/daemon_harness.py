@@ -43,10 +43,11 @@ class World:
 
     @classmethod
     def build(cls, cidrs: Sequence[str] = ("192.168.0.0/24",),
-              instance_type: str = "ecs.g6.xlarge", seed: int = 1) -> World:
+              instance_type: str = "ecs.g6.xlarge", seed: int = 1,
+              vpc_cidr: str = "192.168.0.0/16", node_cidr: str = "192.168.200.0/24") -> World:
         cloud = Cloud(seed=seed)
-        vpc = cloud.create_vpc("192.168.0.0/16").vpc_id
-        node_vsw = cloud.create_vswitch(vpc, ZONE, "192.168.200.0/24").vswitch_id
+        vpc = cloud.create_vpc(vpc_cidr).vpc_id
+        node_vsw = cloud.create_vswitch(vpc, ZONE, node_cidr).vswitch_id
         vsws = [cloud.create_vswitch(vpc, ZONE, c).vswitch_id for c in cidrs]
         sg = cloud.create_security_group(vpc).security_group_id
         (inst,) = cloud.run_instances(instance_type, node_vsw, [sg])
@@ -179,7 +180,8 @@ class Running:
 @asynccontextmanager
 async def running_daemon(
     tmp: Path, world: World, *, conf: dict[str, Any] | None = None, scale: float = 20.0,
-    cloud: ModelCloud | None = None, datapath: FakeDatapath | None = None,
+    cloud: ModelCloud | None = None, datapath: Any = None,
+    link_check: Callable[[str], bool] | None = None,
     alloc_timeout: float = 120.0, config_poll: float = 1.0, gc_period: float = 3600.0,
     log: io.StringIO | None = None, prepare: Callable[[Path], None] | None = None,
 ) -> AsyncIterator[Running]:
@@ -204,7 +206,7 @@ async def running_daemon(
                             gc_period=gc_period, config_poll=config_poll, attach_timeout=60.0,
                             seed=7)
     daemon = Daemon(options, loader(), mc, node=world.node(), datapath=dp,
-                    clock=ScaledClock(scale), config_loader=loader)
+                    clock=ScaledClock(scale), config_loader=loader, link_check=link_check)
     await daemon.start()
     try:
         yield Running(daemon, world, mc, dp, socket, state, config_file, stream, tmp / "netns")
