@@ -87,12 +87,7 @@ class PodService:
         key = pod_key(req.pod_namespace, req.pod_name)
         with self.exclusive(key):
             started = time.monotonic()
-            try:
-                info = await self._alloc(key, req)
-            except rpc.RpcError as err:
-                self.events.record(req.pod_namespace, req.pod_name, ALLOC_FAILED,
-                                   f"Alloc IP failed: {err.message}", warning=True)
-                raise
+            info = await self._alloc(key, req)  # a failure's event comes from the CNI plugin
             ms = (time.monotonic() - started) * 1000
             self.events.record(req.pod_namespace, req.pod_name, ALLOC_SUCCEED,
                                f"Alloc IP {info.pod_ip}/{info.prefix_len} for Pod took "

@@ -44,8 +44,11 @@ def test_ip_not_enough_then_a_new_vswitch_heals_the_node(tmp_path: Path) -> None
             assert status.ready is False
             assert "no IPs can be had" in status.message
 
-            events = [e.reason for e in d.daemon.service.events.recent]
-            assert "AllocIPFailed" in events
+            await asyncio.to_thread(d.client().record_event, rpc.RecordEventRequest(
+                "p2", "default", "AllocIPFailed", err.value.message))  # as the CNI plugin does
+            (event,) = [e for e in d.daemon.service.events.recent if e.name == "p2"]
+            assert event.reason == "AllocIPFailed" and event.warning
+            assert "InvalidVSwitchId.IpNotEnough" in event.message
 
             vsw_b = world.add_vswitch("192.168.1.0/24")
             d.write_config(world.eni_conf(vswitches={"cn-hangzhou-h": [vsw_a, vsw_b]}))
