@@ -75,6 +75,8 @@ class NodeBed:
     vpc_cidr: str = "10.88.0.0/16"
     instance_type: str = "ecs.g6.2xlarge"
     conf: dict[str, Any] = field(default_factory=dict)   # eni_conf overrides
+    alloc_timeout: float = 8.0     # terwayd --alloc-timeout (upstream's 120 s, compressed)
+    config_poll: float = 0.5       # terwayd --config-poll: how soon an eni_conf edit is seen
     cloud: Cloud = field(init=False)
     emulator: Any = field(init=False, default=None)
     server: Any = field(init=False, default=None)
@@ -164,7 +166,9 @@ class NodeBed:
                "--config", str(self.config_file),
                "--cloud-endpoint", f"http://{API_IP}",
                "--metadata-endpoint", f"http://{METADATA_IP}",
-               "--state-dir", str(self.state_dir), "--socket", str(self.socket)]
+               "--state-dir", str(self.state_dir), "--socket", str(self.socket),
+               "--alloc-timeout", str(self.alloc_timeout), "--config-poll", str(self.config_poll),
+               "--seed", str(self.seed)]
         log = self.log_file.open("ab")
         self.daemon = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
                                        start_new_session=True)

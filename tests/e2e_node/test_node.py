@@ -111,9 +111,15 @@ def test_mapping_shows_a_normal_row_per_pod_and_the_pool_settles_between_min_and
 
 def test_exhaustion_fails_the_pod_with_ip_not_enough_logs_it_reports_status_50_and_recovers(
         bed: NodeBed) -> None:
+    # Another workload holds 5 of the /28's 11 usable addresses (the node's primary takes one),
+    # so the vSwitch runs dry while the node's ENI still has room: the daemon's
+    # AssignPrivateIpAddresses meets IpNotEnough, as in the seeds' story.
+    bed.cloud.create_network_interface(bed.vswitch_id, [bed.sg_id], secondary_ip_count=4)
     started, failure = fill(bed)
     assert started, "not a single pod started"
-    assert bed.cloud.get_vswitch(bed.vswitch_id).available_ip_count == 0
+    # (The vSwitch may still show 1-2 free addresses: Assign is all-or-nothing and the daemon
+    # asks for a batch; see docs/fabric.md "Findings".)
+    assert bed.cloud.get_vswitch(bed.vswitch_id).available_ip_count < 3
     assert "InvalidVSwitchId.IpNotEnough" in failure.msg, failure.out
     seed_line = re.compile(
         r'level=warning msg="Assign private ip address failed: Aliyun API Error: RequestId: '
