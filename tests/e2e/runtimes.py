@@ -1,0 +1,142 @@
+"""Drivers for real runtimes whose containers live on an emulated node (see docs/e2e.md).
+
+The node is a fabric netns (an emulated ECS instance) with ``terwayd`` inside it. Runtimes are
+run with ``nsenter --net=/run/netns/<node>``: only the *network* namespace is the node's, the
+mount namespace stays the host's, so the sandbox netns podman bind-mounts under /run/netns
+propagates to terwayd (which runs under ``ip netns exec`` in a slave mount namespace). With
+``ip netns exec <node> podman …`` the bind mount stays private to podman's own mount namespace
+and the daemon's setns(2) on that path fails with EINVAL (tested: test_ip_netns_exec_route_…).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from emulator.fabric.testbed import BIN, CniOutcome, NodeBed
+
+from . import runtime_setup as rs
+
+NETWORK = "terway-e2e"
+LABEL = "terway-e2e"
+CONFLIST = rs.CNI_CONF_DIR / f"{NETWORK}.conflist"
+SHIM_DIR = Path("/opt/terway-e2e/cni/shim")
+SHIM_CONF = rs.WORK_DIR / "containers-shim.conf"
+SHIM_NAMESPACE = "podman"
+
+
+def write_conflist(bed: NodeBed, path: Path = CONFLIST) -> Path:
+    """The network podman sees: one ``terway`` plugin pointed at this node's daemon socket."""
+    conf = {"cniVersion": "1.0.0", "name": NETWORK,
+            "plugins": [{"type": "terway", "daemon_socket": str(bed.socket),
+                         "eniip_virtual_type": "Veth"}]}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(conf, indent=2) + "\n")
+    return path
+
+
+def install_namespace_shim() -> Path:
+    """A containers.conf whose plugin dir holds a ``terway`` that adds K8S_POD_NAMESPACE.
+
+    Podman 4 passes only ``IgnoreUnknown=1;K8S_POD_NAME=<container>`` in CNI_ARGS (its
+    libnetwork deliberately leaves out the other K8S_* keys) and our plugin requires the
+    namespace, so without this shim every podman ADD fails (see docs/e2e.md, "known bugs").
+    libcni overrides a CNI_ARGS from podman's environment, so the shim is the only way in.
+    """
+    SHIM_DIR.mkdir(parents=True, exist_ok=True)
+    shim = SHIM_DIR / "terway"
+    shim.write_text(
+        "#!/bin/sh\n"
+        "# terway-py e2e: podman sends no K8S_POD_NAMESPACE; default it, then run the plugin\n"
+        'case ";$CNI_ARGS;" in\n'
+        '  *";K8S_POD_NAMESPACE="*) ;;\n'
+        f'  *) CNI_ARGS="${{CNI_ARGS:+$CNI_ARGS;}}K8S_POD_NAMESPACE={SHIM_NAMESPACE}"; '
+        "export CNI_ARGS ;;\n"
+        "esac\n"
+        f'exec "{rs.plugin_executable()}" "$@"\n')
+    shim.chmod(0o755)
+    rs.write_if_changed(SHIM_CONF, rs.containers_conf_text(SHIM_DIR))
+    return SHIM_CONF
+
+
+@dataclass
+class Podman:
+    """``podman`` as seen from the node: its CNI plugin runs in the node's netns."""
+
+    node: str
+    containers_conf: Path | None = None   # None: the system's /etc/containers/containers.conf
+
+    def cmd(self, *args: str) -> list[str]:
+        return ["nsenter", f"--net=/run/netns/{self.node}", "podman", *args]
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        if self.containers_conf is not None:
+            env["CONTAINERS_CONF"] = str(self.containers_conf)
+        return env
+
+    def run(self, *args: str, check: bool = True,
+            timeout: float = 180) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(self.cmd(*args), env=self.env(), capture_output=True, text=True,
+                              timeout=timeout, check=False)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"`podman {' '.join(args)}` exited {proc.returncode}:\n"
+                                 f"{proc.stderr}\n{proc.stdout}")
+        return proc
+
+    def start(self, name: str, *cmd: str) -> str:
+        """A detached container on the terway network; returns its name."""
+        self.run("run", "-d", "--name", name, "--label", f"{LABEL}=1", "--network", NETWORK,
+                 "--cap-add", "NET_RAW", rs.IMAGE, *(cmd or ("sleep", "600")))
+        return name
+
+    def exec(self, name: str, *cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.run("exec", name, *cmd, check=check)
+
+    def inspect(self, name: str) -> dict[str, Any]:
+        out = self.run("inspect", "--type", "container", name).stdout
+        return dict(json.loads(out)[0])
+
+    def remove_all(self) -> None:
+        """Remove every container this suite labelled (CNI DEL runs while the daemon lives)."""
+        ids = self.run("ps", "-a", "-q", "--filter", f"label={LABEL}", check=False).stdout.split()
+        if ids:
+            self.run("rm", "-f", "-t", "0", *ids, check=False)
+
+
+def eth0_ipv4(output: str) -> str | None:
+    """The first IPv4 address in ``ip -4 -o addr show dev eth0`` output."""
+    for line in output.splitlines():
+        parts = line.split()
+        if "inet" in parts:
+            return parts[parts.index("inet") + 1].split("/")[0]
+    return None
+
+
+def cni_exec(bed: NodeBed, command: str, container_id: str, netns: str, pod: str,
+             namespace: str = "docker", timeout: float = 150) -> CniOutcome:
+    """Execute the ``terway`` plugin in the node's netns as a runtime would (docker's way)."""
+    env = {**os.environ, "CNI_COMMAND": command, "CNI_CONTAINERID": container_id,
+           "CNI_NETNS": netns, "CNI_IFNAME": "eth0", "CNI_PATH": str(BIN),
+           "CNI_ARGS": (f"IgnoreUnknown=1;K8S_POD_NAMESPACE={namespace};K8S_POD_NAME={pod};"
+                        f"K8S_POD_INFRA_CONTAINER_ID={container_id}")}
+    netconf = {"cniVersion": "1.0.0", "name": NETWORK, "type": "terway",
+               "daemon_socket": str(bed.socket), "eniip_virtual_type": "Veth"}
+    proc = subprocess.run(["nsenter", f"--net=/run/netns/{bed.node}", str(BIN / "terway")],
+                          input=json.dumps(netconf).encode(), env=env, capture_output=True,
+                          timeout=timeout, check=False)
+    text = proc.stdout.decode(errors="replace").strip()
+    try:
+        out = json.loads(text) if text else {}
+    except ValueError:
+        out = {"msg": f"unparsable plugin output: {text!r}"}
+    return CniOutcome(proc.returncode, out, proc.stderr.decode(errors="replace"))
+
+
+def short_id(name: str) -> str:
+    return hashlib.sha256(name.encode()).hexdigest()[:12]
