@@ -29,72 +29,102 @@ if TYPE_CHECKING:
     import asyncio
     from collections.abc import Awaitable, Callable
 
-PROTOCOL_VERSION = 1
-DEFAULT_SOCKET = "/var/run/eni/eni.socket"
-DEFAULT_TIMEOUT = 120.0  # upstream's CNI timeout, seconds
-MAX_MESSAGE = 1 << 20
-
-# Error codes of the daemon itself (cloud errors travel with the cloud's own code, e.g.
-# ``InvalidVSwitchId.IpNotEnough``, and the class of terway.cloud.errors.ErrorClass).
-ERR_INVALID_REQUEST = "InvalidRequest"      # class invalid
-ERR_UNKNOWN_METHOD = "UnknownMethod"        # class invalid
-ERR_IN_FLIGHT = "RequestInFlight"           # class busy: another request for this pod runs
-ERR_UNKNOWN_CONTAINER = "UnknownContainer"  # class not_found: no such pod/container
-ERR_NOT_READY = "NotReady"                  # class transient: daemon still starting
-ERR_INTERNAL = "DaemonInternalError"        # class fatal
-ERR_UNREACHABLE = "DaemonUnreachable"       # client side: socket missing / refused
-ERR_TIMEOUT = "DaemonTimeout"               # client side: no reply in time
-ERR_PROTOCOL = "ProtocolError"              # client side: reply not understood
-
-# Error classes: the cloud's (terway.cloud.errors.ErrorClass values) plus the daemon's own.
-CLASS_EXHAUSTED = "exhausted"
-CLASS_QUOTA = "quota"
-CLASS_THROTTLED = "throttled"
-CLASS_TRANSIENT = "transient"
-CLASS_NOT_FOUND = "not_found"
-CLASS_INVALID_STATE = "invalid_state"
-CLASS_AUTH = "auth"
-CLASS_INVALID = "invalid"
-CLASS_FATAL = "fatal"
-CLASS_BUSY = "busy"
-CLASS_UNREACHABLE = "unreachable"
-CLASS_PROTOCOL = "protocol"
-
-# Classes after which the same request may well succeed later (CNI code 11).
-RETRYABLE_CLASSES = frozenset(
-    {CLASS_EXHAUSTED, CLASS_QUOTA, CLASS_THROTTLED, CLASS_TRANSIENT, CLASS_BUSY}
+from terway.cni.wire import (
+    CLASS_AUTH as CLASS_AUTH,
 )
-
-IP_TYPE_ENIIP = "eniip"
-IP_TYPE_ENI = "eni"
-DATAPATH_VETH = "veth"
-DATAPATH_IPVLAN = "ipvlan"
-DATAPATH_EXCLUSIVE = "exclusive"
-
-
-class RpcError(Exception):
-    """A failure that crosses the wire: ``code`` (specific), ``error_class`` (what to do)."""
-
-    def __init__(self, code: str, error_class: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.error_class = error_class
-        self.message = message
-
-    @property
-    def retryable(self) -> bool:
-        return self.error_class in RETRYABLE_CLASSES
-
-    def to_wire(self) -> dict[str, str]:
-        return {"code": self.code, "class": self.error_class, "message": self.message}
-
-    @classmethod
-    def from_cloud_error(cls, exc: Any) -> RpcError:
-        """Wrap a ``terway.cloud.errors.CloudError`` (duck-typed: no import on the hot path)."""
-        return cls(str(exc.code), str(exc.error_class.value), str(exc))
-
-    def __repr__(self) -> str:
-        return f"RpcError({self.code!r}, {self.error_class!r}, {self.message!r})"
+from terway.cni.wire import (
+    CLASS_BUSY as CLASS_BUSY,
+)
+from terway.cni.wire import (
+    CLASS_EXHAUSTED as CLASS_EXHAUSTED,
+)
+from terway.cni.wire import (
+    CLASS_FATAL as CLASS_FATAL,
+)
+from terway.cni.wire import (
+    CLASS_INVALID as CLASS_INVALID,
+)
+from terway.cni.wire import (
+    CLASS_INVALID_STATE as CLASS_INVALID_STATE,
+)
+from terway.cni.wire import (
+    CLASS_NOT_FOUND as CLASS_NOT_FOUND,
+)
+from terway.cni.wire import (
+    CLASS_PROTOCOL as CLASS_PROTOCOL,
+)
+from terway.cni.wire import (
+    CLASS_QUOTA as CLASS_QUOTA,
+)
+from terway.cni.wire import (
+    CLASS_THROTTLED as CLASS_THROTTLED,
+)
+from terway.cni.wire import (
+    CLASS_TRANSIENT as CLASS_TRANSIENT,
+)
+from terway.cni.wire import (
+    CLASS_UNREACHABLE as CLASS_UNREACHABLE,
+)
+from terway.cni.wire import (
+    DATAPATH_EXCLUSIVE as DATAPATH_EXCLUSIVE,
+)
+from terway.cni.wire import (
+    DATAPATH_IPVLAN as DATAPATH_IPVLAN,
+)
+from terway.cni.wire import (
+    DATAPATH_VETH as DATAPATH_VETH,
+)
+from terway.cni.wire import (
+    DEFAULT_SOCKET as DEFAULT_SOCKET,
+)
+from terway.cni.wire import (
+    DEFAULT_TIMEOUT as DEFAULT_TIMEOUT,
+)
+from terway.cni.wire import (
+    ERR_IN_FLIGHT as ERR_IN_FLIGHT,
+)
+from terway.cni.wire import (
+    ERR_INTERNAL as ERR_INTERNAL,
+)
+from terway.cni.wire import (
+    ERR_INVALID_REQUEST as ERR_INVALID_REQUEST,
+)
+from terway.cni.wire import (
+    ERR_NOT_READY as ERR_NOT_READY,
+)
+from terway.cni.wire import (
+    ERR_PROTOCOL as ERR_PROTOCOL,
+)
+from terway.cni.wire import (
+    ERR_TIMEOUT as ERR_TIMEOUT,
+)
+from terway.cni.wire import (
+    ERR_UNKNOWN_CONTAINER as ERR_UNKNOWN_CONTAINER,
+)
+from terway.cni.wire import (
+    ERR_UNKNOWN_METHOD as ERR_UNKNOWN_METHOD,
+)
+from terway.cni.wire import (
+    ERR_UNREACHABLE as ERR_UNREACHABLE,
+)
+from terway.cni.wire import (
+    IP_TYPE_ENI as IP_TYPE_ENI,
+)
+from terway.cni.wire import (
+    IP_TYPE_ENIIP as IP_TYPE_ENIIP,
+)
+from terway.cni.wire import (
+    MAX_MESSAGE as MAX_MESSAGE,
+)
+from terway.cni.wire import (
+    PROTOCOL_VERSION as PROTOCOL_VERSION,
+)
+from terway.cni.wire import (
+    RETRYABLE_CLASSES as RETRYABLE_CLASSES,
+)
+from terway.cni.wire import (
+    RpcError as RpcError,
+)
 
 
 def invalid(message: str) -> RpcError:

@@ -1,13 +1,17 @@
 """Parse the CNI environment and the network configuration from stdin, refusing bad input early.
 
-Standard library only (the plugin's hot path). Every refusal is a ``CniError`` carrying the CNI
+Standard library only, and not even ``json``/``typing`` (the plugin's hot path: see
+terway/cni/wire.py). Every refusal is a ``CniError`` carrying the CNI
 spec code and a message naming the variable or field at fault.
 """
 
 from __future__ import annotations
 
-import json
-from typing import Any, NamedTuple
+from terway.cni.wire import dumps, loads
+
+TYPE_CHECKING = False  # mypy treats this name as True; no ``typing`` import at run time
+if TYPE_CHECKING:
+    from typing import Any
 
 SUPPORTED_VERSIONS = ("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
 LATEST_VERSION = "1.1.0"
@@ -41,9 +45,45 @@ class CniError(Exception):
         self.details = details
 
 
-class NetConf(NamedTuple):
+class _Record:
+    """Keyword-built, slotted, compared by value (a NamedTuple without ``typing``'s import)."""
+
+    __slots__: tuple[str, ...] = ()
+
+    def __init__(self, **fields: Any) -> None:
+        for name in self.__slots__:
+            setattr(self, name, fields.pop(name))
+        if fields:
+            raise TypeError(f"{type(self).__name__}: unknown fields {sorted(fields)}")
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and all(
+            getattr(self, n) == getattr(other, n) for n in self.__slots__
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__slots__)
+        return f"{type(self).__name__}({inner})"
+
+
+class NetConf(_Record):
     """The fields of the network configuration terway reads."""
 
+    __slots__ = (
+        "cni_version",
+        "daemon_socket",
+        "disable_host_peer",
+        "egress_bps",
+        "eniip_virtual_type",
+        "ingress_bps",
+        "mtu",
+        "name",
+        "prev_result",
+        "rpc_timeout",
+        "valid_attachments",
+    )
     cni_version: str
     name: str
     daemon_socket: str | None
@@ -57,7 +97,16 @@ class NetConf(NamedTuple):
     rpc_timeout: float | None
 
 
-class CniEnv(NamedTuple):
+class CniEnv(_Record):
+    __slots__ = (
+        "command",
+        "container_id",
+        "ifname",
+        "infra_container_id",
+        "netns",
+        "pod_name",
+        "pod_namespace",
+    )
     command: str
     container_id: str
     netns: str
@@ -119,14 +168,15 @@ def _require(value: str, name: str) -> None:
 def decode_netconf(data: bytes) -> dict[str, Any]:
     """stdin → JSON object, or DECODE_FAILURE saying where."""
     try:
-        obj = json.loads(data)
+        obj = loads(data)
     except UnicodeDecodeError as exc:
         raise CniError(DECODE_FAILURE, f"network config on stdin is not UTF-8: {exc}") from None
-    except json.JSONDecodeError as exc:
+    except ValueError as exc:  # json.JSONDecodeError (imported only on this path)
+        where = getattr(exc, "msg", str(exc))
         raise CniError(
             DECODE_FAILURE,
-            f"network config on stdin is not valid JSON: {exc.msg} "
-            f"at line {exc.lineno} column {exc.colno}",
+            f"network config on stdin is not valid JSON: {where} "
+            f"at line {getattr(exc, 'lineno', '?')} column {getattr(exc, 'colno', '?')}",
         ) from None
     if not isinstance(obj, dict):
         raise CniError(DECODE_FAILURE, "network config on stdin must be a JSON object")
@@ -151,7 +201,8 @@ def _opt(obj: dict[str, Any], key: str, kind: type, where: str = "") -> Any:
         return None
     if (kind is int and isinstance(value, bool)) or not isinstance(value, kind):
         raise CniError(
-            INVALID_CONFIG, f"{where}{key}: expected {kind.__name__}, got {json.dumps(value)}"
+            INVALID_CONFIG,
+            f"{where}{key}: expected {kind.__name__}, got {dumps(value, compact=False)}",
         )
     return value
 

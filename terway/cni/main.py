@@ -7,14 +7,15 @@ here may import pyroute2, the cloud SDK, kubernetes or yaml: every import is pai
 
 from __future__ import annotations
 
-import json
-import os
 import sys
-from typing import Any
 
-from terway import rpc
 from terway.cni import config as c
+from terway.cni import wire as rpc
 from terway.cni.config import CniEnv, CniError, NetConf
+
+TYPE_CHECKING = False  # mypy treats this name as True; no ``typing`` import at run time
+if TYPE_CHECKING:
+    from typing import Any
 
 VETH_GATEWAY = "169.254.1.1"  # the pod's next hop in veth mode (the host veth answers it)
 EVENT_TIMEOUT = 2.0
@@ -25,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     version = c.LATEST_VERSION
     try:
         stdin = sys.stdin.buffer.read()
-        env = c.parse_env(os.environ)
+        env = c.parse_env(_environ())
         if env.command == "VERSION":
             return _emit(_version_result(stdin))
         obj = c.decode_netconf(stdin)
@@ -44,8 +45,18 @@ def main(argv: list[str] | None = None) -> int:
         )
 
 
+def _environ() -> dict[str, str]:
+    """``os.environ`` without importing ``os`` (and its ``posixpath``, ``stat``…)."""
+    import posix
+
+    return {
+        k.decode("utf-8", "surrogateescape"): v.decode("utf-8", "surrogateescape")
+        for k, v in posix.environ.items()
+    }
+
+
 def _emit(obj: dict[str, Any]) -> int:
-    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.write(rpc.dumps(obj, compact=False) + "\n")
     sys.stdout.flush()
     return 0
 
@@ -55,7 +66,7 @@ def _emit_error(version: str, code: int, msg: str, details: str = "") -> int:
         version = c.LATEST_VERSION
     out = {"cniVersion": version, "code": code, "msg": msg, "details": details}
     try:
-        sys.stdout.write(json.dumps(out) + "\n")
+        sys.stdout.write(rpc.dumps(out, compact=False) + "\n")
         sys.stdout.flush()
         sys.stderr.write(f"terway: {msg}\n")
     except OSError:
@@ -72,10 +83,14 @@ def _version_result(stdin: bytes) -> dict[str, Any]:
     return {"cniVersion": version, "supportedVersions": list(c.SUPPORTED_VERSIONS)}
 
 
-def _client(conf: NetConf, timeout: float | None = None) -> rpc.RpcClient:
-    return rpc.RpcClient(
+def _call(
+    conf: NetConf, method: str, params: dict[str, Any], timeout: float | None = None
+) -> dict[str, Any]:
+    return rpc.call(
         conf.daemon_socket or rpc.DEFAULT_SOCKET,
         timeout or conf.rpc_timeout or rpc.DEFAULT_TIMEOUT,
+        method,
+        params,
     )
 
 
@@ -102,21 +117,20 @@ def _as_cni(err: rpc.RpcError, action: str) -> CniError:
 
 
 def cmd_add(env: CniEnv, conf: NetConf) -> dict[str, Any]:
-    client = _client(conf)
-    request = rpc.AllocIPRequest(
-        pod_name=env.pod_name,
-        pod_namespace=env.pod_namespace,
-        container_id=env.container_id,
-        netns=env.netns,
-        ifname=env.ifname,
-        eniip_virtual_type=conf.eniip_virtual_type,
-        mtu=conf.mtu,
-        disable_host_peer=conf.disable_host_peer,
-        ingress_bps=conf.ingress_bps,
-        egress_bps=conf.egress_bps,
-    )
+    request = {  # terway.rpc.AllocIPRequest
+        "pod_name": env.pod_name,
+        "pod_namespace": env.pod_namespace,
+        "container_id": env.container_id,
+        "netns": env.netns,
+        "ifname": env.ifname,
+        "eniip_virtual_type": conf.eniip_virtual_type,
+        "mtu": conf.mtu,
+        "disable_host_peer": conf.disable_host_peer,
+        "ingress_bps": conf.ingress_bps,
+        "egress_bps": conf.egress_bps,
+    }
     try:
-        info = client.alloc_ip(request)
+        info = _call(conf, "AllocIP", request)
     except rpc.RpcError as exc:
         failure = _as_cni(exc, f"allocating IP for pod {env.pod_namespace}/{env.pod_name}")
         if exc.error_class not in (rpc.CLASS_UNREACHABLE, rpc.CLASS_PROTOCOL):
@@ -128,25 +142,33 @@ def cmd_add(env: CniEnv, conf: NetConf) -> dict[str, Any]:
 def _record_failure(conf: NetConf, env: CniEnv, message: str) -> None:
     """Best effort: the pod gets an AllocIPFailed event (the daemon records successes itself)."""
     try:  # noqa: SIM105 (contextlib is an import the hot path does not need)
-        _client(conf, EVENT_TIMEOUT).record_event(
-            rpc.RecordEventRequest(env.pod_name, env.pod_namespace, "AllocIPFailed", message)
+        _call(
+            conf,
+            "RecordEvent",
+            {
+                "pod_name": env.pod_name,
+                "pod_namespace": env.pod_namespace,
+                "reason": "AllocIPFailed",
+                "message": message,
+            },
+            EVENT_TIMEOUT,
         )
     except rpc.RpcError:
         pass
 
 
-def build_result(version: str, env: CniEnv, info: rpc.IPInfo) -> dict[str, Any]:
-    """A CNI result for ``version``: interfaces, ips, routes, dns."""
+def build_result(version: str, env: CniEnv, info: dict[str, Any]) -> dict[str, Any]:
+    """A CNI result for ``version`` from an AllocIP result: interfaces, ips, routes, dns."""
     interfaces: list[dict[str, Any]] = []
-    if info.host_ifname:
-        interfaces.append({"name": info.host_ifname, "mac": info.host_mac})
-    pod_if: dict[str, Any] = {"name": info.ifname or env.ifname, "sandbox": env.netns}
-    if info.pod_mac:
-        pod_if["mac"] = info.pod_mac
+    if info["host_ifname"]:
+        interfaces.append({"name": info["host_ifname"], "mac": info["host_mac"]})
+    pod_if: dict[str, Any] = {"name": info["ifname"] or env.ifname, "sandbox": env.netns}
+    if info["pod_mac"]:
+        pod_if["mac"] = info["pod_mac"]
     interfaces.append(pod_if)
-    gateway = VETH_GATEWAY if info.datapath == rpc.DATAPATH_VETH else info.gateway
+    gateway = VETH_GATEWAY if info["datapath"] == rpc.DATAPATH_VETH else info["gateway"]
     ip: dict[str, Any] = {
-        "address": f"{info.pod_ip}/{info.prefix_len}",
+        "address": f"{info['pod_ip']}/{info['prefix_len']}",
         "gateway": gateway,
         "interface": len(interfaces) - 1,
     }
@@ -162,15 +184,8 @@ def build_result(version: str, env: CniEnv, info: rpc.IPInfo) -> dict[str, Any]:
 
 
 def cmd_del(env: CniEnv, conf: NetConf) -> None:
-    request = rpc.ReleaseIPRequest(
-        pod_name=env.pod_name,
-        pod_namespace=env.pod_namespace,
-        container_id=env.container_id,
-        ifname=env.ifname,
-        netns=env.netns,
-    )
     try:
-        _client(conf).release_ip(request)
+        _call(conf, "ReleaseIP", _pod_params(env))
     except rpc.RpcError as exc:
         if exc.code == rpc.ERR_UNKNOWN_CONTAINER:  # nothing held: DEL is idempotent
             return
@@ -178,27 +193,31 @@ def cmd_del(env: CniEnv, conf: NetConf) -> None:
 
 
 def cmd_check(env: CniEnv, conf: NetConf) -> None:
-    request = rpc.GetIPInfoRequest(
-        pod_name=env.pod_name,
-        pod_namespace=env.pod_namespace,
-        container_id=env.container_id,
-        ifname=env.ifname,
-        netns=env.netns,
-    )
     try:
-        info = _client(conf).get_ip_info(request)
+        info = _call(conf, "GetIPInfo", _pod_params(env))
     except rpc.RpcError as exc:
         raise _as_cni(exc, f"checking pod {env.pod_namespace}/{env.pod_name}") from None
-    problems = list(info.problems)
+    problems = list(info["problems"])
     problems.extend(compare_prev_result(conf.prev_result or {}, env, info))
     if problems:
         raise CniError(c.CHECK_MISMATCH, "CHECK failed: " + "; ".join(problems))
 
 
-def compare_prev_result(prev: dict[str, Any], env: CniEnv, info: rpc.IPInfo) -> list[str]:
+def _pod_params(env: CniEnv) -> dict[str, Any]:
+    """terway.rpc.ReleaseIPRequest / GetIPInfoRequest."""
+    return {
+        "pod_name": env.pod_name,
+        "pod_namespace": env.pod_namespace,
+        "container_id": env.container_id,
+        "ifname": env.ifname,
+        "netns": env.netns,
+    }
+
+
+def compare_prev_result(prev: dict[str, Any], env: CniEnv, info: dict[str, Any]) -> list[str]:
     """What in prevResult disagrees with the daemon's record."""
     problems = []
-    want = f"{info.pod_ip}/{info.prefix_len}"
+    want = f"{info['pod_ip']}/{info['prefix_len']}"
     ips = prev.get("ips") or []
     addresses = [ip.get("address") for ip in ips if isinstance(ip, dict)]
     if want not in addresses:
@@ -212,17 +231,20 @@ def compare_prev_result(prev: dict[str, Any], env: CniEnv, info: rpc.IPInfo) -> 
 
 def cmd_status(env: CniEnv, conf: NetConf) -> None:
     try:
-        status = _client(conf).status()
+        status = _call(conf, "Status", {})
     except rpc.RpcError as exc:
         raise CniError(c.NOT_AVAILABLE, f"terway not available: {exc.message}") from None
-    if not status.ready:
-        raise CniError(c.NOT_AVAILABLE, f"terway not ready: {status.message or 'no reason given'}")
+    if not status["ready"]:
+        reason = status["message"] or "no reason given"
+        raise CniError(c.NOT_AVAILABLE, f"terway not ready: {reason}")
 
 
 def cmd_gc(env: CniEnv, conf: NetConf) -> None:
-    valid = tuple(rpc.Attachment(cid, ifname) for cid, ifname in conf.valid_attachments or [])
+    valid = [
+        {"container_id": cid, "ifname": ifname} for cid, ifname in conf.valid_attachments or []
+    ]
     try:
-        _client(conf).gc(valid)
+        _call(conf, "GC", {"valid_attachments": valid})
     except rpc.RpcError as exc:
         raise _as_cni(exc, "garbage collection") from None
 

@@ -233,6 +233,8 @@ def test_daemon_garbage_reply_is_a_protocol_error(tmp_path: os.PathLike[str]) ->
 
 
 HEAVY = ("pyroute2", "yaml", "kubernetes", "alibabacloud", "asyncio", "dataclasses", "requests")
+# Standard library modules that cost milliseconds per plugin run (docs/performance.md).
+SLOW_STDLIB = ("json", "re", "socket", "typing", "enum", "selectors", "collections", "os")
 
 
 def test_plugin_imports_only_the_standard_library() -> None:
@@ -243,16 +245,40 @@ def test_plugin_imports_only_the_standard_library() -> None:
     out = subprocess.run(
         [sys.executable, "-S", "-c", code, ROOT], capture_output=True, text=True, check=True
     ).stdout.split()
-    heavy = [m for m in out if m.split(".")[0] in HEAVY]
+    heavy = [m for m in out if m.split(".")[0] in HEAVY + SLOW_STDLIB]
     assert heavy == []
     ours = {m for m in out if m.startswith("terway")}
-    assert ours == {"terway", "terway.rpc", "terway.cni", "terway.cni.main", "terway.cni.config"}
+    assert ours == {
+        "terway", "terway.cni", "terway.cni.main", "terway.cni.config", "terway.cni.wire"
+    }
+
+
+def test_an_add_imports_no_slow_stdlib_module(daemon: FakeDaemon) -> None:
+    """The whole ADD (not only the import) stays off json/re/socket/typing/os."""
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); from terway.cni.main import main; "
+        "rc = main(); sys.stderr.write(' '.join(sorted(sys.modules))); sys.exit(rc)"
+    )
+    env = {"PATH": os.environ.get("PATH", ""), **cni_env("ADD")}
+    proc = subprocess.run(
+        [sys.executable, "-S", "-c", code, ROOT],
+        input=json.dumps(netconf(daemon.socket)).encode(),
+        env=env,
+        capture_output=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout
+    loaded = proc.stderr.decode().split()
+    assert [m for m in loaded if m.split(".")[0] in SLOW_STDLIB] == []
+    assert json.loads(proc.stdout)["ips"][0]["address"] == "10.9.0.11/32"
 
 
 def test_launcher_runs_the_plugin(daemon: FakeDaemon, tmp_path: os.PathLike[str]) -> None:
     path = write_launcher(os.path.join(str(tmp_path), "terway"))
     with open(path) as fh:
-        assert fh.readline().rstrip().endswith(" -S")
+        assert fh.readline().rstrip().endswith(" -IS")
+    cache = os.path.join(ROOT, "terway", "cni", "__pycache__")
+    assert any(name.startswith("wire.") for name in os.listdir(cache))
     rc, out, _ = run(cni_env("ADD"), netconf(daemon.socket), argv=[path])
     assert rc == 0 and out["ips"][0]["address"] == "10.9.0.11/32"
 
