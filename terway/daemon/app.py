@@ -65,7 +65,8 @@ class DaemonOptions:
     attach_timeout: float = 60.0
     metrics_port: int | None = None
     node_name: str = ""
-    seed: int | None = None              # core's RNG (vSwitch shuffle); None = from os.urandom
+    seed: int | str | None = None        # core's RNG (vSwitch shuffle); None = from os.urandom
+    wait: WaitPolicy | None = None       # attach/detach polling; None = WaitPolicy(attach_timeout)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -168,8 +169,9 @@ class Daemon:
             def macs() -> set[str]:
                 return {m.lower() for m in md.macs()}
 
+        wait = self.options.wait or WaitPolicy(timeout=self.options.attach_timeout)
         return Executor(self.cloud, sleep=self.clock.sleep_blocking, now=self.clock.now,
-                        wait=WaitPolicy(timeout=self.options.attach_timeout),
+                        wait=wait,
                         macs_visible=macs, link_exists=self._link_check)
 
     def _eni_lookup(self) -> EniNet:

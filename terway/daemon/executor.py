@@ -16,16 +16,8 @@ from typing import TypeVar
 
 from terway.cloud.api import CloudAPI, Eni, VSwitch
 from terway.cloud.errors import CloudError, ErrorClass
-from terway.ipam.commands import (
-    AssignIps,
-    AttachEni,
-    Command,
-    CreateEni,
-    DeleteEni,
-    DescribeVSwitches,
-    DetachEni,
-    UnassignIps,
-)
+from terway.ipam.commands import AttachEni, Command, DetachEni
+from terway.ipam.execute import execute
 
 Outcome = Eni | list[str] | list[VSwitch] | None
 ERR_ATTACH_TIMEOUT = "TerwayAttachTimeout"
@@ -79,29 +71,16 @@ class Executor:
         self._link_exists = link_exists
 
     def run(self, cmd: Command) -> Outcome:
+        """The core's shared mapping (``terway.ipam.execute``), plus waiting for attach and
+        detach to finish: the same cloud calls as every other driver of the core."""
         match cmd:
-            case CreateEni():
-                return self.cloud.create_network_interface(
-                    vswitch_id=cmd.vswitch_id, security_group_ids=cmd.security_group_ids,
-                    secondary_ip_count=cmd.secondary_ip_count, tags=cmd.tags,
-                    client_token=cmd.client_token, description="interface created by terway")
             case AttachEni():
                 self.attach(cmd.eni_id, cmd.instance_id)
-                return None
-            case AssignIps():
-                return self.cloud.assign_private_ips(cmd.eni_id, cmd.count)
-            case UnassignIps():
-                self.cloud.unassign_private_ips(cmd.eni_id, cmd.ips)
                 return None
             case DetachEni():
                 self.detach(cmd.eni_id, cmd.instance_id)
                 return None
-            case DeleteEni():
-                self.cloud.delete_network_interface(cmd.eni_id)
-                return None
-            case DescribeVSwitches():
-                return self.cloud.describe_vswitches(cmd.vswitch_ids)
-        raise TypeError(f"unknown command {cmd!r}")
+        return execute(cmd, self.cloud)
 
     # -- attach / detach ----------------------------------------------------------------------
 

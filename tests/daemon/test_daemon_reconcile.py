@@ -12,9 +12,6 @@ from emulator.inprocess import ModelCloud
 from terway.daemon.driver import INTENT_CREATE, INTENT_RELEASE, release_token
 from terway.daemon.store import Intent, Store
 
-CREATE_DESC = "interface created by terway"
-
-
 
 def test_restart_keeps_every_pod_and_frees_the_rest(tmp_path: Path) -> None:
     world = World.build()
@@ -61,9 +58,9 @@ def test_eni_created_but_never_attached_is_deleted(tmp_path: Path) -> None:
     mc = ModelCloud(world.cloud, world.instance_id)
     params = {"vswitch_id": world.vswitch_ids[0], "security_group_ids": [world.sg_id],
               "secondary_ip_count": 2, "tags": {"creator": "terway"}}
-    known = mc.create_network_interface(client_token="tok-known", description=CREATE_DESC,
+    known = mc.create_network_interface(client_token="tok-known",
                                         **params)  # type: ignore[arg-type]
-    unknown = mc.create_network_interface(client_token="tok-unknown", description=CREATE_DESC,
+    unknown = mc.create_network_interface(client_token="tok-unknown",
                                           **params)  # type: ignore[arg-type]
 
     def prepare(tmp: Path) -> None:

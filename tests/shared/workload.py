@@ -1,0 +1,231 @@
+"""One deterministic workload, run through the simulator's node driver and through the real daemon.
+
+Both sides build the same world with ``emulator.sim.engine.Run`` (same seed → the same vSwitch,
+security group and instance ids), record every ``CloudAPI`` call with the virtual time it was
+made at, and return the calls the *core's commands* caused (create/attach/assign/unassign/
+detach/delete ENI, DescribeVSwitches). ENI status polls (DescribeNetworkInterfaces) are left out:
+their cadence is each driver's own business, not the core's contract.
+
+The story (zone cn-hangzhou-k, ecs.g6.2xlarge: 3 secondary ENIs of 10 addresses):
+
+- ``vsw-a`` (/28, 12 free addresses) is the only vSwitch in eni_conf; the pool keeps 2..5 idle.
+- 12 pods arrive one by one; the pool's top-up runs vsw-a dry: **IpNotEnough** (the seeds' line),
+  ``SufficientIP=False``; every pod is still served from idle addresses.
+- at 150 s **vsw-b is added to eni_conf** (picked up without a restart): counts are re-read,
+  a third ENI on vsw-b serves the next pods.
+- pods go away; the pool shrinks above ``max_pool_size`` (addresses unassigned, ENIs released).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from emulator.inprocess import ModelCloud
+from emulator.sim.engine import Run
+from emulator.sim.scenario import parse_scenario
+from terway import rpc
+from terway.cloud.errors import CloudError
+from terway.daemon import logfmt
+from terway.daemon.app import Daemon, DaemonOptions
+from terway.daemon.executor import WaitPolicy
+from terway.daemon.node import LoadedConfig, NodeInfo, cloud_eni_net, load_config
+from tests.shared.virtual import VirtualClock, VirtualLoop
+
+ZONE = "cn-hangzhou-k"
+SEED = 11
+ADD_VSWITCH_AT = 150.0
+SETUP = 0.05
+END = 400.0
+Call = tuple[float, str, str, str]     # (time, CloudAPI method, arguments, OK | error code)
+# (key, created at, lifetime after set-up); times avoid whole seconds (config polls, ENI polls)
+PODS: list[tuple[str, float, float]] = (
+    [(f"default/a-{i}", 5.37 + 6.1 * i, 240.0 - 9.0 * i) for i in range(12)]
+    + [(f"default/b-{i}", 160.41 + 4.3 * i, 120.0 + 11.0 * i) for i in range(5)]
+)
+CORE_CALLS = {"create_network_interface", "attach_network_interface", "assign_private_ips",
+              "unassign_private_ips", "detach_network_interface", "delete_network_interface",
+              "describe_vswitches"}
+
+
+def scenario_doc() -> dict[str, Any]:
+    return {
+        "name": "daemon-vs-sim", "seed": SEED, "duration": f"{END:g}s",
+        "cluster": {"zone": ZONE, "nodes": 1, "instance_type": "ecs.g6.2xlarge",
+                    "vswitches": [{"id": "vsw-a", "cidr": "10.0.0.0/28"},
+                                  {"id": "vsw-b", "cidr": "10.0.1.0/26"}],
+                    "attach_delay": 1.5, "detach_delay": 1.5},
+        "eni_conf": {"min_pool_size": 2, "max_pool_size": 5, "ip_pool_sync_period": "30s",
+                     "vswitch_selection_policy": "random",
+                     "vswitches": {ZONE: ["vsw-a"]}},
+        "latency": {"default": 0.0},
+        "kubelet": {"setup_time": SETUP},
+        "events": [{"at": f"{ADD_VSWITCH_AT:g}s", "action": "set_config",
+                    "eni_conf": {"vswitches": {ZONE: ["vsw-a", "vsw-b"]}}}],
+        "expectations": ["invariant_violations == 0"],
+    }
+
+
+class Recorder:
+    """A CloudAPI wrapper: every call with the virtual time, its name and its arguments."""
+
+    def __init__(self, inner: Any, now: Callable[[], float], log: list[Call],
+                 drop: str | None = None) -> None:
+        self.inner, self.now, self.log, self.drop = inner, now, log, drop
+        self.dropped = False
+
+    def __getattr__(self, name: str) -> Any:
+        fn = getattr(self.inner, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if name == self.drop and not self.dropped:   # a broken driver: one call lost
+                self.dropped = True
+                return None
+            args_s = ", ".join([*map(repr, args),
+                                *(f"{k}={v!r}" for k, v in sorted(kwargs.items()))])
+            at = round(self.now(), 6)
+            try:
+                result = fn(*args, **kwargs)
+            except CloudError as err:
+                self.log.append((at, name, args_s, err.code))
+                raise
+            self.log.append((at, name, args_s, "OK"))
+            return result
+        return call
+
+
+def core_calls(calls: list[Call], prefix: str) -> list[Call]:
+    """The calls the core's commands caused, ClientToken prefixes (node name vs instance id
+    plus generation: each driver's own choice) normalised."""
+    return [(t, n, a.replace(prefix, "<node>"), r) for t, n, a, r in calls if n in CORE_CALLS]
+
+
+# -- (a) the simulator ---------------------------------------------------------------------------
+
+
+def simulated() -> tuple[list[Call], Run]:
+    calls: list[Call] = []
+    run = Run(parse_scenario(scenario_doc()), eager_tick=True)
+    run.cloud = Recorder(run.cloud, lambda: run.env.now, calls)  # type: ignore[assignment]
+    env = run.env
+    run.add_nodes(1)
+    for ev in run.scenario.events:
+        run._at(ev.at, run._event_fn(ev))
+    for key, at, life in PODS:
+        env.timeout(at).callbacks.append(
+            lambda _e, k=key, life=life: run.cluster.create(k, lifetime=life))
+    env.run(until=END)
+    return core_calls(calls, "node-0001-g1"), run
+
+
+# -- (b) the daemon ------------------------------------------------------------------------------
+
+
+async def _rpc(socket_path: str, request: Any) -> Any:
+    """terway/rpc.py's wire format over an asyncio connection (the loop's virtual time)."""
+    method = next(m for m, (req, _) in rpc.METHODS.items() if req is type(request))
+    reader, writer = await asyncio.open_unix_connection(socket_path)
+    try:
+        writer.write(rpc.encode_request(request))
+        await writer.drain()
+        line = await reader.readline()
+    finally:
+        writer.close()
+    return rpc.decode_reply(line, rpc.METHODS[method][1])
+
+
+class DaemonRun:
+    """The real ``Daemon`` on a ``VirtualLoop``, driven over its unix socket."""
+
+    def __init__(self, tmp: Path, drop: str | None = None) -> None:
+        self.tmp = tmp
+        self.drop = drop
+        self.calls: list[Call] = []
+        self.failures: list[str] = []
+        self.prefix = ""
+        self.log_text = ""
+
+    def run(self) -> list[Call]:
+        loop = VirtualLoop()
+        try:
+            loop.run_until_complete(self._main(loop))
+        finally:
+            loop.close()
+        return core_calls(self.calls, self.prefix)
+
+    def _world(self, loop: VirtualLoop) -> tuple[Run, str]:
+        run = Run(parse_scenario(scenario_doc()))        # the same world, nothing simulated
+        run.model._clock = loop.time
+        (iid,) = run.model.run_instances(run.scenario.instance_type, run.node_vsw,
+                                         [run.sg_id], 1)
+        return run, iid
+
+    async def _main(self, loop: VirtualLoop) -> None:
+        run, iid = self._world(loop)
+        inst = run.model.get_instance(iid)
+        node = NodeInfo(instance_id=iid, instance_type=inst.instance_type,
+                        region_id=inst.region_id, zone_id=inst.zone_id,
+                        primary_vswitch_id=inst.vswitch_id,
+                        primary_security_group_ids=tuple(inst.security_group_ids))
+        self.prefix = f"{iid}-g1"
+        conf_file = self.tmp / "eni.json"
+        conf_file.write_text(json.dumps(run.conf_raw))
+
+        def loader() -> LoadedConfig:
+            return load_config(str(conf_file), None)
+
+        clock = VirtualClock(loop)
+        cloud = Recorder(ModelCloud(run.model, iid), clock.now, self.calls, self.drop)
+        options = DaemonOptions(
+            state_dir=str(self.tmp / "state"), socket_path=str(self.tmp / "run" / "eni.socket"),
+            alloc_timeout=120.0, gc_period=3600.0, config_poll=1.0,
+            seed=f"{SEED}:node-0001:1",           # the simulator's seed for node 1, generation 1
+            wait=WaitPolicy(timeout=120.0, first_pause=1.0, max_pause=1.0))
+        stream = io.StringIO()
+        logfmt.setup(logfmt.parse_level("info"), stream)
+        daemon = Daemon(options, loader(), cloud, node=node, clock=clock, config_loader=loader,
+                        eni_net=cloud_eni_net(ModelCloud(run.model)))   # metadata's part
+        await daemon.start()
+        try:
+            pods = [asyncio.ensure_future(self._pod(daemon, key, at, life))
+                    for key, at, life in PODS]
+            await asyncio.sleep(ADD_VSWITCH_AT - 0.5 - loop.time())
+            raw = json.loads(json.dumps(run.conf_raw))
+            raw["vswitches"] = {ZONE: [run.vsw_ids["vsw-a"], run.vsw_ids["vsw-b"]]}
+            conf_file.write_text(json.dumps(raw))
+            await asyncio.sleep(END - loop.time())
+            for p in pods:
+                p.cancel()
+            await asyncio.gather(*pods, return_exceptions=True)
+        finally:
+            await daemon.stop()
+            self.log_text = stream.getvalue()
+
+    async def _pod(self, daemon: Daemon, key: str, at: float, life: float) -> None:
+        await asyncio.sleep(at - asyncio.get_running_loop().time())
+        ns, name = key.split("/")
+        sock = daemon.options.socket_path
+        try:
+            await _rpc(sock, rpc.AllocIPRequest(pod_name=name, pod_namespace=ns,
+                                                container_id=f"cid-{name}", netns="",
+                                                ifname="eth0"))
+        except rpc.RpcError as exc:
+            self.failures.append(f"{key}: {exc}")
+            return
+        await asyncio.sleep(SETUP + life)
+        await _rpc(sock, rpc.ReleaseIPRequest(pod_name=name, pod_namespace=ns,
+                                              container_id=f"cid-{name}", ifname="eth0"))
+
+
+def daemon_calls(drop: str | None = None) -> tuple[list[Call], DaemonRun]:
+    with tempfile.TemporaryDirectory(prefix="terway-shared-") as tmp:
+        dr = DaemonRun(Path(tmp), drop)
+        return dr.run(), dr
+
+
+__all__ = ["PODS", "daemon_calls", "simulated"]
