@@ -111,16 +111,20 @@ def core_calls(calls: list[Call], prefix: str) -> list[Call]:
 def simulated() -> tuple[list[Call], Run]:
     calls: list[Call] = []
     run = Run(parse_scenario(scenario_doc()), eager_tick=True)
-    run.cloud = Recorder(run.cloud, lambda: run.env.now, calls)  # type: ignore[assignment]
-    env = run.env
+    run.cloud = Recorder(run.cloud, lambda: run.env.now, calls)
     run.add_nodes(1)
     for ev in run.scenario.events:
         run._at(ev.at, run._event_fn(ev))
     for key, at, life in PODS:
-        env.timeout(at).callbacks.append(
-            lambda _e, k=key, life=life: run.cluster.create(k, lifetime=life))
-    env.run(until=END)
+        run._at(at, _creator(run, key, life))
+    run.env.run(until=END)
     return core_calls(calls, "node-0001-g1"), run
+
+
+def _creator(run: Run, key: str, life: float) -> Callable[[], None]:
+    def create() -> None:
+        run.cluster.create(key, lifetime=life)
+    return create
 
 
 # -- (b) the daemon ------------------------------------------------------------------------------
