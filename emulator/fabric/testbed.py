@@ -181,11 +181,19 @@ class NodeBed:
             if self.daemon is not None and self.daemon.poll() is not None:
                 raise RuntimeError(f"terwayd exited with {self.daemon.returncode}; log tail:\n"
                                    + self.log_tail())
-            if self.socket.exists() and self.cli("mapping").returncode in (0, 1):
+            if self.socket.exists() and self._serving():
                 return
             time.sleep(0.1)
         raise RuntimeError(f"terwayd not answering on {self.socket} after {timeout}s; log tail:\n"
                            + self.log_tail())
+
+    def _serving(self) -> bool:
+        """Past start-up: CNI STATUS is OK, or says only that no IPs can be had (exhausted).
+
+        (A socket file alone proves nothing: a killed daemon leaves its socket behind.)
+        """
+        status = self.status()
+        return status.ok or "no IPs can be had" in status.msg
 
     def kill_daemon(self, sig: int = signal.SIGKILL) -> None:
         if self.daemon is None:
