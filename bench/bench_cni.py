@@ -1,11 +1,19 @@
 """CNI ADD/DEL latency: our ``terway`` plugin vs Debian's reference Go ``ptp`` + ``host-local``.
 
-Same run, same machine, real network namespaces. Our plugin talks to a daemon over the unix
-socket: by default a fake one in this process that wires the pod with terway.datapath (veth
-policy routing on an emulated node) — the work terwayd does — or, with ``--socket PATH``, a real
-terwayd you started (hook for end-to-end numbers). Prints medians and ratios; asserts nothing.
+Same run, same machine, real network namespaces, runs interleaved (ours, Go, ours, Go…) so
+load spikes on the shared VM hit both alike. Three daemons behind our plugin:
 
-    python bench/bench_cni.py [-n 30] [--socket /var/run/eni/eni.socket] [--no-datapath]
+- ``fake``: a stand-in answering at once (the plugin process alone: start-up + one RPC);
+- ``fake+datapath``: the stand-in also wires the pod with terway.datapath (veth policy
+  routing on an emulated node), the work terwayd does on AllocIP;
+- ``terwayd``: the real daemon on the emulator (``emulator.fabric.testbed.NodeBed``: cloud
+  API + metadata served, terwayd in the node's netns) with a warm pool (min_pool_size 8, so
+  every ADD is a pool hit and every DEL returns the address to the pool).
+
+Also times ``python -I -S -c pass`` (the interpreter's start, the floor of any Python plugin).
+Prints medians, p90 and ours/Go ratios; asserts nothing.
+
+    python -m bench.bench_cni [-n 30] [--only fake,fake+datapath,terwayd]
 """
 
 from __future__ import annotations
@@ -13,12 +21,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,102 +39,167 @@ from datapath.topology import Node  # noqa: E402
 from terway.cni.launcher import write_launcher  # noqa: E402
 
 REF_DIR = "/usr/lib/cni"
+Samples = dict[str, list[float]]
 
 
 def timed(cmd: list[str], env: dict[str, str], stdin: bytes) -> float:
     start = time.perf_counter()
-    proc = subprocess.run(cmd, input=stdin, env=env, capture_output=True)
+    proc = subprocess.run(cmd, input=stdin, env=env, capture_output=True, check=False)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
-        raise RuntimeError(f"{cmd[0]} {env['CNI_COMMAND']}: {proc.stdout!r} {proc.stderr!r}")
+        raise RuntimeError(f"{cmd[0]} {env.get('CNI_COMMAND')}: {proc.stdout!r} {proc.stderr!r}")
     return elapsed
 
 
-def cni_env(command: str, netns: str, i: int) -> dict[str, str]:
+def cni_env(command: str, netns: str, pod: str) -> dict[str, str]:
     return {
         "PATH": os.environ.get("PATH", ""),
         "CNI_COMMAND": command,
-        "CNI_CONTAINERID": f"bench{i}",
+        "CNI_CONTAINERID": f"bench-{pod}",
         "CNI_NETNS": netns,
         "CNI_IFNAME": "eth0",
         "CNI_PATH": REF_DIR,
-        "CNI_ARGS": f"IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME=pod{i};"
-        f"K8S_POD_INFRA_CONTAINER_ID=b{i}",
+        "CNI_ARGS": f"IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME={pod};"
+        f"K8S_POD_INFRA_CONTAINER_ID={pod}",
     }
 
 
-def run_plugin(name: str, cmd: list[str], conf: dict[str, object], node: Node, n: int) -> dict:
-    adds, dels = [], []
-    stdin = json.dumps(conf).encode()
-    for i in range(n):
-        netns = node.pod_ns(f"{name[:3]}{i}")
-        adds.append(timed(cmd, cni_env("ADD", netns, i), stdin))
-        dels.append(timed(cmd, cni_env("DEL", netns, i), stdin))
-    return {"add": statistics.median(adds), "del": statistics.median(dels)}
+class Plugin:
+    """One CNI plugin under test: command, netconf, where its pods' namespaces come from."""
+
+    def __init__(self, name: str, cmd: list[str], conf: dict[str, object],
+                 new_netns: Callable[[str], str]) -> None:
+        self.name, self.cmd, self.new_netns = name, cmd, new_netns
+        self.stdin = json.dumps(conf).encode()
+        self.samples: Samples = {"ADD": [], "DEL": []}
+
+    def cycle(self, i: int) -> None:
+        pod = f"{self.name[:2]}{i}"
+        netns = self.new_netns(pod)
+        for command in ("ADD", "DEL"):
+            self.samples[command].append(timed(self.cmd, cni_env(command, netns, pod), self.stdin))
+
+
+def interleave(plugins: list[Plugin], n: int, warmup: int = 2) -> None:
+    for i in range(-warmup, n):
+        for p in plugins:
+            p.cycle(i + 1000 if i < 0 else i)
+    for p in plugins:  # drop the warm-up runs
+        for key in p.samples:
+            p.samples[key] = p.samples[key][warmup:]
+
+
+def p90(xs: list[float]) -> float:
+    return sorted(xs)[max(0, int(len(xs) * 0.9 + 0.5) - 1)]
+
+
+def report(title: str, ours: Plugin, ref: Plugin | None, floor: float) -> None:
+    print(f"\n{title}")
+    for p in (ours, ref):
+        if p is None:
+            continue
+        line = f"  {p.name:28s}"
+        for cmd in ("ADD", "DEL"):
+            xs = p.samples[cmd]
+            line += f"  {cmd} med {statistics.median(xs) * 1e3:6.1f} p90 {p90(xs) * 1e3:6.1f} ms"
+        print(line)
+    if ref is not None:
+        med = statistics.median
+        ratios = [
+            f"{cmd} x{med(ours.samples[cmd]) / med(ref.samples[cmd]):.2f}" for cmd in ("ADD", "DEL")
+        ]
+        print(f"  ratio ours/Go (median): {'  '.join(ratios)}   (goal <= 1.0)")
+    print(f"  interpreter floor (python -I -S -c pass): {floor * 1e3:.1f} ms")
+
+
+def go_plugin(node: Node, tmp: str, prefix: str) -> Plugin | None:
+    if not os.path.exists(f"{REF_DIR}/ptp"):
+        print("reference plugins missing: apt-get install -y containernetworking-plugins")
+        return None
+    conf = {
+        "cniVersion": "1.0.0", "name": f"bench{prefix}", "type": "ptp",
+        "ipam": {"type": "host-local", "subnet": "10.77.0.0/16",
+                 "dataDir": os.path.join(tmp, f"ipam-{prefix}")},
+    }
+    return Plugin("go ptp + host-local", [f"{REF_DIR}/ptp"], conf,
+                  lambda pod: node.pod_ns(f"g{prefix}{pod}"))
+
+
+def interpreter_floor(n: int) -> float:
+    return statistics.median(
+        timed([sys.executable, "-I", "-S", "-c", "pass"], {}, b"") for _ in range(n)
+    )
+
+
+def bench_fake(node: Node, tmp: str, launcher: str, n: int, datapath: bool) -> None:
+    label = "fake+datapath" if datapath else "fake"
+    with FakeDaemon(node.node if datapath else None) as fake:
+        conf = {"cniVersion": "1.0.0", "name": "terway", "type": "terway",
+                "daemon_socket": fake.socket}
+        ours = Plugin("terway (launcher -IS)", [launcher], conf,
+                      lambda pod: node.pod_ns(f"t{label[-1]}{pod}"))
+        ref = go_plugin(node, tmp, label[-1])
+        interleave([ours] + ([ref] if ref else []), n)
+    report(f"CNI over {n} pods, daemon: {label}", ours, ref, interpreter_floor(n))
+
+
+def bench_terwayd(node: Node, tmp: str, launcher: str, n: int) -> None:
+    from emulator.fabric.testbed import NodeBed
+
+    bed = NodeBed(Path(tmp) / "bed", seed=4242, vswitch_cidr="10.88.1.0/24",
+                  conf={"min_pool_size": 8, "max_pool_size": 16}).up()
+    try:
+        bed.start_daemon()
+        deadline = time.monotonic() + 60
+        while len(bed.mapping()) < 8 and time.monotonic() < deadline:
+            time.sleep(0.5)  # the pool fills from the emulated cloud
+        print(f"\nterwayd warm pool: {len(bed.mapping())} addresses before the first ADD")
+        ours = Plugin("terway (launcher -IS)", [launcher], bed.netconf(), _bed_netns(bed))
+        ref = go_plugin(node, tmp, "r")
+        interleave([ours] + ([ref] if ref else []), n)
+        report(f"CNI over {n} pods, daemon: real terwayd (emulator, warm pool)", ours, ref,
+               interpreter_floor(n))
+    finally:
+        bed.down()
+
+
+def _bed_netns(bed: object) -> Callable[[str], str]:
+    from emulator.fabric.netns import netns_add
+
+    def make(pod: str) -> str:
+        name = f"bench-{os.getpid()}-{pod}"
+        netns_add(name)
+        bed.pods[pod] = name  # type: ignore[attr-defined]  # removed by bed.down()
+        return f"/var/run/netns/{name}"
+
+    return make
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("-n", type=int, default=30, help="iterations per plugin")
-    ap.add_argument("--socket", help="use a running terwayd at this socket instead of the fake")
-    ap.add_argument("--no-datapath", action="store_true", help="fake daemon replies at once")
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("-n", type=int, default=30, help="pods per plugin and daemon")
+    ap.add_argument("--only", default="fake,fake+datapath,terwayd",
+                    help="comma-separated: fake, fake+datapath, terwayd")
     args = ap.parse_args(argv)
     if os.geteuid() != 0:
         print("bench_cni: needs root (network namespaces)")
         return 0
+    which = set(args.only.split(","))
     node = Node(f"b{os.getpid() % 10000}").build()
-    results: dict[str, dict] = {}
+    tmp = tempfile.mkdtemp(prefix="terway-bench-")
+    launcher = write_launcher(os.path.join(tmp, "terway"))
     try:
-        tmp = tempfile.mkdtemp(prefix="terway-bench-")
-        launcher = write_launcher(os.path.join(tmp, "terway"))
-        fake = FakeDaemon(None if args.no_datapath else node.node)
-        with fake:
-            sock = args.socket or fake.socket
-            conf = {
-                "cniVersion": "1.0.0",
-                "name": "terway",
-                "type": "terway",
-                "daemon_socket": sock,
-            }
-            results["terway (launcher, python -S)"] = run_plugin(
-                "tl", [launcher], conf, node, args.n
-            )
-            script = shutil.which("terway")
-            if script and "pyenv/shims" not in script:
-                results["terway (pip console script)"] = run_plugin(
-                    "ts", [script], conf, node, args.n
-                )
-            results["terway (python -m terway.cni)"] = run_plugin(
-                "tm", [sys.executable, "-m", "terway.cni"], conf, node, args.n
-            )
-        if os.path.exists(f"{REF_DIR}/ptp"):
-            ref_conf = {
-                "cniVersion": "1.0.0",
-                "name": "bench",
-                "type": "ptp",
-                "ipam": {
-                    "type": "host-local",
-                    "subnet": "10.77.0.0/16",
-                    "dataDir": os.path.join(tmp, "ipam"),
-                },
-            }
-            results["go ptp + host-local"] = run_plugin(
-                "gp", [f"{REF_DIR}/ptp"], ref_conf, node, args.n
-            )
-        else:
-            print("reference plugins missing: apt-get install -y containernetworking-plugins")
+        if "fake" in which:
+            bench_fake(node, tmp, launcher, args.n, datapath=False)
+        if "fake+datapath" in which:
+            bench_fake(node, tmp, launcher, args.n, datapath=True)
+        if "terwayd" in which:
+            try:
+                bench_terwayd(node, tmp, launcher, args.n)
+            except Exception as exc:  # the emulator bed needs the whole plugin installed
+                print(f"\nreal terwayd: not measured: {type(exc).__name__}: {exc}")
     finally:
         node.destroy()
-    ref = results.get("go ptp + host-local")
-    daemon = f"real at {args.socket}" if args.socket else "fake"
-    if not args.socket and not args.no_datapath:
-        daemon += " + datapath"
-    print(f"CNI ADD/DEL medians over {args.n} runs (daemon: {daemon})")
-    for name, r in results.items():
-        line = f"  {name:34s} ADD {r['add'] * 1e3:7.1f} ms  DEL {r['del'] * 1e3:7.1f} ms"
-        if ref:
-            line += f"  ADD x{r['add'] / ref['add']:.2f}  DEL x{r['del'] / ref['del']:.2f} vs Go"
-        print(line)
     return 0
 
 
