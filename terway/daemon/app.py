@@ -66,6 +66,7 @@ class DaemonOptions:
     metrics_port: int | None = None
     node_name: str = ""
     seed: int | str | None = None        # core's RNG (vSwitch shuffle); None = from os.urandom
+    fail_fast: bool = True               # answer an unservable AllocIP at once (not at timeout)
     wait: WaitPolicy | None = None       # attach/detach polling; None = WaitPolicy(attach_timeout)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -139,6 +140,8 @@ class Daemon:
         executor = self._executor()
         self.driver = Driver(self.core, executor, self.store, self.clock, metrics=self.metrics,
                              on_condition=self._on_condition)
+        self.driver.batch_window = settings.batch_window
+        self.driver.fail_fast = self.options.fail_fast
         self.service = PodService(
             self.driver, self.store, self.datapath, self.kube, EventRecorder(self.kube),
             self.config, self._eni_lookup(), alloc_timeout=self.options.alloc_timeout)
@@ -228,6 +231,7 @@ class Daemon:
         self.config = conf
         self.settings = settings
         self.service.config = conf
+        self.driver.batch_window = settings.batch_window
         self.core.on_config_changed(settings, self.clock.now())
         self.driver.pump()
 

@@ -65,6 +65,17 @@ class AllocTimeout(Exception):
                          f"{timeout:g}s: {why}")
 
 
+class AllocUnavailable(AllocTimeout):
+    """No address can be had now (exhaustion or quota, nothing in flight that could serve the
+    request): answered at once instead of at the timeout; the core keeps working on it."""
+
+    def __init__(self, pod_key: str, cause: CloudError) -> None:
+        self.pod_key = pod_key
+        self.cause = cause
+        Exception.__init__(self, f"error allocate ip for pod {pod_key}: no address can be had "
+                                 f"now, retry later: {cause.describe()}")
+
+
 @dataclass
 class _Failure:
     at: float
@@ -98,6 +109,10 @@ class Driver:
         self.max_idle = max_idle
         self.condition: ConditionChanged | None = None
         self._waiters: dict[str, asyncio.Future[Allocation]] = {}
+        self._since: dict[str, float] = {}
+        self._running = 0                  # commands started and not yet fed back
+        self.batch_window = 0.0            # the core's batch window (IpamSettings.batch_window)
+        self.fail_fast = True
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._create_tokens: dict[str, str] = {}
@@ -112,6 +127,7 @@ class Driver:
         for cmd in self.core.tick(self.clock.now()):
             self._start(cmd)
         self._handle_notices()
+        self._fail_unservable()
         self._update_metrics()
         self._wake.set()
 
@@ -162,25 +178,51 @@ class Driver:
             return res
         fut: asyncio.Future[Allocation] = asyncio.get_running_loop().create_future()
         self._waiters[pod_key] = fut
+        self._since[pod_key] = since
         self.pump()
         sleeper = asyncio.ensure_future(self.clock.sleep(timeout))
         both: set[asyncio.Future[Any]] = {fut, sleeper}
         try:
             await asyncio.wait(both, return_when=asyncio.FIRST_COMPLETED)
-            if fut.done():
+            failed = fut.exception() if fut.done() else None
+            if fut.done() and failed is None:
                 return fut.result()
             reason = self.core.pending_reason(pod_key)
             self.core.cancel_request(pod_key, self.clock.now())
             self.pump()
-            raise AllocTimeout(pod_key, timeout, self.explain(since), reason)
+            raise failed or AllocTimeout(pod_key, timeout, self.explain(since), reason)
         finally:
             sleeper.cancel()
             self._waiters.pop(pod_key, None)
+            self._since.pop(pod_key, None)
 
     def release(self, pod_key: str) -> Allocation | None:
         released = self.core.release_ip(pod_key, self.clock.now())
         self.pump()
         return released
+
+    def _fail_unservable(self) -> None:
+        """Answer waiters at once when the core cannot serve them now (better than upstream,
+        which holds the CNI call for the full timeout): the core says SufficientIP=False, has
+        had the request past its batch window, and nothing is in flight that could serve it —
+        only a release, a block lifting or a new vSwitch can help, which kubelet's retry of the
+        sandbox will pick up. The decision is the core's; the driver only reads it."""
+        if not self.fail_fast or not self._waiters or self._running or self.core.condition():
+            return
+        now = self.clock.now()
+        due = [k for k, f in self._waiters.items()
+               if not f.done() and now >= self._since[k] + self.batch_window]
+        if not due or self.core.stats().in_flight:
+            return
+        pending = set(self.core.pending_keys())
+        for key in due:
+            cause = self.explain(self._since[key])
+            if key not in pending or cause is None or \
+                    cause.error_class not in (ErrorClass.EXHAUSTED, ErrorClass.QUOTA):
+                continue
+            log.info("no address can be had now; answering at once", extra=logfmt.fields(
+                pod=key, reason=self.core.pending_reason(key)))
+            self._waiters[key].set_exception(AllocUnavailable(key, cause))
 
     def explain(self, since: float) -> CloudError | None:
         """The cloud error that best explains why allocation is stuck, if any."""
@@ -195,6 +237,7 @@ class Driver:
     # -- commands -----------------------------------------------------------------------------
 
     def _start(self, cmd: Command) -> None:
+        self._running += 1
         task = asyncio.ensure_future(self._execute(cmd))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -212,6 +255,8 @@ class Driver:
                                          error_class=ErrorClass.TRANSIENT))
         else:
             self._succeeded(cmd, outcome)
+        finally:
+            self._running -= 1
         if not self._stopping:
             self.pump()
 

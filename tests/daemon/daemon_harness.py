@@ -184,6 +184,8 @@ async def running_daemon(
     link_check: Callable[[str], bool] | None = None,
     alloc_timeout: float = 120.0, config_poll: float = 1.0, gc_period: float = 3600.0,
     log: io.StringIO | None = None, prepare: Callable[[Path], None] | None = None,
+    fail_fast: bool = True, kube: Any = None, metrics_port: int | None = None,
+    node_config_patch: str = "",
 ) -> AsyncIterator[Running]:
     """Start a daemon (state in ``tmp/state``, socket ``tmp/run/eni.socket``); stop it after."""
     config_file = tmp / "eni.json"
@@ -204,9 +206,10 @@ async def running_daemon(
 
     options = DaemonOptions(state_dir=state, socket_path=socket, alloc_timeout=alloc_timeout,
                             gc_period=gc_period, config_poll=config_poll, attach_timeout=60.0,
-                            seed=7)
+                            seed=7, fail_fast=fail_fast, metrics_port=metrics_port)
     daemon = Daemon(options, loader(), mc, node=world.node(), datapath=dp,
-                    clock=ScaledClock(scale), config_loader=loader, link_check=link_check)
+                    clock=ScaledClock(scale), config_loader=loader, link_check=link_check,
+                    kube=kube)
     await daemon.start()
     try:
         yield Running(daemon, world, mc, dp, socket, state, config_file, stream, tmp / "netns")

@@ -13,6 +13,7 @@ from daemon_harness import World, run, running_daemon, until
 
 from terway import rpc
 
+ALLOC_TIMEOUT = 600.0          # daemon seconds (30 s of real time at the harness's scale 20)
 SEED_LINE = re.compile(
     r'^time="\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ" level=warning '
     r'msg="Assign private ip address failed: Aliyun API Error: RequestId: [0-9A-Za-z-]+ '
@@ -26,15 +27,21 @@ def test_ip_not_enough_then_a_new_vswitch_heals_the_node(tmp_path: Path) -> None
     (vsw_a,) = world.vswitch_ids
 
     async def scenario() -> None:
-        async with running_daemon(tmp_path, world, alloc_timeout=10.0) as d:
+        async with running_daemon(tmp_path, world, alloc_timeout=ALLOC_TIMEOUT) as d:
             await d.alloc("p1")
             world.exhaust(vsw_a)
+            asked = d.daemon.clock.now()
             with pytest.raises(rpc.RpcError) as err:
                 await d.alloc("p2")
+            # failed fast: answered long before the alloc timeout, with the cloud's reason
+            assert d.daemon.clock.now() - asked < ALLOC_TIMEOUT
             assert err.value.code == "InvalidVSwitchId.IpNotEnough"
             assert err.value.error_class == rpc.CLASS_EXHAUSTED
             assert "Code: InvalidVSwitchId.IpNotEnough" in err.value.message
             assert "default/p2" in err.value.message
+            assert "no address can be had now, retry later" in err.value.message
+            assert d.daemon.core.pending_keys() == []
+            assert any("no address can be had now" in ln for ln in d.log_lines())
 
             seed_lines = [m for m in map(SEED_LINE.match, d.log_lines()) if m]
             assert seed_lines, "\n".join(d.log_lines())
@@ -57,6 +64,24 @@ def test_ip_not_enough_then_a_new_vswitch_heals_the_node(tmp_path: Path) -> None
             assert ipaddress.ip_address(info.pod_ip) in ipaddress.ip_network("192.168.1.0/24")
             status = await asyncio.to_thread(d.client().status)
             assert status.ready is True, status.message
+
+    run(scenario())
+
+
+def test_without_fail_fast_the_request_waits_for_the_timeout(tmp_path: Path) -> None:
+    world = World.build(cidrs=("192.168.0.0/28",))
+    (vsw_a,) = world.vswitch_ids
+
+    async def scenario() -> None:
+        async with running_daemon(tmp_path, world, alloc_timeout=10.0, fail_fast=False) as d:
+            await d.alloc("p1")
+            world.exhaust(vsw_a)
+            asked = d.daemon.clock.now()
+            with pytest.raises(rpc.RpcError) as err:
+                await d.alloc("p2")
+            assert d.daemon.clock.now() - asked >= 10.0
+            assert err.value.code == "InvalidVSwitchId.IpNotEnough"
+            assert "no address within 10s" in err.value.message
 
     run(scenario())
 
