@@ -19,8 +19,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-# What terwayd imports with --datapath real (its entry point and the datapath adapter).
-DAEMON_IMPORTS = "terway.daemon.main, terway.daemon.dataplane, terway.datapath"
+# What terwayd imports with --datapath real: entry point, datapath adapter, and the cloud SDK
+# clients it imports at its first cloud call.
+DAEMON_IMPORTS = (
+    "terway.daemon.main, terway.daemon.dataplane, terway.datapath, "
+    "alibabacloud_ecs20140526.client, alibabacloud_vpc20160428.client, "
+    "alibabacloud_tea_openapi.utils_models, alibabacloud_credentials.models"
+)
 
 
 def rss_kib(pid: int) -> int:
