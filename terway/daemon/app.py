@@ -27,7 +27,7 @@ from terway.daemon.configwatch import ConfigWatcher
 from terway.daemon.driver import Driver
 from terway.daemon.events import EventRecorder
 from terway.daemon.executor import Executor, WaitPolicy
-from terway.daemon.gc import gc_loop, gc_once
+from terway.daemon.gc import gc_loop, gc_once, resync_once
 from terway.daemon.k8s import MAX_AVAILABLE_IP
 from terway.daemon.lock import LockFile
 from terway.daemon.metrics import Metrics
@@ -39,12 +39,11 @@ from terway.daemon.node import (
     discover_node,
     ipam_settings,
     metadata_eni_net,
-    netns_exists,
 )
 from terway.daemon.ports import Datapath, Kube, NoDatapath, NoopKube
 from terway.daemon.reconcile import node_enis, owners_from_store, settle_intents
 from terway.daemon.server import RpcServer
-from terway.daemon.service import PodService, network_of
+from terway.daemon.service import PodService
 from terway.daemon.store import Store
 from terway.ipam import ConditionChanged, IpamCore, IpamSettings
 from terway.limits import NodeCapacity
@@ -204,15 +203,7 @@ class Daemon:
             enis=len(enis), pods=len(self.store.pods()), freed=len(report.freed),
             dropped=len(report.dropped), intents=len(settled.cleared),
             deleted_enis=",".join(settled.deleted_enis)))
-        for rec in self.store.pods():
-            net = network_of(rec)
-            if net is None or not netns_exists(rec.netns):
-                continue  # GC releases it (netns gone) once we serve
-            try:
-                await asyncio.to_thread(self.datapath.setup, net)
-            except Exception as exc:
-                log.warning("re-running datapath failed", extra=logfmt.fields(
-                    pod=rec.key, error=str(exc)))
+        await resync_once(self.service)   # pods whose netns is gone are left to GC
         self.driver.pump()
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
@@ -237,6 +228,10 @@ class Daemon:
 
     async def gc(self) -> list[str]:
         return await gc_once(self.service, self.kube)
+
+    async def resync(self) -> list[str]:
+        """Re-run the datapath of every live pod (what each GC period does after GC)."""
+        return await resync_once(self.service)
 
     # -- stop ---------------------------------------------------------------------------------
 

@@ -1,8 +1,11 @@
-"""Periodic GC: release the addresses of pods that are gone.
+"""Periodic GC: release the addresses of pods that are gone, re-sync the routes of the others.
 
 A pod is gone when its netns no longer exists, or — with a Kubernetes API — when the API server
 says so. With an API server the netns alone is not enough (upstream double-checks too): a pod
 whose sandbox is being recreated keeps its address. Pods with a request in flight are skipped.
+
+Every live pod's datapath is then set up again (it is idempotent), as upstream's GC re-syncs
+routes: a host route or rule deleted by hand or by another agent comes back within a period.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from terway.daemon import logfmt
 from terway.daemon.clock import Clock
 from terway.daemon.node import netns_exists
 from terway.daemon.ports import Kube
-from terway.daemon.service import PodService
+from terway.daemon.service import PodService, network_of
 from terway.daemon.store import PodRecord
 
 log = logfmt.get("gc")
@@ -44,10 +47,29 @@ async def gc_once(service: PodService, kube: Kube) -> list[str]:
     return released
 
 
+async def resync_once(service: PodService, records: list[PodRecord] | None = None) -> list[str]:
+    """Re-run the idempotent datapath set-up of every live pod; returns their keys."""
+    done: list[str] = []
+    for rec in service.store.pods() if records is None else records:
+        net = network_of(rec)
+        if net is None or service.busy(rec.key) or not netns_exists(rec.netns):
+            continue
+        try:
+            await asyncio.to_thread(service.datapath.setup, net)
+        except Exception as exc:
+            log.warning("re-running datapath failed", extra=logfmt.fields(
+                pod=rec.key, error=str(exc)))
+            continue
+        done.append(rec.key)
+    return done
+
+
 async def gc_loop(service: PodService, kube: Kube, clock: Clock, period: float) -> None:
     while True:
         await clock.sleep(period)
         try:
             await gc_once(service, kube)
+            synced = await resync_once(service)
+            log.debug("routes re-synced", extra=logfmt.fields(pods=len(synced)))
         except Exception:
             log.error("gc failed", exc_info=True)
