@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -46,11 +47,31 @@ def cli_up(world: str | None, port: int, seed: int | None = None) -> int:
     return 0
 
 
-def cli_down(state_dir: Path | None = None) -> int:
-    """Delete every namespace any fabric on this host recorded (idempotent); exit code 0."""
-    for path, names in recorded(state_dir).items():
+def cli_down(state_dir: Path | None = None, *, include_live: bool = False) -> int:
+    """Delete the namespaces recorded by fabrics whose process is gone (idempotent); exit 0.
+
+    A fabric that is still running (its recorded pid alive) is left alone unless ``include_live``:
+    stop it with SIGINT/SIGTERM instead, so a ``fabric down`` never pulls namespaces out from
+    under a running emulator or test.
+    """
+    for path, (pid, names) in recorded(state_dir).items():
+        if pid is not None and _alive(pid) and not include_live:
+            print(f"fabric of running process {pid} left up ({len(names)} namespaces)")
+            continue
         for name in names:
             if netns_delete(name):
                 print(f"deleted netns {name}")
         path.unlink(missing_ok=True)
     return 0
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -57,15 +57,18 @@ class Registry:
         tmp.replace(self.path)
 
 
-def recorded(state_dir: Path | None = None) -> dict[Path, list[str]]:
-    """Every state file with the namespaces it lists (unreadable files list nothing)."""
+def recorded(state_dir: Path | None = None) -> dict[Path, tuple[int | None, list[str]]]:
+    """Every state file with its owner pid (None if unreadable) and the namespaces it lists."""
     base = state_dir or STATE_DIR
-    out: dict[Path, list[str]] = {}
+    out: dict[Path, tuple[int | None, list[str]]] = {}
     if not base.is_dir():
         return out
     for path in sorted(base.glob("*.json")):
         try:
-            out[path] = [str(n) for n in json.loads(path.read_text()).get("namespaces", [])]
-        except (OSError, ValueError):
-            out[path] = []
+            data = json.loads(path.read_text())
+            pid = data.get("pid")
+            names = [str(n) for n in data.get("namespaces", [])]
+            out[path] = (int(pid) if isinstance(pid, int) else None, names)
+        except (OSError, ValueError, AttributeError):
+            out[path] = (None, [])
     return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -156,6 +157,10 @@ def test_fabric_down_cleans_up_after_a_crashed_fabric(world: World, served: Any,
     fab._stop.set()          # simulate a crash: the worker is gone, nothing was torn down
     assert made <= set(netns_list())
     assert fabric_mod.cli_down(state_dir) == 0
+    assert made <= set(netns_list()), "fabric down removed a live process's fabric"
+    record = next(state_dir.glob("*.json"))
+    record.write_text(record.read_text().replace(f'"pid": {os.getpid()}', '"pid": 999999999'))
+    assert fabric_mod.cli_down(state_dir) == 0   # its owner "died": now it goes
     assert not made & set(netns_list())
     assert fabric_mod.cli_down(state_dir) == 0   # idempotent
     fab.stop()
