@@ -9,7 +9,7 @@ import os
 import nox
 
 nox.options.default_venv_backend = "none"
-nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.sessions = ["lint", "typecheck", "tests", "scenarios"]
 
 PY_PATHS = ["terway", "emulator", "tests", "bench", "noxfile.py"]
 

@@ -22,4 +22,11 @@ else
 fi
 
 python3 -m pip install -q --disable-pip-version-check -e '.[dev]'
+
+if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
+    # The IPVLAN datapath runs in a qemu guest (this kernel has no ipvlan): qemu + a Debian kernel.
+    bash scripts/vm/install.sh
+    # Real CNI clients for tests/e2e: podman (CNI backend) and the Docker engine, plus a busybox image.
+    bash scripts/e2e/install-runtimes.sh
+fi
 echo "setup: done"
