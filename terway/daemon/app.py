@@ -45,6 +45,7 @@ from terway.daemon.reconcile import node_enis, owners_from_store, settle_intents
 from terway.daemon.server import RpcServer
 from terway.daemon.service import PodService
 from terway.daemon.store import Store
+from terway.daemon.timedcloud import TimedCloud
 from terway.ipam import ConditionChanged, IpamCore, IpamSettings
 from terway.limits import NodeCapacity
 
@@ -95,13 +96,13 @@ class Daemon:
             raise ValueError("Daemon needs instance metadata or explicit NodeInfo")
         self.options = options
         self.config = config
-        self.cloud = cloud
+        self.metrics = metrics or Metrics()
+        self.cloud: CloudAPI = TimedCloud(cloud, self.metrics.observe_openapi)
         self.metadata = metadata
         self.node = node
         self.datapath: Datapath = datapath or NoDatapath()
         self.kube: Kube = kube or NoopKube()
         self.clock: Clock = clock or RealClock()
-        self.metrics = metrics or Metrics()
         self._eni_net = eni_net
         self._link_check = link_check
         self._config_loader = config_loader
@@ -149,7 +150,8 @@ class Daemon:
         self.server = RpcServer(self.service, view.handle, self.metrics)
         await self.server.start(self.options.socket_path)
         if self.options.metrics_port is not None:
-            self.metrics.serve(self.options.metrics_port)
+            port = self.metrics.serve(self.options.metrics_port)
+            log.info("serving metrics", extra=logfmt.fields(port=port))
         await self._reconcile(executor)
         self.service.ready = True
         self._spawn(self.driver.run())
@@ -249,6 +251,7 @@ class Daemon:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.metrics.close()
         self.store.close()
         self._lock.release()
         log.info("terwayd stopped")

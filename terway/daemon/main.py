@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="talk to Kubernetes with this kubeconfig (in-cluster config is used "
                         "automatically when present)")
     p.add_argument("--metrics-port", type=int, default=None, metavar="PORT",
-                   help="serve Prometheus metrics on this port")
+                   help="serve Prometheus metrics on this port (0: any free port, logged)")
     p.add_argument("--alloc-timeout", type=float, default=rpc.DEFAULT_TIMEOUT, metavar="S",
                    help="seconds an AllocIP may wait for the cloud (default 120)")
     p.add_argument("--gc-period", type=float, default=300.0, metavar="S",
@@ -86,8 +86,9 @@ def _check_flags(args: argparse.Namespace) -> list[str]:
     for name in ("alloc_timeout", "gc_period", "config_poll", "attach_timeout", "time_scale"):
         if not getattr(args, name) > 0:
             problems.append(f"--{name.replace('_', '-')}: must be > 0, got {getattr(args, name)}")
-    if args.metrics_port is not None and not 0 < args.metrics_port < 65536:
-        problems.append(f"--metrics-port: must be 1..65535, got {args.metrics_port}")
+    if args.metrics_port is not None and not 0 <= args.metrics_port < 65536:
+        problems.append(f"--metrics-port: must be 0..65535 (0: any free port), got "
+                        f"{args.metrics_port}")
     try:
         logfmt.parse_level(args.log_level)
     except ValueError as exc:
@@ -115,11 +116,9 @@ def build_daemon(args: argparse.Namespace, conf: LoadedConfig) -> Daemon:
                                  credential_path=e.credential_path, metadata=metadata)
     clock: Clock = RealClock() if args.time_scale == 1.0 else ScaledClock(args.time_scale)
 
-    def on_call(api: str, seconds: float, error: str) -> None:
-        metrics.openapi_latency.labels(api, error).observe(seconds * 1000)
-
+    # aliyun_openapi_latency: the Daemon wraps every cloud it is given (TimedCloud)
     cloud = SdkCloud(SdkConfig(region_id=region, endpoint=args.cloud_endpoint), creds,
-                     limits=RateLimits(e.rate_limit), on_call=on_call)
+                     limits=RateLimits(e.rate_limit))
     datapath: Datapath = NoDatapath()
     if args.datapath == "real":
         from terway.daemon.dataplane import RealDatapath

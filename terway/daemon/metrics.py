@@ -6,6 +6,8 @@ HTTP endpoint is only started when ``--metrics-port`` is given.
 
 from __future__ import annotations
 
+from wsgiref.simple_server import WSGIServer
+
 from prometheus_client import CollectorRegistry, Gauge, Histogram, start_http_server
 
 _BUCKETS_MS = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 120000)
@@ -32,8 +34,23 @@ class Metrics:
         self.ip_count = Gauge("terway_eniip_factory_ip_count",
                               "addresses on the daemon's ENIs", registry=r)
 
-    def serve(self, port: int, addr: str = "0.0.0.0") -> None:
-        start_http_server(port, addr=addr, registry=self.registry)
+        self._server: WSGIServer | None = None
+        self.port: int | None = None             # bound by serve()
+
+    def serve(self, port: int, addr: str = "0.0.0.0") -> int:
+        """Serve ``/metrics`` (port 0: any free port); returns the bound port."""
+        self._server, _ = start_http_server(port, addr=addr, registry=self.registry)
+        self.port = int(self._server.server_port)
+        return self.port
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def observe_openapi(self, api: str, ms: float, error: str) -> None:
+        self.openapi_latency.labels(api, error).observe(ms)
 
     def set_pool(self, *, total: int, idle: int, disposed: int, eni_count: int) -> None:
         self.pool_total.set(total)

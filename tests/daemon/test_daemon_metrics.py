@@ -1,0 +1,79 @@
+"""The metrics endpoint: upstream's metric names, scraped over HTTP from a running daemon, with
+OpenAPI latency recorded for the in-process cloud too (the daemon times every CloudAPI call)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import urllib.request
+from pathlib import Path
+
+import pytest
+from daemon_harness import World, run, running_daemon
+
+from terway.cloud.errors import CloudError
+from terway.daemon.timedcloud import TimedCloud
+
+UPSTREAM_NAMES = ("terway_rpc_latency", "aliyun_openapi_latency",
+                  "terway_resource_pool_total_count", "terway_resource_pool_idle_count",
+                  "terway_resource_pool_disposed_count", "terway_eniip_factory_eni_count",
+                  "terway_eniip_factory_ip_count")
+
+
+def _scrape(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+        body: bytes = resp.read()
+    return body.decode()
+
+
+def _value(text: str, sample: str) -> float:
+    m = re.search(rf"^{re.escape(sample)} (\S+)$", text, re.M)
+    assert m, f"{sample} not in the scrape"
+    return float(m.group(1))
+
+
+def test_metrics_endpoint_serves_upstream_names(tmp_path: Path) -> None:
+    world = World.build()
+
+    async def scenario() -> None:
+        async with running_daemon(tmp_path, world, metrics_port=0) as d:
+            info = await d.alloc("p1")
+            port = d.daemon.metrics.port
+            assert port
+            text = await asyncio.to_thread(_scrape, port)
+            for name in UPSTREAM_NAMES:
+                assert re.search(rf"^# TYPE {name} ", text, re.M), name
+            assert _value(text, 'terway_rpc_latency_count{error="",rpc_api="AllocIP"}') == 1
+            for api in ("DescribeInstanceTypes", "DescribeVSwitches", "CreateNetworkInterface",
+                        "AttachNetworkInterface"):
+                assert _value(text, f'aliyun_openapi_latency_count{{api="{api}",error=""}}') >= 1
+            assert _value(text, "terway_eniip_factory_eni_count") == 1
+            total = _value(text, "terway_resource_pool_total_count")
+            idle = _value(text, "terway_resource_pool_idle_count")
+            assert total >= 1 and idle == total - 1, (total, idle)   # one address in use
+            assert any(f"port={port}" in ln for ln in d.log_lines())
+            assert info.pod_ip
+        # the endpoint is closed with the daemon
+        try:
+            await asyncio.to_thread(_scrape, port)
+        except OSError:
+            pass
+        else:
+            raise AssertionError("metrics still served after stop")
+
+    run(scenario())
+
+
+class _Failing:
+    def delete_network_interface(self, eni_id: str) -> None:
+        raise CloudError("InvalidEniId.NotFound", f"{eni_id} is gone")
+
+
+def test_timed_cloud_labels_errors_with_their_code() -> None:
+    seen: list[tuple[str, float, str]] = []
+    ticks = iter([1.0, 1.25])
+    cloud = TimedCloud(_Failing(), lambda api, ms, err: seen.append((api, ms, err)),  # type: ignore[arg-type]
+                       clock=lambda: next(ticks))
+    with pytest.raises(CloudError):
+        cloud.delete_network_interface("eni-1")
+    assert seen == [("DeleteNetworkInterface", 250.0, "InvalidEniId.NotFound")]
