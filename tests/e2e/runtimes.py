@@ -10,7 +10,6 @@ and the daemon's setns(2) on that path fails with EINVAL (tested: test_ip_netns_
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -119,14 +118,17 @@ def eth0_ipv4(output: str) -> str | None:
 
 
 def cni_exec(bed: NodeBed, command: str, container_id: str, netns: str, pod: str,
-             namespace: str = "docker", timeout: float = 150) -> CniOutcome:
+             namespace: str = "docker", prev_result: dict[str, Any] | None = None,
+             timeout: float = 150) -> CniOutcome:
     """Execute the ``terway`` plugin in the node's netns as a runtime would (docker's way)."""
     env = {**os.environ, "CNI_COMMAND": command, "CNI_CONTAINERID": container_id,
            "CNI_NETNS": netns, "CNI_IFNAME": "eth0", "CNI_PATH": str(BIN),
            "CNI_ARGS": (f"IgnoreUnknown=1;K8S_POD_NAMESPACE={namespace};K8S_POD_NAME={pod};"
                         f"K8S_POD_INFRA_CONTAINER_ID={container_id}")}
-    netconf = {"cniVersion": "1.0.0", "name": NETWORK, "type": "terway",
+    netconf: dict[str, Any] = {"cniVersion": "1.0.0", "name": NETWORK, "type": "terway",
                "daemon_socket": str(bed.socket), "eniip_virtual_type": "Veth"}
+    if prev_result is not None:
+        netconf["prevResult"] = prev_result
     proc = subprocess.run(["nsenter", f"--net=/run/netns/{bed.node}", str(BIN / "terway")],
                           input=json.dumps(netconf).encode(), env=env, capture_output=True,
                           timeout=timeout, check=False)
@@ -136,7 +138,3 @@ def cni_exec(bed: NodeBed, command: str, container_id: str, netns: str, pod: str
     except ValueError:
         out = {"msg": f"unparsable plugin output: {text!r}"}
     return CniOutcome(proc.returncode, out, proc.stderr.decode(errors="replace"))
-
-
-def short_id(name: str) -> str:
-    return hashlib.sha256(name.encode()).hexdigest()[:12]

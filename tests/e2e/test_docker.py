@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -126,3 +127,15 @@ def test_docker_and_podman_containers_on_one_node_reach_each_other(
     assert pm_ip is not None and pm_ip != dk.ip, out
     assert dk.ping(pm_ip), f"docker {dk.ip} cannot reach podman {pm_ip}"
     assert podman.exec(name, "ping", "-c", "1", "-W", "3", dk.ip, check=False).returncode == 0
+
+
+def test_check_passes_on_a_wired_container_and_fails_once_its_eth0_is_gone(
+        docker_pods: Callable[[str], DockerPod], bed: NodeBed) -> None:
+    pod = docker_pods("dk-check")
+    assert pod.outcome.ok, pod.outcome.msg
+    args = (bed, "CHECK", pod.container.id, pod.netns, pod.name)
+    ok = cni_exec(*args, prev_result=pod.outcome.out)
+    assert ok.ok, f"CHECK on a healthy container: {ok.msg}"
+    subprocess.run(["nsenter", f"--net={pod.netns}", "ip", "link", "del", "eth0"], check=True)
+    broken = cni_exec(*args, prev_result=pod.outcome.out)
+    assert not broken.ok, f"CHECK missed the deleted eth0: {broken.out}"
