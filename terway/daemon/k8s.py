@@ -10,7 +10,9 @@ the calls follow the client's documented signatures; see docs/daemon.md.
 from __future__ import annotations
 
 import datetime
+import json
 import os
+from collections.abc import Mapping
 from typing import Any
 
 from terway.daemon import logfmt
@@ -18,6 +20,9 @@ from terway.daemon.ports import Kube, NoopKube, PodMeta
 
 log = logfmt.get("k8s")
 COMPONENT = "terway-daemon"
+NODE_CONFIG_LABEL = "terway-config"           # node label: name of the node's own ConfigMap
+NODE_CONFIG_NAMESPACE = "kube-system"
+NODE_CONFIG_KEY = "eni_conf"
 MAX_AVAILABLE_IP = "k8s.aliyun.com/max-available-ip"
 
 
@@ -116,3 +121,27 @@ class KubeApi:
         except Exception as exc:
             log.warning("annotating node failed", extra=logfmt.fields(
                 node=self.node_name, error=str(exc)))
+
+    def node_config_patch(self) -> Mapping[str, Any] | None:
+        """``eni_conf`` of ConfigMap ``kube-system/<label terway-config>``, as upstream reads it.
+        A node without the label has no patch; a label naming a missing or malformed ConfigMap
+        is logged and ignored (the base config applies)."""
+        if not self.node_name:
+            return None
+        try:
+            node: Any = self.core.read_node(self.node_name)
+            name = (node.metadata.labels or {}).get(NODE_CONFIG_LABEL)
+            if not name:
+                return None
+            cm: Any = self.core.read_namespaced_config_map(name, NODE_CONFIG_NAMESPACE)
+            text = (cm.data or {}).get(NODE_CONFIG_KEY)
+            patch = json.loads(text) if text else None
+        except Exception as exc:
+            log.warning("reading the node's terway-config ConfigMap failed; using the base "
+                        "config", extra=logfmt.fields(node=self.node_name, error=str(exc)))
+            return None
+        if patch is not None and not isinstance(patch, dict):
+            log.warning("the node's terway-config eni_conf is not a JSON object; ignored",
+                        extra=logfmt.fields(node=self.node_name))
+            return None
+        return patch

@@ -29,7 +29,7 @@ from terway.daemon.k8s import kube_from_env
 from terway.daemon.lock import AlreadyRunning
 from terway.daemon.metrics import Metrics
 from terway.daemon.node import LoadedConfig, load_config
-from terway.daemon.ports import Datapath, NoDatapath
+from terway.daemon.ports import Datapath, Kube, NoDatapath
 
 DEFAULT_CONFIG = "/etc/eni/eni.json"
 EXIT_RUNTIME = 1
@@ -48,6 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metadata-endpoint", default=DEFAULT_BASE_URL, metavar="URL",
                    help="instance metadata base URL (emulator: http://HOST:P/instances/<id>)")
     p.add_argument("--region", default="", help="region id (default: from metadata)")
+    p.add_argument("--node-config-patch", default="", metavar="FILE",
+                   help="this node's eni_conf overlay: an RFC 7396 JSON merge patch applied "
+                        "over the base (upstream: the terway-config node label's ConfigMap); "
+                        "watched for changes like the base")
     p.add_argument("--state-dir", default=DEFAULT_STATE_DIR, metavar="DIR")
     p.add_argument("--socket", default=rpc.DEFAULT_SOCKET, metavar="PATH",
                    help="unix socket for the CNI plugin and terway-cli (mode 0600)")
@@ -102,11 +106,18 @@ def _fail(problems: Sequence[str], code: int, what: str) -> int:
     return code
 
 
-def _loader(args: argparse.Namespace) -> LoadedConfig:
-    return load_config(args.config or DEFAULT_CONFIG, args.configmap_dir)
+def _loader(args: argparse.Namespace, kube: Kube | None = None) -> LoadedConfig:
+    """Base config + the node's merge patch: ``--node-config-patch`` when given, else the
+    ConfigMap named by the node's ``terway-config`` label (only with Kubernetes)."""
+    patch = None
+    if not args.node_config_patch and kube is not None and kube.enabled:
+        patch = kube.node_config_patch()
+    return load_config(args.config or DEFAULT_CONFIG, args.configmap_dir,
+                       node_patch_file=args.node_config_patch or "", node_patch=patch)
 
 
-def build_daemon(args: argparse.Namespace, conf: LoadedConfig) -> Daemon:
+def build_daemon(args: argparse.Namespace, conf: LoadedConfig,
+                 kube: Kube | None = None) -> Daemon:
     """The production wiring: metadata, SDK cloud, real datapath, Kubernetes if configured."""
     metrics = Metrics()
     metadata = MetadataClient(args.metadata_endpoint)
@@ -130,10 +141,11 @@ def build_daemon(args: argparse.Namespace, conf: LoadedConfig) -> Daemon:
         alloc_timeout=args.alloc_timeout, gc_period=args.gc_period,
         config_poll=args.config_poll, attach_timeout=args.attach_timeout,
         metrics_port=args.metrics_port, node_name=args.node_name, seed=args.seed)
+    kube = kube if kube is not None else kube_from_env(args.kubeconfig, args.node_name)
     return Daemon(options, conf, cloud, metadata=metadata, datapath=datapath,
-                  kube=kube_from_env(args.kubeconfig, args.node_name), clock=clock,
+                  kube=kube, clock=clock,
                   link_check=link_with_mac_exists if link_check else None,
-                  config_loader=lambda: _loader(args), metrics=metrics)
+                  config_loader=lambda: _loader(args, kube), metrics=metrics)
 
 
 async def run(daemon: Daemon) -> None:
@@ -158,16 +170,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     problems = _check_flags(args)
     if problems:
         return _fail(problems, EXIT_CONFIG, "invalid flag")
-    try:
-        conf = _loader(args)
-    except ConfigError as exc:
-        return _fail(exc.problems, EXIT_CONFIG, "invalid configuration")
     logger = logfmt.setup(logfmt.parse_level(args.log_level))
     logfmt.setup_library_loggers(logger.level)
+    kube = kube_from_env(args.kubeconfig, args.node_name)   # no API call until used
+    try:
+        conf = _loader(args, kube)
+    except ConfigError as exc:
+        return _fail(exc.problems, EXIT_CONFIG, "invalid configuration")
     for w in conf.eni_conf.warnings:
         logger.warning("config: %s", w)
     try:
-        daemon = build_daemon(args, conf)
+        daemon = build_daemon(args, conf, kube)
     except CredentialError as exc:
         return _fail([str(exc)], EXIT_CONFIG, "invalid configuration")
     except (MetadataError, ValueError) as exc:

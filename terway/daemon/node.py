@@ -18,7 +18,7 @@ from typing import Any
 
 from terway.cloud.api import CloudAPI, InstanceTypeLimits
 from terway.cloud.metadata import MetadataClient
-from terway.config import ConfigError, EniConf, load_configmap_dir, parse_eni_conf
+from terway.config import ConfigError, EniConf, load_configmap_dir, merge_patch, parse_eni_conf
 from terway.ipam.settings import IpamSettings, NodeIdentity
 from terway.limits import NodeCapacity, compute_capacity
 
@@ -54,12 +54,21 @@ class LoadedConfig:
         return self.eni_conf.service_cidr.split(",")[0].strip()
 
 
-def load_config(config_file: str | None, configmap_dir: str | None) -> LoadedConfig:
-    """Read and validate the config; raise ``ConfigError`` listing every problem."""
+def load_config(config_file: str | None, configmap_dir: str | None, *,
+                node_patch_file: str = "",
+                node_patch: Mapping[str, Any] | None = None) -> LoadedConfig:
+    """Read and validate the config; raise ``ConfigError`` listing every problem.
+
+    The node's own overlay (upstream: the ConfigMap named by the node label ``terway-config``)
+    is an RFC 7396 merge patch of ``eni_conf``: from ``node_patch_file`` when given (it is then
+    watched like the base), else ``node_patch`` (fetched from Kubernetes by the caller).
+    """
+    patch = load_node_patch(node_patch_file) if node_patch_file else node_patch
+    watched = (node_patch_file,) if node_patch_file else ()
     if configmap_dir:
         root = Path(configmap_dir)
-        data = load_configmap_dir(root)
-        files = tuple(str(root / k) for k in ("eni_conf", CNI_CONF_NAME))
+        data = load_configmap_dir(root, patch)
+        files = tuple(str(root / k) for k in ("eni_conf", CNI_CONF_NAME)) + watched
         return LoadedConfig(data.eni_conf, dict(data.cni_conf or {}), str(root / "eni_conf"),
                             files)
     path = Path(config_file or "/etc/eni/eni.json")
@@ -67,7 +76,7 @@ def load_config(config_file: str | None, configmap_dir: str | None) -> LoadedCon
         text = path.read_text()
     except OSError as exc:
         raise ConfigError([f"--config: cannot read {path}: {exc.strerror or exc}"]) from None
-    conf = parse_eni_conf(text)
+    conf = parse_eni_conf(_patched(text, patch) if patch is not None else text)
     cni_path = path.parent / CNI_CONF_NAME
     cni: dict[str, Any] = {}
     if cni_path.exists():
@@ -78,7 +87,35 @@ def load_config(config_file: str | None, configmap_dir: str | None) -> LoadedCon
         if not isinstance(loaded, dict):
             raise ConfigError([f"{CNI_CONF_NAME}: must be a JSON object"])
         cni = loaded
-    return LoadedConfig(conf, cni, str(path), (str(path), str(cni_path)))
+    return LoadedConfig(conf, cni, str(path), (str(path), str(cni_path), *watched))
+
+
+def load_node_patch(path: str) -> dict[str, Any]:
+    """The per-node eni_conf merge patch (a JSON object) from a file."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except OSError as exc:
+        raise ConfigError([f"--node-config-patch: cannot read {path}: "
+                           f"{exc.strerror or exc}"]) from None
+    except ValueError as exc:
+        raise ConfigError([f"--node-config-patch: {path} is not valid JSON ({exc})"]) from None
+    if not isinstance(data, dict):
+        raise ConfigError([f"--node-config-patch: {path} must hold a JSON object "
+                           f"(an eni_conf merge patch), got {type(data).__name__}"])
+    return data
+
+
+def _patched(text: str, patch: Mapping[str, Any]) -> str | dict[str, Any]:
+    """``text`` (the base eni_conf) with the patch applied; unparsable text is returned as is
+    so ``parse_eni_conf`` reports it the usual way."""
+    try:
+        base = json.loads(text)
+    except ValueError:
+        return text
+    if not isinstance(base, dict):
+        return text
+    merged: dict[str, Any] = merge_patch(base, dict(patch))
+    return merged
 
 
 def redacted_json(conf: EniConf) -> str:

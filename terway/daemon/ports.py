@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,11 @@ class Kube(Protocol):
 
     def annotate_node(self, key: str, value: str) -> None: ...
 
+    def node_config_patch(self) -> Mapping[str, Any] | None:
+        """The node's own eni_conf merge patch (upstream: the ConfigMap named by the node's
+        ``terway-config`` label), or None when the node has none."""
+        ...
+
 
 class NoopKube:
     """No control plane: no events, no conditions, pods only known by their netns."""
@@ -117,4 +122,7 @@ class NoopKube:
         return None
 
     def annotate_node(self, key: str, value: str) -> None:
+        return None
+
+    def node_config_patch(self) -> Mapping[str, Any] | None:
         return None

@@ -202,7 +202,7 @@ async def running_daemon(
     dp = datapath or FakeDatapath()
 
     def loader() -> LoadedConfig:
-        return load_config(str(config_file), None)
+        return load_config(str(config_file), None, node_patch_file=node_config_patch)
 
     options = DaemonOptions(state_dir=state, socket_path=socket, alloc_timeout=alloc_timeout,
                             gc_period=gc_period, config_poll=config_poll, attach_timeout=60.0,
