@@ -116,6 +116,9 @@ class CniEnv(_Record):
     infra_container_id: str
 
 
+DEFAULT_POD_NAMESPACE = "default"
+
+
 def parse_cni_args(raw: str) -> dict[str, str]:
     """``K=V;K=V`` → dict; a malformed item is an INVALID_ENV error."""
     out: dict[str, str] = {}
@@ -147,7 +150,8 @@ def parse_env(environ: dict[str, str] | Any) -> CniEnv:
         netns=environ.get("CNI_NETNS", ""),
         ifname=environ.get("CNI_IFNAME", ""),
         pod_name=args.get("K8S_POD_NAME", ""),
-        pod_namespace=args.get("K8S_POD_NAMESPACE", ""),
+        # podman (libnetwork) sends K8S_POD_NAME alone: such a pod lives in "default".
+        pod_namespace=args.get("K8S_POD_NAMESPACE", "") or DEFAULT_POD_NAMESPACE,
         infra_container_id=args.get("K8S_POD_INFRA_CONTAINER_ID", ""),
     )
     if command in ("ADD", "DEL", "CHECK"):
@@ -156,7 +160,6 @@ def parse_env(environ: dict[str, str] | Any) -> CniEnv:
         if command != "DEL":  # DEL must work when the sandbox is already gone
             _require(env.netns, "CNI_NETNS")
         _require(env.pod_name, "CNI_ARGS K8S_POD_NAME")
-        _require(env.pod_namespace, "CNI_ARGS K8S_POD_NAMESPACE")
     return env
 
 

@@ -288,3 +288,12 @@ def test_netconf_is_json_on_stdout_even_for_unexpected_failures(daemon: FakeDaem
     rc, out, err = run(cni_env("ADD"), netconf(daemon.socket))
     assert rc == 1 and out["code"] == 103 and "DaemonInternalError" in out["msg"]
     assert json.dumps(out) and "Traceback" not in err
+
+
+def test_podman_cni_args_without_a_namespace_mean_the_default_namespace() -> None:
+    """podman 4 sends ``IgnoreUnknown=1;K8S_POD_NAME=<container>`` and nothing else."""
+    from terway.cni.config import parse_env
+
+    env = parse_env({"CNI_COMMAND": "ADD", "CNI_CONTAINERID": "c1", "CNI_NETNS": "/run/netns/x",
+                     "CNI_IFNAME": "eth0", "CNI_ARGS": "IgnoreUnknown=1;K8S_POD_NAME=web"})
+    assert (env.pod_namespace, env.pod_name) == ("default", "web")

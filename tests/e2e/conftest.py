@@ -20,7 +20,7 @@ import pytest
 from emulator.fabric.testbed import NodeBed
 
 from . import runtime_setup as rs
-from .runtimes import CONFLIST, Podman, install_namespace_shim, write_conflist
+from .runtimes import CONFLIST, Podman, write_conflist
 
 T = TypeVar("T")
 
@@ -47,10 +47,10 @@ def _prepare(step: Callable[[], T]) -> T:
 
 @pytest.fixture(scope="session")
 def podman_ready() -> Path:
-    """Podman with the CNI backend and the busybox image; returns the shim containers.conf."""
+    """Podman with the CNI backend and the busybox image; returns the containers.conf in use."""
     def step() -> Path:
         rs.ensure_podman()
-        return install_namespace_shim()
+        return rs.CONTAINERS_CONF
     return _prepare(step)
 
 
@@ -85,8 +85,8 @@ def bed(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[NodeBed]:
 
 @pytest.fixture
 def podman(podman_ready: Path, bed: NodeBed) -> Iterator[Podman]:
-    """podman in the node's netns, through the namespace shim; labelled containers removed."""
-    runtime = Podman(bed.node, containers_conf=podman_ready)
+    """podman in the node's netns, with the plain plugin; labelled containers removed."""
+    runtime = Podman(bed.node)
     try:
         yield runtime
     finally:

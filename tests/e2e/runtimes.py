@@ -24,9 +24,6 @@ from . import runtime_setup as rs
 NETWORK = "terway-e2e"
 LABEL = "terway-e2e"
 CONFLIST = rs.CNI_CONF_DIR / f"{NETWORK}.conflist"
-SHIM_DIR = Path("/opt/terway-e2e/cni/shim")
-SHIM_CONF = rs.WORK_DIR / "containers-shim.conf"
-SHIM_NAMESPACE = "podman"
 
 
 def write_conflist(bed: NodeBed, path: Path = CONFLIST) -> Path:
@@ -37,30 +34,6 @@ def write_conflist(bed: NodeBed, path: Path = CONFLIST) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(conf, indent=2) + "\n")
     return path
-
-
-def install_namespace_shim() -> Path:
-    """A containers.conf whose plugin dir holds a ``terway`` that adds K8S_POD_NAMESPACE.
-
-    Podman 4 passes only ``IgnoreUnknown=1;K8S_POD_NAME=<container>`` in CNI_ARGS (its
-    libnetwork deliberately leaves out the other K8S_* keys) and our plugin requires the
-    namespace, so without this shim every podman ADD fails (see docs/e2e.md, "known bugs").
-    libcni overrides a CNI_ARGS from podman's environment, so the shim is the only way in.
-    """
-    SHIM_DIR.mkdir(parents=True, exist_ok=True)
-    shim = SHIM_DIR / "terway"
-    shim.write_text(
-        "#!/bin/sh\n"
-        "# terway-py e2e: podman sends no K8S_POD_NAMESPACE; default it, then run the plugin\n"
-        'case ";$CNI_ARGS;" in\n'
-        '  *";K8S_POD_NAMESPACE="*) ;;\n'
-        f'  *) CNI_ARGS="${{CNI_ARGS:+$CNI_ARGS;}}K8S_POD_NAMESPACE={SHIM_NAMESPACE}"; '
-        "export CNI_ARGS ;;\n"
-        "esac\n"
-        f'exec "{rs.plugin_executable()}" "$@"\n')
-    shim.chmod(0o755)
-    rs.write_if_changed(SHIM_CONF, rs.containers_conf_text(SHIM_DIR))
-    return SHIM_CONF
 
 
 @dataclass

@@ -108,17 +108,3 @@ def test_ip_netns_exec_route_fails_because_the_sandbox_mount_stays_private(
     assert proc.returncode != 0, proc.stdout
     assert "datapath setup failed" in proc.stderr, proc.stderr
     assert not any(r.status == "Normal" for r in bed.mapping()), "failed ADD left a Normal row"
-
-
-@pytest.mark.xfail(strict=True, reason="plugin requires K8S_POD_NAMESPACE; podman 4 sends only "
-                   "K8S_POD_NAME (bug reported: terway/cni/config.py parse_env)")
-def test_podman_with_the_plain_plugin_and_no_namespace_shim(
-        podman_ready: Path, bed: NodeBed) -> None:
-    plain = Podman(bed.node)   # system containers.conf: /opt/terway-e2e/cni/bin/terway
-    try:
-        proc = plain.run("run", "--rm", "--network", NETWORK, rs.IMAGE,
-                         "ip", "-4", "-o", "addr", "show", "dev", "eth0", check=False)
-        assert proc.returncode == 0, proc.stderr
-        assert eth0_ipv4(proc.stdout) is not None
-    finally:
-        plain.remove_all()
