@@ -7,12 +7,21 @@ from __future__ import annotations
 
 from collections import Counter
 
-from tests.shared.workload import PODS, daemon_calls, simulated
+import pytest
+
+from tests.shared.workload import PODS, Call, DaemonRun, daemon_calls, simulated
 
 
-def test_daemon_and_simulator_make_the_same_cloud_calls() -> None:
-    sim, run = simulated()
-    aio, dr = daemon_calls()
+@pytest.fixture(scope="module")
+def daemon_run() -> tuple[list[Call], DaemonRun]:
+    return daemon_calls()
+
+
+@pytest.mark.parametrize("eager_tick", [True, False], ids=["sim-eager", "sim-lazy"])
+def test_daemon_and_simulator_make_the_same_cloud_calls(
+        daemon_run: tuple[list[Call], DaemonRun], eager_tick: bool) -> None:
+    sim, run = simulated(eager_tick)
+    aio, dr = daemon_run
 
     # the workload exercises what it claims to
     kinds = Counter((c[1], c[3]) for c in sim)

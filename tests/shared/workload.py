@@ -108,9 +108,11 @@ def core_calls(calls: list[Call], prefix: str) -> list[Call]:
 # -- (a) the simulator ---------------------------------------------------------------------------
 
 
-def simulated() -> tuple[list[Call], Run]:
+def simulated(eager_tick: bool = True) -> tuple[list[Call], Run]:
+    """``eager_tick``: tick after every input, as the daemon does (the simulator's default,
+    lazy pumping, skips ticks that cannot have work; both must give the same calls)."""
     calls: list[Call] = []
-    run = Run(parse_scenario(scenario_doc()), eager_tick=True)
+    run = Run(parse_scenario(scenario_doc()), eager_tick=eager_tick)
     run.cloud = Recorder(run.cloud, lambda: run.env.now, calls)
     run.add_nodes(1)
     for ev in run.scenario.events:
@@ -232,4 +234,4 @@ def daemon_calls(drop: str | None = None) -> tuple[list[Call], DaemonRun]:
         return dr.run(), dr
 
 
-__all__ = ["PODS", "daemon_calls", "simulated"]
+__all__ = ["PODS", "Call", "DaemonRun", "daemon_calls", "simulated"]
