@@ -184,7 +184,9 @@ class NodeBed:
             if self.socket.exists() and self._serving():
                 return
             time.sleep(0.1)
-        raise RuntimeError(f"terwayd not answering on {self.socket} after {timeout}s; log tail:\n"
+        last = self.status()
+        raise RuntimeError(f"terwayd not serving on {self.socket} after {timeout}s; last CNI "
+                           f"STATUS: rc={last.rc} {last.out or last.stderr[-300:]!r}; log tail:\n"
                            + self.log_tail())
 
     def _serving(self) -> bool:
