@@ -22,7 +22,7 @@ from terway.daemon.bandwidth import pod_bandwidth
 from terway.daemon.driver import AllocTimeout, Driver
 from terway.daemon.events import ALLOC_FAILED, ALLOC_SUCCEED, EventRecorder
 from terway.daemon.node import EniNet, LoadedConfig
-from terway.daemon.ports import Datapath, Kube, PodMeta, PodNetwork, SetupResult
+from terway.daemon.ports import Datapath, Kube, NoopKube, PodMeta, PodNetwork, SetupResult
 from terway.daemon.store import PodRecord, Resource, Store, pod_key
 from terway.ipam.notices import Allocation
 
@@ -94,9 +94,15 @@ class PodService:
                                f"{ms:.0f}ms")
             return info
 
+    async def _pod_meta(self, req: rpc.AllocIPRequest) -> PodMeta | None:
+        """The pod's annotations/owner; no thread hop when there is no cluster (the hot path)."""
+        if isinstance(self.kube, NoopKube):
+            return None
+        return await asyncio.to_thread(self.kube.pod, req.pod_namespace, req.pod_name)
+
     async def _alloc(self, key: str, req: rpc.AllocIPRequest) -> rpc.IPInfo:
         existing = self.store.get_pod(key)
-        meta = await asyncio.to_thread(self.kube.pod, req.pod_namespace, req.pod_name)
+        meta = await self._pod_meta(req)
         alloc = self.driver.core.allocation(key)
         if existing is not None and alloc is not None and \
                 existing.container_id != req.container_id and existing.netns != req.netns:
