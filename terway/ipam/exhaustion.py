@@ -46,6 +46,8 @@ class ExhaustionMemory:
 
     def expire(self, now: float) -> bool:
         """Drop expired blocks; True if anything lifted."""
+        if not (self.enis or self.vswitches or self.create):
+            return False
         before = len(self.enis) + len(self.vswitches) + (self.create is not None)
         self.enis = {k: b for k, b in self.enis.items() if b.until > now}
         self.vswitches = {k: b for k, b in self.vswitches.items() if b.until > now}

@@ -1,9 +1,16 @@
-"""The core's mutable state: ENI slots and the IPs on them."""
+"""The core's mutable state: ENI slots and the IPs on them.
+
+Each ENI keeps running counts of its used, reserved and idle IPs, updated whenever an IP's
+``owner``, ``reserved_for`` or ``releasing`` changes or an IP is added/removed, so the core never
+rescans every slot to size the pool (it did: a quarter of a 1,000-node simulation). Add and remove
+IPs only through ``EniSlot.add_ip``/``pop_ip``; ``EniSlot.recount()`` rebuilds the counts from
+scratch for the core's self-check.
+"""
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 class EniState(enum.Enum):
@@ -13,32 +20,126 @@ class EniState(enum.Enum):
     DELETING = "deleting"     # detached: DeleteEni to do or in flight
 
 
-@dataclass
 class IpSlot:
-    ip: str
-    owner: str | None = None          # pod key
-    sticky: bool = False              # owner asked for stickiness
-    reserved_for: str | None = None   # sticky pod key after release
-    reserved_until: float = 0.0
-    idle_since: float = 0.0
-    releasing: bool = False           # UnassignIps in flight
+    """One address on an ENI. Setting ``owner``/``reserved_for``/``releasing`` keeps the ENI's
+    counts right; ``sticky``, ``reserved_until`` and ``idle_since`` are plain fields."""
+
+    __slots__ = ("_owner", "_releasing", "_reserved_for", "eni", "idle_since", "ip",
+                 "reserved_until", "sticky")
+
+    def __init__(self, ip: str, owner: str | None = None, sticky: bool = False,
+                 reserved_for: str | None = None, reserved_until: float = 0.0,
+                 idle_since: float = 0.0, releasing: bool = False) -> None:
+        self.ip = ip
+        self.eni: EniSlot | None = None       # set by EniSlot.add_ip
+        self._owner = owner
+        self.sticky = sticky
+        self._reserved_for = reserved_for
+        self.reserved_until = reserved_until
+        self.idle_since = idle_since
+        self._releasing = releasing
 
     @property
     def idle(self) -> bool:
-        return self.owner is None and self.reserved_for is None and not self.releasing
+        return self._owner is None and self._reserved_for is None and not self._releasing
+
+    @property
+    def owner(self) -> str | None:
+        return self._owner
+
+    @owner.setter
+    def owner(self, value: str | None) -> None:
+        eni = self.eni
+        if eni is not None:
+            eni._count(self, -1)
+        self._owner = value
+        if eni is not None:
+            eni._count(self, 1)
+
+    @property
+    def reserved_for(self) -> str | None:
+        return self._reserved_for
+
+    @reserved_for.setter
+    def reserved_for(self, value: str | None) -> None:
+        eni = self.eni
+        if eni is not None:
+            eni._count(self, -1)
+        self._reserved_for = value
+        if eni is not None:
+            eni._count(self, 1)
+
+    @property
+    def releasing(self) -> bool:
+        return self._releasing
+
+    @releasing.setter
+    def releasing(self, value: bool) -> None:
+        eni = self.eni
+        if eni is not None:
+            eni._count(self, -1)
+        self._releasing = value
+        if eni is not None:
+            eni._count(self, 1)
+
+    def __repr__(self) -> str:
+        return (f"IpSlot(ip={self.ip!r}, owner={self._owner!r}, sticky={self.sticky!r}, "
+                f"reserved_for={self._reserved_for!r}, reserved_until={self.reserved_until!r}, "
+                f"idle_since={self.idle_since!r}, releasing={self._releasing!r})")
 
 
-@dataclass
 class EniSlot:
-    eni_id: str
-    mac: str
-    vswitch_id: str
-    primary_ip: str
-    state: EniState
-    ips: dict[str, IpSlot] = field(default_factory=dict)
-    busy_cmd: str | None = None       # the one command touching this ENI now
-    assigning: int = 0                # IPs asked by the in-flight AssignIps
-    error: str = ""                   # last disposal failure (shown as Error in mapping)
+    """One secondary ENI of the node. ``ips`` is read-only for callers: use add_ip/pop_ip."""
+
+    __slots__ = ("assigning", "busy_cmd", "eni_id", "error", "ips", "mac", "n_idle",
+                 "n_reserved", "n_used", "primary_ip", "state", "vswitch_id")
+
+    def __init__(self, eni_id: str, mac: str, vswitch_id: str, primary_ip: str,
+                 state: EniState) -> None:
+        self.eni_id = eni_id
+        self.mac = mac
+        self.vswitch_id = vswitch_id
+        self.primary_ip = primary_ip
+        self.state = state
+        self.ips: dict[str, IpSlot] = {}
+        self.busy_cmd: str | None = None      # the one command touching this ENI now
+        self.assigning = 0                    # IPs asked by the in-flight AssignIps
+        self.error = ""                       # last disposal failure (Error in mapping)
+        self.n_used = 0
+        self.n_reserved = 0
+        self.n_idle = 0
+
+    def _count(self, s: IpSlot, d: int) -> None:
+        if s._owner is not None:
+            self.n_used += d
+        if s._reserved_for is not None:
+            self.n_reserved += d
+        if s._owner is None and s._reserved_for is None and not s._releasing:
+            self.n_idle += d
+
+    def add_ip(self, slot: IpSlot) -> IpSlot:
+        """Add ``slot`` unless its IP is already here; return the slot kept."""
+        have = self.ips.get(slot.ip)
+        if have is not None:
+            return have
+        slot.eni = self
+        self.ips[slot.ip] = slot
+        self._count(slot, 1)
+        return slot
+
+    def pop_ip(self, ip: str) -> IpSlot | None:
+        slot = self.ips.pop(ip, None)
+        if slot is not None:
+            self._count(slot, -1)
+            slot.eni = None
+        return slot
+
+    def recount(self) -> tuple[int, int, int]:
+        """(used, reserved, idle) by a full scan: the reference for the counters."""
+        ips = self.ips.values()
+        return (sum(1 for s in ips if s.owner is not None),
+                sum(1 for s in ips if s.reserved_for is not None),
+                sum(1 for s in ips if s.idle))
 
     @property
     def ready(self) -> bool:
@@ -46,18 +147,30 @@ class EniSlot:
 
     def idle_ips(self) -> list[IpSlot]:
         """Idle IPs, longest idle first (ties by address text, for determinism)."""
-        return sorted((s for s in self.ips.values() if s.idle), key=lambda s: (s.idle_since, s.ip))
+        if not self.n_idle:
+            return []
+        return sorted((s for s in self.ips.values() if s.idle), key=_idle_order)
+
+    def first_idle(self) -> IpSlot | None:
+        """``idle_ips()[0]`` without sorting."""
+        if not self.n_idle:
+            return None
+        return min((s for s in self.ips.values() if s.idle), key=_idle_order)
 
     @property
     def used(self) -> int:
-        return sum(1 for s in self.ips.values() if s.owner is not None)
+        return self.n_used
 
     @property
     def reserved(self) -> int:
-        return sum(1 for s in self.ips.values() if s.reserved_for is not None)
+        return self.n_reserved
 
 
-@dataclass
+def _idle_order(s: IpSlot) -> tuple[float, str]:
+    return (s.idle_since, s.ip)
+
+
+@dataclass(slots=True)
 class CreatingEni:
     """A CreateEni in flight: ``ip_count`` IPs (primary included) are on their way."""
 
@@ -65,7 +178,7 @@ class CreatingEni:
     ip_count: int
 
 
-@dataclass
+@dataclass(slots=True)
 class PendingRequest:
     since: float
     sticky: bool

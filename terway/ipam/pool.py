@@ -5,6 +5,8 @@ See docs/ipam.md for the contract. Nothing here does I/O, reads a clock, sleeps 
 
 from __future__ import annotations
 
+import heapq
+import math
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -39,6 +41,8 @@ from terway.ipam.settings import IpamSettings
 from terway.ipam.views import EniView, MappingRow, PoolStats, RestoreReport
 
 CONDITION = "SufficientIP"
+_READY = EniState.READY
+_ATTACHING = EniState.ATTACHING
 _C = TypeVar("_C", CreateEni, AttachEni, AssignIps, UnassignIps, DetachEni, DeleteEni,
               DescribeVSwitches)
 
@@ -75,6 +79,9 @@ class IpamCore:
         self._pending: dict[str, PendingRequest] = {}
         self._owners: dict[str, tuple[str, str]] = {}        # pod key -> (eni id, ip)
         self._reserved: dict[str, tuple[str, str]] = {}      # sticky pod key -> (eni id, ip)
+        # reservation deadlines (until, seq, slot, key); stale entries are skipped when popped
+        self._res_heap: list[tuple[float, int, IpSlot, str]] = []
+        self._res_seq = 0
         self._vsw_available: dict[str, int | None] = {}
         self._vsw_fetched_at: float | None = None
         self._memory = ExhaustionMemory()
@@ -119,6 +126,8 @@ class IpamCore:
         if slot.sticky and self._s.sticky_ttl > 0:
             slot.reserved_for, slot.reserved_until = pod_key, now + self._s.sticky_ttl
             self._reserved[pod_key] = (eni_id, ip)
+            self._res_seq += 1
+            heapq.heappush(self._res_heap, (slot.reserved_until, self._res_seq, slot, pod_key))
         slot.sticky = False
         self._serve_pending()
         return alloc
@@ -146,20 +155,49 @@ class IpamCore:
 
     def next_wakeup(self) -> float | None:
         """The earliest future time at which ``tick`` has something to do."""
-        times = [*self._memory.deadlines(), *(b.until for b in self._backoff.values())]
-        times += [r.since + self._s.batch_window for r in self._pending.values()]
-        times += [
+        now = self._now
+        best = math.inf
+        for t in self._memory.deadlines():
+            if now < t < best:
+                best = t
+        for b in self._backoff.values():
+            if now < b.until < best:
+                best = b.until
+        window = self._s.batch_window
+        for r in self._pending.values():   # oldest first: the first future window is the min
+            t = r.since + window
+            if t > now:
+                best = min(best, t)
+                break
+        best = min(best, self._next_reservation_expiry())
+        for t2 in (self._next_sync, self._next_reclaim):
+            if t2 is not None and now < t2 < best:
+                best = t2
+        if self._vsw_fetched_at is not None and self._s.vswitch_cache_ttl > 0:
+            t = self._vsw_fetched_at + self._s.vswitch_cache_ttl
+            if now < t < best:
+                best = t
+        return None if best == math.inf else best
+
+    def self_check(self) -> None:
+        """Debug aid for tests: the running counters and the reservation heap must agree with
+        a full rescan of every slot. Raises AssertionError naming the first difference."""
+        for e in self._enis.values():
+            counted = (e.n_used, e.n_reserved, e.n_idle)
+            scanned = e.recount()
+            if counted != scanned:
+                raise AssertionError(f"{e.eni_id}: counters (used, reserved, idle) {counted} "
+                                     f"!= rescan {scanned}")
+            for s in e.ips.values():
+                if s.eni is not e:
+                    raise AssertionError(f"{e.eni_id}: slot {s.ip} not linked to its ENI")
+        scanned_until = sorted(
             s.reserved_until for e in self._enis.values() for s in e.ips.values()
             if s.reserved_for is not None
-        ]
-        if self._next_sync is not None:
-            times.append(self._next_sync)
-        if self._next_reclaim is not None:
-            times.append(self._next_reclaim)
-        if self._vsw_fetched_at is not None and self._s.vswitch_cache_ttl > 0:
-            times.append(self._vsw_fetched_at + self._s.vswitch_cache_ttl)
-        future = [t for t in times if t > self._now]
-        return min(future) if future else None
+        )
+        live = sorted(u for u, _, s, k in self._res_heap if self._reservation_live(s, k, u))
+        if scanned_until != live:
+            raise AssertionError(f"reservation heap {live} != rescan {scanned_until}")
 
     # ------------------------------------------------------------------ inputs: results
 
@@ -172,7 +210,7 @@ class IpamCore:
         slot = EniSlot(eni.eni_id, eni.mac, eni.vswitch_id, eni.primary_ip, EniState.ATTACHING)
         ips = (eni.primary_ip,) if self._s.exclusive else eni.private_ips
         for ip in ips:
-            slot.ips[ip] = IpSlot(ip, idle_since=now)
+            slot.add_ip(IpSlot(ip, idle_since=now))
         self._enis[eni.eni_id] = slot
 
     def on_eni_attached(self, cmd_id: str, now: float) -> None:
@@ -193,7 +231,7 @@ class IpamCore:
         eni = self._enis[cmd.eni_id]
         eni.busy_cmd, eni.assigning = None, 0
         for ip in ips:
-            eni.ips.setdefault(ip, IpSlot(ip, idle_since=now))
+            eni.add_ip(IpSlot(ip, idle_since=now))
         self._backoff.pop(f"eni:{eni.eni_id}", None)
         self._serve_pending()
 
@@ -205,7 +243,7 @@ class IpamCore:
         eni = self._enis[cmd.eni_id]
         eni.busy_cmd = None
         for ip in cmd.ips:
-            eni.ips.pop(ip, None)
+            eni.pop_ip(ip)
 
     def on_eni_detached(self, cmd_id: str, now: float) -> None:
         self._advance(now)
@@ -279,7 +317,7 @@ class IpamCore:
             slot = EniSlot(eni.eni_id, eni.mac, eni.vswitch_id, eni.primary_ip, EniState.READY)
             ips = (eni.primary_ip,) if self._s.exclusive else eni.private_ips
             for ip in ips:
-                slot.ips[ip] = IpSlot(ip, idle_since=now)
+                slot.add_ip(IpSlot(ip, idle_since=now))
             self._enis[eni.eni_id] = slot
         where = {ip: e for e in self._enis.values() for ip in e.ips}
         dropped: dict[str, str] = {}
@@ -355,12 +393,32 @@ class IpamCore:
     def _expire(self, now: float) -> None:
         if self._memory.expire(now):
             self._update_condition()
-        self._backoff = {k: b for k, b in self._backoff.items() if b.until > now}
-        for e in self._enis.values():
-            for s in e.ips.values():
-                if s.reserved_for is not None and s.reserved_until <= now:
-                    self._reserved.pop(s.reserved_for, None)
-                    s.reserved_for, s.idle_since = None, now
+        if any(b.until <= now for b in self._backoff.values()):
+            self._backoff = {k: b for k, b in self._backoff.items() if b.until > now}
+        heap = self._res_heap
+        while heap and heap[0][0] <= now:
+            until, _, s, key = heapq.heappop(heap)
+            if self._reservation_live(s, key, until):
+                self._reserved.pop(key, None)
+                s.reserved_for, s.idle_since = None, now
+
+    def _reservation_live(self, s: IpSlot, key: str, until: float) -> bool:
+        """A heap entry still describes a reservation on an ENI the core manages."""
+        eni = s.eni
+        return (eni is not None and self._enis.get(eni.eni_id) is eni
+                and s.reserved_for == key and s.reserved_until == until)
+
+    def _next_reservation_expiry(self) -> float:
+        heap = self._res_heap
+        while heap and not self._reservation_live(heap[0][2], heap[0][3], heap[0][0]):
+            heapq.heappop(heap)
+        if not heap:
+            return math.inf
+        if heap[0][0] > self._now:
+            return heap[0][0]
+        # due but not yet expired (no tick since): the next one after now, by a scan (rare)
+        return min((u for u, _, s, k in heap if u > self._now and self._reservation_live(s, k, u)),
+                   default=math.inf)
 
     def _back_off(self, key: str, now: float) -> None:
         n = self._backoff[key].failures + 1 if key in self._backoff else 1
@@ -400,6 +458,8 @@ class IpamCore:
         return True
 
     def _serve_pending(self) -> None:
+        if not self._pending:
+            return
         served = False
         for key, req in list(self._pending.items()):
             if not self._give_idle(key, req.sticky):
@@ -413,15 +473,22 @@ class IpamCore:
     # ------------------------------------------------------------------ internals: planning
 
     def _state(self) -> PoolState:
-        ready = [e for e in self._enis.values() if e.ready]
+        total = used = idle = reserved = 0
         in_flight = sum(c.ip_count for c in self._creating.values())
-        in_flight += sum(e.assigning for e in ready)
-        in_flight += sum(len(e.ips) for e in self._enis.values() if e.state is EniState.ATTACHING)
+        for e in self._enis.values():     # per-ENI running counts: no slot scan
+            if e.state is _READY:
+                total += len(e.ips)
+                used += e.n_used
+                idle += e.n_idle
+                reserved += e.n_reserved
+                in_flight += e.assigning
+            elif e.state is _ATTACHING:
+                in_flight += len(e.ips)
         return PoolState(
-            total=sum(len(e.ips) for e in ready),
-            used=sum(e.used for e in ready),
-            idle=sum(1 for e in ready for s in e.ips.values() if s.idle),
-            reserved=sum(e.reserved for e in ready),
+            total=total,
+            used=used,
+            idle=idle,
+            reserved=reserved,
             in_flight=in_flight,
             pending=len(self._pending),
             capacity=self._s.capacity,
@@ -445,11 +512,14 @@ class IpamCore:
 
     def _pending_shortage(self, now: float) -> int:
         """Pending requests whose batch window closed, minus what is already on its way."""
-        if not any(r.since + self._s.batch_window <= now for r in self._pending.values()):
+        oldest = next(iter(self._pending.values()), None)   # insertion order = time order
+        if oldest is None or oldest.since + self._s.batch_window > now:
             return 0
         return max(0, len(self._pending) - self._state().in_flight)
 
     def _grow(self, add: int, now: float) -> list[Command]:
+        if add <= 0:
+            return []
         st = self._state()
         add = min(add, max(0, self._s.capacity - st.total - st.in_flight))
         cmds: list[Command] = []
@@ -525,14 +595,12 @@ class IpamCore:
         return ordered[0] if ordered else None
 
     def _refresh_vswitches(self, now: float) -> list[Command]:
-        if not self._s.vswitch_ids or self._backing_off("describe", now):
-            return []
-        if any(isinstance(c, DescribeVSwitches) for c in self._inflight.values()):
-            return []
         fresh = self._vsw_fetched_at is not None and (
             now < self._vsw_fetched_at + self._s.vswitch_cache_ttl
         )
-        if fresh:
+        if fresh or not self._s.vswitch_ids or self._backing_off("describe", now):
+            return []
+        if any(isinstance(c, DescribeVSwitches) for c in self._inflight.values()):
             return []
         cmd = DescribeVSwitches(self._next_id(), tuple(self._s.vswitch_ids))
         self._inflight[cmd.cmd_id] = cmd
@@ -542,8 +610,11 @@ class IpamCore:
     def _continue_enis(self, now: float) -> list[Command]:
         """Next step for ENIs between states: attach new ones, detach/delete released ones."""
         cmds: list[Command] = []
-        for eni in sorted(self._enis.values(), key=lambda e: e.eni_id):
-            if eni.busy_cmd is not None or self._backing_off(f"eni:{eni.eni_id}", now):
+        todo = [e for e in self._enis.values() if e.state is not _READY and e.busy_cmd is None]
+        if not todo:
+            return cmds
+        for eni in sorted(todo, key=lambda e: e.eni_id):
+            if self._backing_off(f"eni:{eni.eni_id}", now):
                 continue
             cmd: Command
             if eni.state is EniState.ATTACHING:
@@ -578,6 +649,8 @@ class IpamCore:
 
     def _release(self, budget: int, now: float) -> list[Command]:
         """Free ``budget`` idle units: whole ENIs when possible, else secondary IPs."""
+        if budget <= 0:
+            return self._continue_enis(now)
         cmds: list[Command] = []
         enis = sorted(
             (e for e in self._enis.values() if e.ready and e.busy_cmd is None),
@@ -675,7 +748,7 @@ class IpamCore:
             case UnassignIps():
                 for ip in cmd.ips:
                     if gone and ip in eni.ips:
-                        del eni.ips[ip]
+                        eni.pop_ip(ip)
                     elif ip in eni.ips:
                         eni.ips[ip].releasing = False
             case AttachEni() if not error.retryable:

@@ -21,14 +21,16 @@ def order_enis(enis: Sequence[EniSlot], policy: str) -> list[EniSlot]:
 
 def pick_idle(enis: Sequence[EniSlot], policy: str) -> tuple[EniSlot, str] | None:
     """The (ENI, IP) to hand out next, or None. Fullness counts used IPs here."""
-    with_idle = [e for e in enis if e.ready and any(s.idle for s in e.ips.values())]
+    with_idle = [e for e in enis if e.n_idle and e.ready]
     if not with_idle:
         return None
     if policy == "least_ips":
-        eni = min(with_idle, key=lambda e: (e.used, e.eni_id))
+        eni = min(with_idle, key=lambda e: (e.n_used, e.eni_id))
     else:
-        eni = min(with_idle, key=lambda e: (-e.used, e.eni_id))
-    return eni, eni.idle_ips()[0].ip
+        eni = min(with_idle, key=lambda e: (-e.n_used, e.eni_id))
+    first = eni.first_idle()
+    assert first is not None
+    return eni, first.ip
 
 
 def order_vswitches(

@@ -24,6 +24,7 @@ FAILURES = [
 
 
 def _check(core: IpamCore, cloud: FakeCloud, max_enis: int) -> None:
+    core.self_check()   # running counters and reservation heap == a full rescan
     owned = [r for r in core.mapping() if r.status == "Normal"]
     assert len({r.ip for r in owned}) == len(owned)
     for r in owned:
@@ -79,3 +80,39 @@ def test_random_churn_keeps_core_and_cloud_consistent(seed: int) -> None:
         run_sync(core, cloud, t + dt)
     assert all(core.allocation(f"ns/new{i}") is not None for i in range(12))
     assert core.condition() is True
+
+
+def test_self_check_catches_a_drifted_counter() -> None:
+    core = IpamCore(settings(min_pool_size=2), id_prefix="n1", rng=random.Random(1))
+    cloud = FakeCloud({"vsw-a": 20})
+    core.request_ip("ns/a", 0.0)
+    run_sync(core, cloud, 0.0)
+    run_sync(core, cloud, 0.5)
+    core.self_check()
+    eni = next(iter(core._enis.values()))
+    eni.n_idle += 1                       # what a missed update would leave behind
+    with pytest.raises(AssertionError, match="counters"):
+        core.self_check()
+
+
+def test_sticky_reservations_expire_from_the_heap() -> None:
+    core = IpamCore(settings(sticky_ttl=300.0), id_prefix="n1", rng=random.Random(1))
+    cloud = FakeCloud({"vsw-a": 20})
+    core.request_ip("ns/db-0", 0.0, sticky=True)
+    run_sync(core, cloud, 0.0)
+    run_sync(core, cloud, 0.5)
+    alloc = core.allocation("ns/db-0")
+    assert alloc is not None
+    core.release_ip("ns/db-0", 10.0)
+    core.self_check()
+    assert core.next_wakeup() == 120.0          # the pool sync comes first
+    core.tick(120.0)
+    assert core.next_wakeup() == 240.0
+    core.tick(240.0)
+    assert core.stats().reserved == 1
+    assert core.next_wakeup() == 310.0          # the reservation's expiry
+    core.tick(310.0)
+    core.self_check()
+    assert core.stats().reserved == 0
+    core.request_ip("ns/other", 311.0)
+    assert core.allocation("ns/other") is not None

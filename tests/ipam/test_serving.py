@@ -115,7 +115,7 @@ def test_request_is_idempotent_per_pod_key() -> None:
 def _eni(eni_id: str, used: int, idle: int) -> EniSlot:
     e = EniSlot(eni_id, "mac-" + eni_id, "vsw-a", f"{eni_id}-ip0", EniState.READY)
     for k in range(used + idle):
-        e.ips[f"{eni_id}-ip{k}"] = IpSlot(f"{eni_id}-ip{k}", owner=f"p{k}" if k < used else None)
+        e.add_ip(IpSlot(f"{eni_id}-ip{k}", owner=f"p{k}" if k < used else None))
     return e
 
 
