@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import errno
 import os
 import socket
 import threading
@@ -41,6 +42,15 @@ def netns_exists(netns: str | None) -> bool:
 
 
 def _setns(fd: int) -> None:
+    try:
+        _raw_setns(fd)
+    except OSError as exc:
+        if exc.errno != errno.EINVAL:
+            raise
+        raise OSError(exc.errno, _not_a_netns_message(fd)) from None
+
+
+def _raw_setns(fd: int) -> None:
     global _libc
     setns = getattr(os, "setns", None)  # Python >= 3.12
     if setns is not None:
@@ -51,6 +61,17 @@ def _setns(fd: int) -> None:
     if _libc.setns(fd, CLONE_NEWNET) != 0:
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err))
+
+
+def _not_a_netns_message(fd: int) -> str:
+    """EINVAL from setns means the file is not a netns *as this process sees it*: typically a
+    sandbox bind-mounted in another mount namespace (e.g. a runtime under ``ip netns exec``)."""
+    try:
+        path = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        path = f"fd {fd}"
+    return (f"{path} is not a network namespace this daemon can see (setns: EINVAL); "
+            "is CNI_NETNS a bind mount made in another mount namespace?")
 
 
 def open_netns(netns: str) -> int:
