@@ -76,6 +76,22 @@ def write_launcher(path: str, python: str | None = None, root: str | None = None
     return path
 
 
+def write_bundle(bin_dir: str, python: str = "/usr/bin/python3") -> str:
+    """Install a self-contained plugin into a CNI bin dir: the hot modules (standard library
+    only) copied to ``<bin_dir>/terway.d/`` and a launcher ``<bin_dir>/terway`` that runs them with
+    the *node's* ``python``. Unlike copying the console script, nothing points into the image
+    that installed it (a DaemonSet's init container); the node needs only a Python 3.11+."""
+    import shutil
+
+    bundle = os.path.join(bin_dir, "terway.d")
+    src = os.path.join(package_root(), "terway")
+    for name in HOT_MODULES:
+        dest = os.path.join(bundle, "terway", name)
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        shutil.copyfile(os.path.join(src, name), dest)
+    return write_launcher(os.path.join(bin_dir, "terway"), python=python, root=bundle)
+
+
 def main() -> int:
     """``python -m terway.cni.launcher DEST``: write the launcher (e.g. /opt/cni/bin/terway)."""
     if len(sys.argv) != 2:

@@ -1,6 +1,8 @@
 """``terwayd install-cni``: the DaemonSet's init container step.
 
-Copies the ``terway`` plugin executable into the CNI bin dir and writes
+Installs the ``terway`` plugin into the CNI bin dir as a self-contained bundle (standard-library
+modules + a launcher run by the node's own ``python3``; see ``terway.cni.launcher.write_bundle``),
+or copies ``--plugin`` as is, and writes
 ``10-terway.conflist`` from the ConfigMap's ``10-terway.conf`` (atomically: temp file + rename,
 so a runtime never reads half a file).
 """
@@ -10,12 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from terway.cni.launcher import write_bundle
 
 CONFLIST_NAME = "10-terway.conflist"
 
@@ -45,8 +48,10 @@ def main(argv: Sequence[str]) -> int:
     p.add_argument("--bin-dir", default="/opt/cni/bin")
     p.add_argument("--conf-dir", default="/etc/cni/net.d")
     p.add_argument("--configmap-dir", default="/etc/eni")
-    p.add_argument("--plugin", default=shutil.which("terway") or "",
-                   help="the plugin executable to install (default: terway on PATH)")
+    p.add_argument("--plugin", default="",
+                   help="copy this executable as the plugin instead of installing the bundle")
+    p.add_argument("--host-python", default="/usr/bin/python3",
+                   help="the node's Python 3.11+ that runs the bundled plugin")
     args = p.parse_args(list(argv))
     src = Path(args.configmap_dir) / "10-terway.conf"
     try:
@@ -57,13 +62,13 @@ def main(argv: Sequence[str]) -> int:
     if not isinstance(cni, dict):
         print("terwayd install-cni: 10-terway.conf: must be a JSON object", file=sys.stderr)
         return 2
-    if not args.plugin:
-        print("terwayd install-cni: --plugin: terway executable not found", file=sys.stderr)
-        return 2
     bin_dir, conf_dir = Path(args.bin_dir), Path(args.conf_dir)
     bin_dir.mkdir(parents=True, exist_ok=True)
     conf_dir.mkdir(parents=True, exist_ok=True)
-    _atomic_write(bin_dir / "terway", Path(args.plugin).read_bytes(), 0o755)
+    if args.plugin:
+        _atomic_write(bin_dir / "terway", Path(args.plugin).read_bytes(), 0o755)
+    else:
+        write_bundle(str(bin_dir), python=args.host_python)
     _atomic_write(conf_dir / CONFLIST_NAME,
                   (json.dumps(conflist(cni), indent=2) + "\n").encode(), 0o644)
     print(f"installed {bin_dir / 'terway'} and {conf_dir / CONFLIST_NAME}")

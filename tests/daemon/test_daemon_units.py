@@ -145,3 +145,27 @@ def test_install_cni_writes_plugin_and_conflist(tmp_path: Path) -> None:
     conf = json.loads((tmp_path / "net" / "10-terway.conflist").read_text())
     assert conf == {"cniVersion": "0.3.0", "name": "terway",
                     "plugins": [{"type": "terway", "mtu": 1500}]}
+
+
+def test_install_cni_bundle_runs_without_the_installing_environment(tmp_path: Path) -> None:
+    """The default install is a bundle the node's python runs: VERSION works from a copy of the
+    bin dir alone (nothing points back into the image's site-packages)."""
+    import shutil
+    import subprocess
+    import sys
+
+    cm = tmp_path / "eni"
+    cm.mkdir()
+    (cm / "10-terway.conf").write_text('{"cniVersion": "0.3.0", "name": "terway", "type": "terway"}')
+    code = install_main(["--bin-dir", str(tmp_path / "bin"), "--conf-dir", str(tmp_path / "net"),
+                         "--configmap-dir", str(cm), "--host-python", sys.executable])
+    assert code == 0
+    moved = tmp_path / "elsewhere"
+    shutil.copytree(tmp_path / "bin", moved)  # prove it is self-contained: a different path…
+    launcher = moved / "terway"
+    launcher.write_text(launcher.read_text().replace(str(tmp_path / "bin"), str(moved)))
+    shutil.rmtree(tmp_path / "bin")           # …and the original gone
+    out = subprocess.run([str(launcher)], input=b"{}", capture_output=True, check=False,
+                         env={"CNI_COMMAND": "VERSION", "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "1.0.0" in json.loads(out.stdout)["supportedVersions"]
