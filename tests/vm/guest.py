@@ -266,7 +266,8 @@ mkdir -p /rw/upper /rw/work
 mount -t overlay overlay -o lowerdir=/host,upperdir=/rw/upper,workdir=/rw/work /newroot \\
     || die "overlay mount failed" 202
 for d in proc sys dev; do mount --move /$d /newroot/$d || die "move /$d failed" 203; done
-mount -t tmpfs tmpfs /newroot/tmp
+# /run gets a fresh tmpfs (the host's netns files must not show up); /tmp stays the overlay's,
+# so a checkout under /tmp remains visible.
 mount -t tmpfs tmpfs /newroot/run
 mkdir -p /newroot/run/netns /newroot/run/lock
 stage root ready
