@@ -19,6 +19,7 @@ import os
 import re
 import secrets
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -99,10 +100,7 @@ def find_busybox() -> Path | None:
 
 
 def find_qemu() -> str | None:
-    for cand in ("/usr/bin/qemu-system-x86_64", "/usr/local/bin/qemu-system-x86_64"):
-        if os.access(cand, os.X_OK):
-            return cand
-    return None
+    return shutil.which("qemu-system-x86_64")
 
 
 def missing_tools() -> list[str]:
