@@ -33,7 +33,7 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmarks: each prints its figures as ratios against a reference measured in the same run."""
+    """Benchmarks: each prints ratios against a reference measured in the same run."""
     names = session.posargs or sorted(
         os.path.splitext(os.path.basename(p))[0] for p in glob.glob("bench/bench_*.py")
     )
@@ -44,7 +44,7 @@ def bench(session: nox.Session) -> None:
 
 @nox.session
 def scenarios(session: nox.Session) -> None:
-    """Every scenario in scenarios/, each checked against its expectations (non-zero on regression)."""
+    """Every scenario in scenarios/, checked against its expectations (fails on regression)."""
     files = session.posargs or sorted(glob.glob("scenarios/*.yaml"))
     for path in files:
         name = os.path.splitext(os.path.basename(path))[0]

@@ -156,7 +156,8 @@ def test_install_cni_bundle_runs_without_the_installing_environment(tmp_path: Pa
 
     cm = tmp_path / "eni"
     cm.mkdir()
-    (cm / "10-terway.conf").write_text('{"cniVersion": "0.3.0", "name": "terway", "type": "terway"}')
+    (cm / "10-terway.conf").write_text(
+        '{"cniVersion": "0.3.0", "name": "terway", "type": "terway"}')
     code = install_main(["--bin-dir", str(tmp_path / "bin"), "--conf-dir", str(tmp_path / "net"),
                          "--configmap-dir", str(cm), "--host-python", sys.executable])
     assert code == 0

@@ -1,4 +1,4 @@
-"""The DaemonSet manifests render with kustomize and validate against the Kubernetes schema offline."""
+"""The DaemonSet manifests render with kustomize and validate against the schema offline."""
 
 from __future__ import annotations
 
