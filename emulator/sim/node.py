@@ -170,12 +170,14 @@ class SimNode:
             return True
         if self.run.eager_tick:
             self.pump()
+        else:
+            self._schedule_wake(core)   # the core may now want a pool sync it had left out
         return res
 
     def release(self, pod_key: str, sticky: bool = False) -> None:
         """Lazy mode: a release needs no tick now (the core serves waiting pods inside
-        ``release_ip`` and nothing it does falls due before ``next_wakeup``); only a sticky
-        release adds a deadline (the reservation's expiry)."""
+        ``release_ip`` and nothing it does falls due before ``next_wakeup``), but the wake-up
+        is re-read: a reservation's expiry, or a pool sync the core had left out as quiet."""
         core = self.core
         if not self.up or core is None:
             return
@@ -186,8 +188,7 @@ class SimNode:
         notices = core.drain_notices()
         if notices:
             self._handle(notices)
-        if sticky:
-            self._schedule_wake(core)
+        self._schedule_wake(core)
 
     def cancel(self, pod_key: str) -> None:
         if self.up and self.core is not None:

@@ -7,7 +7,7 @@ pre-allocate/watermark are here so the simulator can compare them on the same co
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from terway.ipam.settings import IpamSettings
 
@@ -46,6 +46,8 @@ class PoolPolicy(Protocol):
 class TerwayPolicy:
     """Upstream: top up to ``min_pool_size`` idle, release idle above ``max_pool_size``."""
 
+    time_invariant: ClassVar[bool] = True   # plan() ignores now: quiet syncs can be skipped
+
     min_pool_size: int
     max_pool_size: int
 
@@ -60,6 +62,8 @@ class TerwayPolicy:
 @dataclass(frozen=True)
 class AwsWarmPolicy:
     """AWS VPC CNI: short = max(WARM_IP - available, MIN_IP - total); WARM_ENI when no IP target."""
+
+    time_invariant: ClassVar[bool] = True   # plan() ignores now: quiet syncs can be skipped
 
     warm_ip_target: int = 0
     minimum_ip_target: int = 0
@@ -85,6 +89,8 @@ class AwsWarmPolicy:
 class CiliumPolicy:
     """Cilium ENI IPAM: needed = pre - available (at least min - total), capped by max;
     excess = available - pre - max_above_watermark."""
+
+    time_invariant: ClassVar[bool] = True   # plan() ignores now: quiet syncs can be skipped
 
     pre_allocate: int = 8
     min_allocate: int = 0

@@ -91,6 +91,9 @@ class IpamCore:
         self._next_sync: float | None = None
         self._last_activity = 0.0
         self._next_reclaim: float | None = None
+        # quiet pool syncs left out of next_wakeup(): (state version, first other deadline)
+        self._ver = 0
+        self._skip: tuple[int, float] | None = None
 
     # ------------------------------------------------------------------ inputs: pods
 
@@ -141,7 +144,7 @@ class IpamCore:
 
     def tick(self, now: float) -> list[Command]:
         """Everything due at ``now``: expiries, retries, batches, pool sync, idle reclaim."""
-        self._advance(now)
+        self._advance(now, tick=True)
         self._expire(now)
         self._serve_pending()
         cmds: list[Command] = []
@@ -154,7 +157,68 @@ class IpamCore:
         return cmds
 
     def next_wakeup(self) -> float | None:
-        """The earliest future time at which ``tick`` has something to do."""
+        """The earliest future time at which ``tick`` has something to do.
+
+        A pool sync that would do nothing (no pending request, nothing due, the policy's plan
+        is zero) is left out, and so are the quiet syncs after it, until the next other
+        deadline: they are accounted for (the sync schedule advanced as if ticked at each) when
+        the next input or tick arrives. So re-read this after every input, as the driver loop
+        in docs/ipam.md does.
+        """
+        other = self._next_other_deadline()
+        ns = self._next_sync
+        self._skip = None
+        if ns is not None and self._now < ns < other:
+            if not self._sync_would_be_quiet(ns):
+                return ns
+            self._skip = (self._ver, other)
+        return None if other == math.inf else other
+
+    def _sync_would_be_quiet(self, at: float) -> bool:
+        """tick(at) would only move the sync schedule on, if nothing else happens first.
+
+        Conservative: any pending request, idle reclaim, anything due by ``at``, an ENI step
+        ready to go or a stale vSwitch cache counts as work; the policy must be time-invariant
+        (``plan`` ignores ``now``) so that the same state gives the same (empty) plan later.
+        """
+        if (self._pending or self._s.sync_period <= 0 or self._s.idle_reclaim_after is not None
+                or not getattr(self._policy, "time_invariant", False)):
+            return False
+        if any(t <= at for t in self._memory.deadlines()):
+            return False
+        if any(b.until <= at for b in self._backoff.values()):
+            return False
+        heap = self._res_heap
+        if heap and heap[0][0] <= at:
+            return False
+        if self._refresh_due(at):
+            return False
+        for e in self._enis.values():
+            if (e.state is not _READY and e.busy_cmd is None
+                    and not self._backing_off(f"eni:{e.eni_id}", at)):
+                return False
+        plan = self._policy.plan(self._state(), at)
+        return plan.ips_to_add <= 0 and plan.ips_to_release <= 0
+
+    def _catch_up_syncs(self, now: float, tick: bool) -> None:
+        """Move the sync schedule past the quiet syncs next_wakeup() left out. An input at the
+        very time of one comes after it (as if the wake-up had run first); a tick at that time
+        runs the sync itself."""
+        skip = self._skip
+        if skip is None:
+            return
+        self._skip = None
+        ver, limit = skip
+        ns = self._next_sync
+        if ver != self._ver or ns is None:
+            return
+        period = self._s.sync_period
+        while ns < limit and (ns < now if tick else ns <= now):
+            ns += period                 # what tick(ns) would have set: ns + period
+        self._next_sync = ns
+
+    def _next_other_deadline(self) -> float:
+        """The earliest future deadline other than the pool sync (math.inf: none)."""
         now = self._now
         best = math.inf
         for t in self._memory.deadlines():
@@ -170,14 +234,14 @@ class IpamCore:
                 best = min(best, t)
                 break
         best = min(best, self._next_reservation_expiry())
-        for t2 in (self._next_sync, self._next_reclaim):
-            if t2 is not None and now < t2 < best:
-                best = t2
+        t2 = self._next_reclaim
+        if t2 is not None and now < t2 < best:
+            best = t2
         if self._vsw_fetched_at is not None and self._s.vswitch_cache_ttl > 0:
             t = self._vsw_fetched_at + self._s.vswitch_cache_ttl
             if now < t < best:
                 best = t
-        return None if best == math.inf else best
+        return best
 
     def self_check(self) -> None:
         """Debug aid for tests: the running counters and the reservation heap must agree with
@@ -383,9 +447,12 @@ class IpamCore:
 
     # ------------------------------------------------------------------ internals: time
 
-    def _advance(self, now: float) -> None:
+    def _advance(self, now: float, tick: bool = False) -> None:
         if now < 0 or now < self._now:
             raise ValueError(f"now: must not go backwards ({now} < {self._now})")
+        if self._skip is not None:
+            self._catch_up_syncs(now, tick)
+        self._ver += 1                   # every input and tick may change what is due
         self._now = now
         if self._next_sync is None:
             self._next_sync = now  # first sync at the first tick
@@ -594,13 +661,16 @@ class IpamCore:
         )
         return ordered[0] if ordered else None
 
-    def _refresh_vswitches(self, now: float) -> list[Command]:
+    def _refresh_due(self, now: float) -> bool:
         fresh = self._vsw_fetched_at is not None and (
             now < self._vsw_fetched_at + self._s.vswitch_cache_ttl
         )
         if fresh or not self._s.vswitch_ids or self._backing_off("describe", now):
-            return []
-        if any(isinstance(c, DescribeVSwitches) for c in self._inflight.values()):
+            return False
+        return not any(isinstance(c, DescribeVSwitches) for c in self._inflight.values())
+
+    def _refresh_vswitches(self, now: float) -> list[Command]:
+        if not self._refresh_due(now):
             return []
         cmd = DescribeVSwitches(self._next_id(), tuple(self._s.vswitch_ids))
         self._inflight[cmd.cmd_id] = cmd

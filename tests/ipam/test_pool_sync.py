@@ -10,7 +10,36 @@ def test_top_up_to_min_pool_size_at_start() -> None:
     core, cloud = make(min_pool_size=5, max_pool_size=8)
     settle(core, cloud, 0.0)
     assert core.stats().idle == 5
-    assert core.next_wakeup() == 120.0
+    # the pool is at its target: the sync at 120 s would do nothing, so the next wake-up is
+    # the vSwitch cache refresh (10 min)
+    assert core.next_wakeup() == 600.0
+
+
+def test_quiet_syncs_are_skipped_but_keep_their_schedule() -> None:
+    core, cloud = make(min_pool_size=2, max_pool_size=4)
+    settle(core, cloud, 0.0)
+    assert core.next_wakeup() == 600.0          # syncs at 120, 240 would be no-ops
+    core.request_ip("ns/a", 250.0)               # the pool drops below min_pool_size
+    core.request_ip("ns/b", 250.0)
+    assert core.next_wakeup() == 360.0           # on the 120 s schedule, not 250 + 120
+    assert core.tick(300.0) == []                # nothing due before the sync
+    cmds = core.tick(360.0)
+    assert [type(c).__name__ for c in cmds] == ["AssignIps"]
+
+
+def test_a_tick_between_skipped_syncs_changes_nothing() -> None:
+    a, cloud_a = make(min_pool_size=2, max_pool_size=4)
+    b, cloud_b = make(min_pool_size=2, max_pool_size=4)
+    settle(a, cloud_a, 0.0)
+    settle(b, cloud_b, 0.0)
+    assert b.next_wakeup() == 600.0              # b's driver sleeps through 120 and 240
+    for t in (120.0, 240.0):                     # a driver that ticks at every sync anyway
+        assert a.tick(t) == []
+    for core in (a, b):
+        core.request_ip("ns/a", 250.0)
+        core.request_ip("ns/b", 250.0)
+    assert a.next_wakeup() == b.next_wakeup() == 360.0
+    assert repr(a.tick(360.0)) == repr(b.tick(360.0))
 
 
 def test_top_up_again_after_pods_take_the_pool() -> None:
