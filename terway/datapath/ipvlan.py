@@ -9,7 +9,9 @@ Egress is shaped on the pod's eth0; ingress is not shaped (there is no per-pod h
 
 from __future__ import annotations
 
+import hashlib
 import os
+import socket
 
 from pyroute2 import IPRoute
 
@@ -28,17 +30,22 @@ def setup(pod: PodSpec, net: PodNetwork, host_netns: str | None = None) -> PodLi
         links.lo_up(host)
         links.link_up(host, eni)
         host_slave = ensure_host_slave(host, eni, net.mtu)
+        tmp = temp_name(pod)
         with iproute(pod.netns) as podr:
-            leftover = links.ifindex(podr, pod.ifname)
-            if leftover is not None:
-                if not _is_ipvlan(podr, leftover):
-                    raise DatapathError(f"interface {pod.ifname} already exists in {pod.netns}")
-                podr.link("del", index=leftover)
+            for name in (pod.ifname, tmp):
+                leftover = links.ifindex(podr, name)
+                if leftover is not None:
+                    if not _is_ipvlan(podr, leftover):
+                        raise DatapathError(f"interface {name} already exists in {pod.netns}")
+                    podr.link("del", index=leftover)
+        # The kernel checks a new link's name in the *caller's* netns even when IFLA_NET_NS_FD
+        # puts it elsewhere: "eth0" clashes with the node's own eth0 (EEXIST). So: a name unique
+        # to the pod first, renamed inside the pod.
         fd = open_netns(pod.netns)
         try:
             host.link(
                 "add",
-                ifname=pod.ifname,
+                ifname=tmp,
                 kind="ipvlan",
                 link=eni,
                 ipvlan_mode=IPVLAN_MODE_L2,
@@ -48,9 +55,10 @@ def setup(pod: PodSpec, net: PodNetwork, host_netns: str | None = None) -> PodLi
             os.close(fd)
         host.route("replace", dst=f"{net.pod_ip}/32", oif=host_slave, scope=links.RT_SCOPE_LINK)
     with iproute(pod.netns) as podr:
-        index = links.ifindex(podr, pod.ifname)
+        index = links.ifindex(podr, tmp)
         if index is None:
-            raise DatapathError(f"{pod.ifname} vanished during setup")
+            raise DatapathError(f"{tmp} vanished during setup")
+        podr.link("set", index=index, ifname=pod.ifname)
         links.lo_up(podr)
         podr.link("set", index=index, mtu=net.mtu, state="up")
         links.ignore_exists(
@@ -60,6 +68,12 @@ def setup(pod: PodSpec, net: PodNetwork, host_netns: str | None = None) -> PodLi
         tc.set_rate(podr, index, net.egress_bps, net.mtu)
         pod_mac = links.mac_of(podr, index)
     return PodLinks(IPVLAN, pod.ifname, pod_mac, "", "", eni, 0)
+
+
+def temp_name(pod: PodSpec) -> str:
+    """The pod's slave's name until it is renamed inside the pod (15 chars, stable per pod)."""
+    digest = hashlib.sha1(f"{pod.pod_namespace}.{pod.pod_name}".encode()).hexdigest()
+    return "ipvt" + digest[:11]
 
 
 def ensure_host_slave(host: IPRoute, eni: int, mtu: int) -> int:
@@ -73,7 +87,20 @@ def ensure_host_slave(host: IPRoute, eni: int, mtu: int) -> int:
         if index is None:
             raise DatapathError(f"could not create {name}")
     host.link("set", index=index, mtu=mtu, state="up")
+    # ipvlan hands unicast (ARP replies included) to the slave that owns the destination IP: a
+    # host slave without an address never gets the pod's replies. Upstream gives it the node IP.
+    for ip in _node_ips(host, index):
+        links.ignore_exists(host.addr, "add", index=index, address=ip, prefixlen=32)
     return index
+
+
+def _node_ips(host: IPRoute, skip: int) -> list[str]:
+    """The host netns's global IPv4 addresses (the node IP), except those on ``skip``."""
+    return [
+        str(a.get_attr("IFA_ADDRESS"))
+        for a in host.get_addr(family=socket.AF_INET)
+        if a["scope"] == 0 and a["index"] != skip
+    ][:1]
 
 
 def _is_ipvlan(ipr: IPRoute, index: int) -> bool:
@@ -94,7 +121,9 @@ def teardown(pod: PodSpec, pod_ip: str, host_netns: str | None = None) -> None:
             oif = route.get_attr("RTA_OIF")
             name = links.link_attr(host, oif, "IFLA_IFNAME") if oif else ""
             if str(name).startswith("ipvl_"):
-                links.ignore_missing(host.route, "del", dst=f"{pod_ip}/32", oif=oif)
+                links.ignore_missing(
+                    host.route, "del", dst=f"{pod_ip}/32", oif=oif, scope=links.RT_SCOPE_LINK
+                )
                 if not host.get_routes(oif=oif, scope=links.RT_SCOPE_LINK):
                     links.ignore_missing(host.link, "del", index=oif)
 

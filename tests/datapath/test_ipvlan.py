@@ -11,11 +11,16 @@ from terway.datapath import IPVLAN, PodNetwork, PodSpec, check_pod, setup_pod, t
 
 
 def ipvlan_supported() -> bool:
-    probe = ["ip", "link", "add", "twipvlprobe", "link", "lo", "type", "ipvlan", "mode", "l2"]
-    if subprocess.run(probe, capture_output=True).returncode != 0:
+    """ipvlan needs an Ethernet master: ``link lo`` fails on every kernel ("Master is either
+    lo or non-ether device"), so probe on a throwaway veth."""
+    veth = ["ip", "link", "add", "twipvlprobe0", "type", "veth", "peer", "name", "twipvlprobe1"]
+    if subprocess.run(veth, capture_output=True).returncode != 0:
         return False
-    subprocess.run(["ip", "link", "del", "twipvlprobe"], capture_output=True)
-    return True
+    probe = ["ip", "link", "add", "twipvlprobe", "link", "twipvlprobe0", "type", "ipvlan",
+             "mode", "l2"]
+    ok = subprocess.run(probe, capture_output=True).returncode == 0
+    subprocess.run(["ip", "link", "del", "twipvlprobe0"], capture_output=True)
+    return ok
 
 
 pytestmark = [
