@@ -5,6 +5,7 @@ Every block expires; nothing can wedge the node for good (upstream issue #100).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from terway.cloud.errors import CloudError, ErrorClass
@@ -64,6 +65,12 @@ class ExhaustionMemory:
                 del self.enis[eni_id]
                 lifted = True
         return lifted
+
+    def earliest(self) -> float:
+        """The first block's expiry (math.inf: nothing blocked)."""
+        if not (self.enis or self.vswitches or self.create):
+            return math.inf
+        return min(self.deadlines())
 
     def deadlines(self) -> list[float]:
         out = [b.until for b in (*self.enis.values(), *self.vswitches.values())]

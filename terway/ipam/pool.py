@@ -94,6 +94,8 @@ class IpamCore:
         # quiet pool syncs left out of next_wakeup(): (state version, first other deadline)
         self._ver = 0
         self._skip: tuple[int, float] | None = None
+        self._sync_owed = False          # a left-out sync fell due exactly at _now, not yet run
+        self._zero_plans: dict[tuple[int, ...], bool] = {}   # counts -> plan is empty
 
     # ------------------------------------------------------------------ inputs: pods
 
@@ -144,7 +146,7 @@ class IpamCore:
 
     def tick(self, now: float) -> list[Command]:
         """Everything due at ``now``: expiries, retries, batches, pool sync, idle reclaim."""
-        self._advance(now, tick=True)
+        self._advance(now)
         self._expire(now)
         self._serve_pending()
         cmds: list[Command] = []
@@ -163,12 +165,14 @@ class IpamCore:
         is zero) is left out, and so are the quiet syncs after it, until the next other
         deadline: they are accounted for (the sync schedule advanced as if ticked at each) when
         the next input or tick arrives. So re-read this after every input, as the driver loop
-        in docs/ipam.md does.
+        in docs/ipam.md does. An input at the very time of a left-out sync comes before it: the
+        sync is then due, and this returns that time (= now) so the driver ticks.
         """
         other = self._next_other_deadline()
         ns = self._next_sync
         self._skip = None
-        if ns is not None and self._now < ns < other:
+        if ns is not None and ns < other and (
+                self._now < ns or (ns == self._now and self._sync_owed)):
             if not self._sync_would_be_quiet(ns):
                 return ns
             self._skip = (self._ver, other)
@@ -184,10 +188,11 @@ class IpamCore:
         if (self._pending or self._s.sync_period <= 0 or self._s.idle_reclaim_after is not None
                 or not getattr(self._policy, "time_invariant", False)):
             return False
-        if any(t <= at for t in self._memory.deadlines()):
+        if self._memory.earliest() <= at:
             return False
-        if any(b.until <= at for b in self._backoff.values()):
-            return False
+        for b in self._backoff.values():
+            if b.until <= at:
+                return False
         heap = self._res_heap
         if heap and heap[0][0] <= at:
             return False
@@ -197,13 +202,11 @@ class IpamCore:
             if (e.state is not _READY and e.busy_cmd is None
                     and not self._backing_off(f"eni:{e.eni_id}", at)):
                 return False
-        plan = self._policy.plan(self._state(), at)
-        return plan.ips_to_add <= 0 and plan.ips_to_release <= 0
+        return self._plan_is_zero(at)
 
-    def _catch_up_syncs(self, now: float, tick: bool) -> None:
-        """Move the sync schedule past the quiet syncs next_wakeup() left out. An input at the
-        very time of one comes after it (as if the wake-up had run first); a tick at that time
-        runs the sync itself."""
+    def _catch_up_syncs(self, now: float) -> None:
+        """Move the sync schedule past the quiet syncs next_wakeup() left out (those before
+        ``now``; one at ``now`` itself stays due: the input or tick at ``now`` comes first)."""
         skip = self._skip
         if skip is None:
             return
@@ -213,17 +216,19 @@ class IpamCore:
         if ver != self._ver or ns is None:
             return
         period = self._s.sync_period
-        while ns < limit and (ns < now if tick else ns <= now):
+        while ns < limit and ns < now:
             ns += period                 # what tick(ns) would have set: ns + period
         self._next_sync = ns
+        self._sync_owed = ns == now
 
     def _next_other_deadline(self) -> float:
         """The earliest future deadline other than the pool sync (math.inf: none)."""
         now = self._now
         best = math.inf
-        for t in self._memory.deadlines():
-            if now < t < best:
-                best = t
+        if self._memory.any_blocked():
+            for t in self._memory.deadlines():
+                if now < t < best:
+                    best = t
         for b in self._backoff.values():
             if now < b.until < best:
                 best = b.until
@@ -345,6 +350,7 @@ class IpamCore:
         self._advance(now)
         added = [v for v in settings.vswitch_ids if v not in self._s.vswitch_ids]
         self._s = settings
+        self._zero_plans.clear()
         if not self._custom_policy:
             self._policy = make_policy(settings)
         if added:
@@ -447,11 +453,11 @@ class IpamCore:
 
     # ------------------------------------------------------------------ internals: time
 
-    def _advance(self, now: float, tick: bool = False) -> None:
+    def _advance(self, now: float) -> None:
         if now < 0 or now < self._now:
             raise ValueError(f"now: must not go backwards ({now} < {self._now})")
         if self._skip is not None:
-            self._catch_up_syncs(now, tick)
+            self._catch_up_syncs(now)
         self._ver += 1                   # every input and tick may change what is due
         self._now = now
         if self._next_sync is None:
@@ -539,10 +545,13 @@ class IpamCore:
 
     # ------------------------------------------------------------------ internals: planning
 
-    def _state(self) -> PoolState:
-        total = used = idle = reserved = 0
-        in_flight = sum(c.ip_count for c in self._creating.values())
-        for e in self._enis.values():     # per-ENI running counts: no slot scan
+    def _counts(self) -> tuple[int, int, int, int, int, int, int]:
+        """(total, used, idle, reserved, in_flight, pending, eni_count) from the running
+        per-ENI counts: no slot scan."""
+        total = used = idle = reserved = in_flight = 0
+        for c in self._creating.values():
+            in_flight += c.ip_count
+        for e in self._enis.values():
             if e.state is _READY:
                 total += len(e.ips)
                 used += e.n_used
@@ -551,17 +560,35 @@ class IpamCore:
                 in_flight += e.assigning
             elif e.state is _ATTACHING:
                 in_flight += len(e.ips)
+        return (total, used, idle, reserved, in_flight, len(self._pending),
+                len(self._enis) + len(self._creating))
+
+    def _state(self) -> PoolState:
+        total, used, idle, reserved, in_flight, pending, eni_count = self._counts()
         return PoolState(
             total=total,
             used=used,
             idle=idle,
             reserved=reserved,
             in_flight=in_flight,
-            pending=len(self._pending),
+            pending=pending,
             capacity=self._s.capacity,
             units_per_eni=self._s.units_per_eni,
-            eni_count=self._eni_count(),
+            eni_count=eni_count,
         )
+
+    def _plan_is_zero(self, at: float) -> bool:
+        """The (time-invariant) policy's plan for the current counts adds and releases nothing.
+        Memoised per counts: the same few pool states recur all day."""
+        key = self._counts()
+        zero = self._zero_plans.get(key)
+        if zero is None:
+            plan = self._policy.plan(self._state(), at)
+            zero = plan.ips_to_add <= 0 and plan.ips_to_release <= 0
+            if len(self._zero_plans) >= 4096:
+                self._zero_plans.clear()
+            self._zero_plans[key] = zero
+        return zero
 
     def _eni_count(self) -> int:
         return len(self._enis) + len(self._creating)
@@ -574,6 +601,7 @@ class IpamCore:
     def _sync_plan(self, now: float) -> PoolPlan:
         if self._next_sync is None or now < self._next_sync:
             return PoolPlan()
+        self._sync_owed = False
         self._next_sync = now + self._s.sync_period
         return self._policy.plan(self._state(), now)
 
