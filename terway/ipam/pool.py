@@ -96,6 +96,7 @@ class IpamCore:
         self._skip: tuple[int, float] | None = None
         self._sync_owed = False          # a left-out sync fell due exactly at _now, not yet run
         self._zero_plans: dict[tuple[int, ...], bool] = {}   # counts -> plan is empty
+        self._quiet_ok = self._quiet_syncs_possible()
 
     # ------------------------------------------------------------------ inputs: pods
 
@@ -168,15 +169,16 @@ class IpamCore:
         in docs/ipam.md does. An input at the very time of a left-out sync comes before it: the
         sync is then due, and this returns that time (= now) so the driver ticks.
         """
+        now = self._now
         other = self._next_other_deadline()
         ns = self._next_sync
         self._skip = None
-        if ns is not None and ns < other and (
-                self._now < ns or (ns == self._now and self._sync_owed)):
-            if not self._sync_would_be_quiet(ns):
-                return ns
+        if ns is None or ns >= other or ns < now or (ns == now and not self._sync_owed):
+            return None if other == math.inf else other
+        if self._quiet_ok and not self._pending and self._sync_would_be_quiet(ns):
             self._skip = (self._ver, other)
-        return None if other == math.inf else other
+            return None if other == math.inf else other
+        return ns
 
     def _sync_would_be_quiet(self, at: float) -> bool:
         """tick(at) would only move the sync schedule on, if nothing else happens first.
@@ -184,25 +186,32 @@ class IpamCore:
         Conservative: any pending request, idle reclaim, anything due by ``at``, an ENI step
         ready to go or a stale vSwitch cache counts as work; the policy must be time-invariant
         (``plan`` ignores ``now``) so that the same state gives the same (empty) plan later.
+        The caller has checked ``_quiet_ok`` and that nothing is pending.
         """
-        if (self._pending or self._s.sync_period <= 0 or self._s.idle_reclaim_after is not None
-                or not getattr(self._policy, "time_invariant", False)):
+        mem = self._memory
+        if (mem.enis or mem.vswitches or mem.create) and mem.earliest() <= at:
             return False
-        if self._memory.earliest() <= at:
-            return False
-        for b in self._backoff.values():
-            if b.until <= at:
-                return False
+        if self._backoff:
+            for b in self._backoff.values():
+                if b.until <= at:
+                    return False
         heap = self._res_heap
         if heap and heap[0][0] <= at:
             return False
-        if self._refresh_due(at):
+        fetched = self._vsw_fetched_at
+        if (fetched is None or at >= fetched + self._s.vswitch_cache_ttl) and self._refresh_due(at):
             return False
         for e in self._enis.values():
             if (e.state is not _READY and e.busy_cmd is None
                     and not self._backing_off(f"eni:{e.eni_id}", at)):
                 return False
         return self._plan_is_zero(at)
+
+    def _quiet_syncs_possible(self) -> bool:
+        """Syncs can be left out at all: a positive period, no idle reclaim (its own clock),
+        a policy whose plan ignores the time."""
+        return (self._s.sync_period > 0 and self._s.idle_reclaim_after is None
+                and bool(getattr(self._policy, "time_invariant", False)))
 
     def _catch_up_syncs(self, now: float) -> None:
         """Move the sync schedule past the quiet syncs next_wakeup() left out (those before
@@ -229,16 +238,19 @@ class IpamCore:
             for t in self._memory.deadlines():
                 if now < t < best:
                     best = t
-        for b in self._backoff.values():
-            if now < b.until < best:
-                best = b.until
-        window = self._s.batch_window
-        for r in self._pending.values():   # oldest first: the first future window is the min
-            t = r.since + window
-            if t > now:
-                best = min(best, t)
-                break
-        best = min(best, self._next_reservation_expiry())
+        if self._backoff:
+            for b in self._backoff.values():
+                if now < b.until < best:
+                    best = b.until
+        if self._pending:
+            window = self._s.batch_window
+            for r in self._pending.values():   # oldest first: the first future window is min
+                t = r.since + window
+                if t > now:
+                    best = min(best, t)
+                    break
+        if self._res_heap:
+            best = min(best, self._next_reservation_expiry())
         t2 = self._next_reclaim
         if t2 is not None and now < t2 < best:
             best = t2
@@ -353,6 +365,7 @@ class IpamCore:
         self._zero_plans.clear()
         if not self._custom_policy:
             self._policy = make_policy(settings)
+        self._quiet_ok = self._quiet_syncs_possible()
         if added:
             self._vsw_fetched_at = None  # refresh counts now
             self._log("info", f"vSwitches added: {', '.join(added)}")
