@@ -22,7 +22,6 @@ Sequences are tuples.
 from __future__ import annotations
 
 import json
-import socket
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 if TYPE_CHECKING:
@@ -31,99 +30,38 @@ if TYPE_CHECKING:
 
 from terway.cni.wire import (
     CLASS_AUTH as CLASS_AUTH,
-)
-from terway.cni.wire import (
     CLASS_BUSY as CLASS_BUSY,
-)
-from terway.cni.wire import (
     CLASS_EXHAUSTED as CLASS_EXHAUSTED,
-)
-from terway.cni.wire import (
     CLASS_FATAL as CLASS_FATAL,
-)
-from terway.cni.wire import (
     CLASS_INVALID as CLASS_INVALID,
-)
-from terway.cni.wire import (
     CLASS_INVALID_STATE as CLASS_INVALID_STATE,
-)
-from terway.cni.wire import (
     CLASS_NOT_FOUND as CLASS_NOT_FOUND,
-)
-from terway.cni.wire import (
     CLASS_PROTOCOL as CLASS_PROTOCOL,
-)
-from terway.cni.wire import (
     CLASS_QUOTA as CLASS_QUOTA,
-)
-from terway.cni.wire import (
     CLASS_THROTTLED as CLASS_THROTTLED,
-)
-from terway.cni.wire import (
     CLASS_TRANSIENT as CLASS_TRANSIENT,
-)
-from terway.cni.wire import (
     CLASS_UNREACHABLE as CLASS_UNREACHABLE,
-)
-from terway.cni.wire import (
     DATAPATH_EXCLUSIVE as DATAPATH_EXCLUSIVE,
-)
-from terway.cni.wire import (
     DATAPATH_IPVLAN as DATAPATH_IPVLAN,
-)
-from terway.cni.wire import (
     DATAPATH_VETH as DATAPATH_VETH,
-)
-from terway.cni.wire import (
     DEFAULT_SOCKET as DEFAULT_SOCKET,
-)
-from terway.cni.wire import (
     DEFAULT_TIMEOUT as DEFAULT_TIMEOUT,
-)
-from terway.cni.wire import (
     ERR_IN_FLIGHT as ERR_IN_FLIGHT,
-)
-from terway.cni.wire import (
     ERR_INTERNAL as ERR_INTERNAL,
-)
-from terway.cni.wire import (
     ERR_INVALID_REQUEST as ERR_INVALID_REQUEST,
-)
-from terway.cni.wire import (
     ERR_NOT_READY as ERR_NOT_READY,
-)
-from terway.cni.wire import (
     ERR_PROTOCOL as ERR_PROTOCOL,
-)
-from terway.cni.wire import (
     ERR_TIMEOUT as ERR_TIMEOUT,
-)
-from terway.cni.wire import (
     ERR_UNKNOWN_CONTAINER as ERR_UNKNOWN_CONTAINER,
-)
-from terway.cni.wire import (
     ERR_UNKNOWN_METHOD as ERR_UNKNOWN_METHOD,
-)
-from terway.cni.wire import (
     ERR_UNREACHABLE as ERR_UNREACHABLE,
-)
-from terway.cni.wire import (
     IP_TYPE_ENI as IP_TYPE_ENI,
-)
-from terway.cni.wire import (
     IP_TYPE_ENIIP as IP_TYPE_ENIIP,
-)
-from terway.cni.wire import (
     MAX_MESSAGE as MAX_MESSAGE,
-)
-from terway.cni.wire import (
     PROTOCOL_VERSION as PROTOCOL_VERSION,
-)
-from terway.cni.wire import (
     RETRYABLE_CLASSES as RETRYABLE_CLASSES,
-)
-from terway.cni.wire import (
     RpcError as RpcError,
+    exchange,
 )
 
 
@@ -378,32 +316,7 @@ class RpcClient:
     def call(self, request: Any) -> Any:
         method = _METHOD_OF[type(request)]
         reply_cls = METHODS[method][1]
-        data = encode_request(request)
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            try:
-                sock.connect(self.socket_path)
-            except (FileNotFoundError, ConnectionRefusedError, PermissionError) as exc:
-                raise RpcError(
-                    ERR_UNREACHABLE,
-                    CLASS_UNREACHABLE,
-                    f"terway daemon unreachable at {self.socket_path}: {exc.strerror}",
-                ) from None
-            sock.sendall(data)
-            line = _read_line(sock)
-        except TimeoutError:
-            raise RpcError(
-                ERR_TIMEOUT,
-                CLASS_TRANSIENT,
-                f"{method}: no reply from terway daemon within {self.timeout:g}s",
-            ) from None
-        except OSError as exc:
-            raise RpcError(
-                ERR_UNREACHABLE, CLASS_UNREACHABLE, f"{method}: daemon connection failed: {exc}"
-            ) from None
-        finally:
-            sock.close()
+        line = exchange(self.socket_path, self.timeout, method, encode_request(request))
         return decode_reply(line, reply_cls)
 
     def alloc_ip(self, request: AllocIPRequest) -> IPInfo:
@@ -430,21 +343,6 @@ class RpcClient:
         return reply
 
 
-def _read_line(sock: socket.socket) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-        if b"\n" in chunk or size > MAX_MESSAGE:
-            break
-    data = b"".join(chunks)
-    if not data:
-        raise RpcError(ERR_PROTOCOL, CLASS_PROTOCOL, "daemon closed the connection without reply")
-    return data.split(b"\n", 1)[0]
 
 
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from terway.cni import config as c
-from terway.cni import wire as rpc
+from terway.cni import config as c, wire as rpc
 from terway.cni.config import CniEnv, CniError, NetConf
 
 TYPE_CHECKING = False  # mypy treats this name as True; no ``typing`` import at run time

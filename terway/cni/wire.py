@@ -256,6 +256,12 @@ def call(socket_path: str, timeout: float, method: str, params: dict[str, Any]) 
     ``timeout`` covers connect + request + reply.
     """
     line = dumps({"v": PROTOCOL_VERSION, "method": method, "params": params}).encode() + b"\n"
+    return decode_result(method, exchange(socket_path, timeout, method, line))
+
+
+def exchange(socket_path: str, timeout: float, method: str, line: bytes) -> bytes:
+    """The transport, shared with ``terway.rpc.RpcClient``: one connection, one request line
+    out, one reply line back; every socket failure becomes an RpcError."""
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         sock.settimeout(timeout)
@@ -268,7 +274,7 @@ def call(socket_path: str, timeout: float, method: str, params: dict[str, Any]) 
                 f"terway daemon unreachable at {socket_path}: {exc.strerror}",
             ) from None
         sock.sendall(line)
-        reply = read_line(sock)
+        return read_line(sock)
     except TimeoutError:
         raise RpcError(
             ERR_TIMEOUT,
@@ -281,7 +287,6 @@ def call(socket_path: str, timeout: float, method: str, params: dict[str, Any]) 
         ) from None
     finally:
         sock.close()
-    return decode_result(method, reply)
 
 
 def read_line(sock: Any) -> bytes:

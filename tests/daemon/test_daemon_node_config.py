@@ -14,8 +14,7 @@ import pytest
 from daemon_harness import ZONE, World, run, running_daemon, until
 
 from terway.config import ConfigError
-from terway.daemon.main import _loader, build_parser
-from terway.daemon.main import main as terwayd_main
+from terway.daemon.main import _loader, build_parser, main as terwayd_main
 from terway.daemon.node import load_config
 from terway.daemon.ports import NoopKube
 
