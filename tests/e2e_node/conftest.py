@@ -8,13 +8,13 @@ daemon (exhaustion is destructive); the daemon's log stays in the test's tmp dir
 from __future__ import annotations
 
 import importlib
-import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from e2e.waiting import wait_for as wait_for
 
 from emulator.fabric.testbed import BIN, NodeBed
 
@@ -33,17 +33,6 @@ def plugin_missing() -> str | None:
     return f"executables missing from {BIN}: {missing}" if missing else None
 
 
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 20.0,
-             every: float = 0.2) -> T:
-    """Poll ``probe`` until it returns something truthy; fail naming ``what`` on timeout."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(every)
-    pytest.fail(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
 def make_bed(tmp_path: Path, name: str, vswitch_cidr: str = "10.88.1.0/28",
