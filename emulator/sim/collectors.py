@@ -68,14 +68,18 @@ class Collector:
             col = self.series[key] = [math.nan] * (len(self.t) - 1)
         col.append(value)
 
-    def sample(self, now: float, available: Mapping[str, int]) -> None:
-        """Record every gauge at ``now``; ``available`` is the cloud's free count per vSwitch."""
+    def sample(self, now: float, available: Mapping[str, int], stuck: int = 0) -> None:
+        """Record every gauge at ``now``; ``available`` is the cloud's free count per vSwitch;
+        ``stuck``: waiting pods on nodes no vSwitch can help (every ENI slot taken, no room on
+        a vSwitch with addresses)."""
         idle_total = sum(self.held.values()) - sum(self.used.values())
         self.idle_ip_seconds += self._last_idle * (now - self._last_t)
         self._last_t, self._last_idle = now, idle_total
         self.t.append(now)
         put = self._put
         put("pending_pods", self.pending)
+        put("stuck_pods", stuck)
+        put("pending_pods_with_room", self.pending - stuck)
         put("running_pods", self.running)
         put("nodes", self.nodes)
         put("used_ips", sum(self.used.values()))

@@ -273,7 +273,12 @@ class Run:
     # -- periodic work ----------------------------------------------------------------------------
     def _sample(self) -> None:
         views = self.model.describe_vswitches(list(self.vsw_ids.values()))
-        self.col.sample(self.env.now, {v.vswitch_id: v.available_ip_count for v in views})
+        available = {v.vswitch_id: v.available_ip_count for v in views}
+        stuck = 0
+        if self.col.pending:
+            stuck = sum(n.waiting for n in self.nodes if n.waiting and n.alive
+                        and n.stuck(available))
+        self.col.sample(self.env.now, available, stuck)
 
     def _sampler(self) -> Any:
         interval = self.scenario.sample_interval

@@ -99,6 +99,7 @@ class Cluster:
         pod = Pod(key, self.env.now, sticky, lifetime, on_gone)
         pod.node = node
         node.pod_count += 1
+        node.waiting += 1
         self.pods[key] = pod
         col = self.col
         col.pods_created += 1
@@ -136,6 +137,8 @@ class Cluster:
         pod.vswitch = allocation.vswitch_id
         self.owners.claim(pod.ip, pod.key, now)
         col.pending -= 1
+        if pod.node is not None:
+            pod.node.waiting -= 1
         col.running += 1
         col.pods_ready += 1
         col.used[pod.vswitch] = col.used.get(pod.vswitch, 0) + 1
@@ -183,6 +186,8 @@ class Cluster:
                 node.release(pod.key, pod.sticky)
         else:
             col.pending -= 1
+            if node is not None:
+                node.waiting -= 1
             if state == WAITING and node is not None and node.alive:
                 node.cancel(pod.key)
         pod.state = GONE

@@ -88,6 +88,7 @@ class SimNode:
         self.alive = True           # the instance exists
         self.up = False             # the daemon answers
         self.pod_count = 0
+        self.waiting = 0            # its pods still waiting for an address
         self.gen = 0
         self.inflight = 0
         self.core: IpamCore | None = None
@@ -343,6 +344,20 @@ class SimNode:
             vsw, n = eni_ips.pop(cmd.eni_id)
             held[vsw] -= n
             self.per_eni.pop(cmd.eni_id, None)
+
+    def stuck(self, available: dict[str, int]) -> bool:
+        """No vSwitch can help this node now: no idle address, no free ENI slot, and every
+        ENI with room sits on a vSwitch with no address left (``available``: per vSwitch).
+        Its waiting pods wait until a pod on it goes away (docs/ipam.md, known gaps)."""
+        core = self.core
+        if core is None or not self.up:
+            return False
+        st = core.stats()
+        if st.idle or st.in_flight or st.eni_count < self.settings.max_enis:
+            return False
+        per = self.settings.ips_per_eni
+        return not any(len(e.ips) < per and available.get(e.vswitch_id, 0) > 0
+                       for e in core.enis())
 
     @property
     def settled(self) -> bool:
