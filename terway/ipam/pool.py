@@ -148,6 +148,8 @@ class IpamCore:
     def tick(self, now: float) -> list[Command]:
         """Everything due at ``now``: expiries, retries, batches, pool sync, idle reclaim."""
         self._advance(now)
+        if self._nothing_due(now):
+            return []                    # the common case (a pump after a result): no work
         self._expire(now)
         self._serve_pending()
         cmds: list[Command] = []
@@ -206,6 +208,34 @@ class IpamCore:
                     and not self._backing_off(f"eni:{e.eni_id}", at)):
                 return False
         return self._plan_is_zero(at)
+
+    def _nothing_due(self, now: float) -> bool:
+        """tick(now) would change nothing: no pending request, no expiry or retry due, no
+        ENI step ready to go, no vSwitch refresh, no pool sync, no idle reclaim."""
+        if self._pending or self._s.idle_reclaim_after is not None:
+            return False
+        ns = self._next_sync
+        if ns is None or now >= ns:
+            return False
+        mem = self._memory
+        if (mem.enis or mem.vswitches or mem.create) and mem.earliest() <= now:
+            return False
+        if self._backoff:
+            for b in self._backoff.values():
+                if b.until <= now:
+                    return False
+        heap = self._res_heap
+        if heap and heap[0][0] <= now:
+            return False
+        fetched = self._vsw_fetched_at
+        if (fetched is None or now >= fetched + self._s.vswitch_cache_ttl) and \
+                self._refresh_due(now):
+            return False
+        for e in self._enis.values():
+            if (e.state is not _READY and e.busy_cmd is None
+                    and not self._backing_off(f"eni:{e.eni_id}", now)):
+                return False
+        return True
 
     def _quiet_syncs_possible(self) -> bool:
         """Syncs can be left out at all: a positive period, no idle reclaim (its own clock),
