@@ -72,7 +72,7 @@ class RunResult:
             "vswitches": self.vswitch_labels,
             "violation": None if self.violation is None else {
                 "at": self.violation.now, "what": self.violation.what,
-                "history": [list(h) for h in self.violation.history]},
+                "history": [[t, n, k, str(d)] for t, n, k, d in self.violation.history]},
             **data,
         }
 

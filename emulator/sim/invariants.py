@@ -21,7 +21,7 @@ class InvariantViolation(Exception):
     def __init__(self, now: float, what: str, history: Iterable[tuple[Any, ...]]) -> None:
         self.now = now
         self.what = what
-        self.history = list(history)
+        self.history = [(t, node, kind, str(detail)) for t, node, kind, detail in history]
         super().__init__(f"invariant violated at t={format_duration(now)} ({now:.3f}s): {what}")
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -35,10 +35,12 @@ class InvariantViolation(Exception):
 
 
 class History:
-    """A ring buffer of ``(time, node, kind, detail)``; appending is the only hot-path cost."""
+    """A ring buffer of ``(time, node, kind, detail)``; appending is the only hot-path cost
+    (``detail`` may be any object, e.g. a command: it is only turned into text with ``str``
+    when a violation is reported)."""
 
     def __init__(self, size: int) -> None:
-        self.events: deque[tuple[float, str, str, str]] = deque(maxlen=size)
+        self.events: deque[tuple[float, str, str, Any]] = deque(maxlen=size)
         self.add = self.events.append     # bound once: record((t, node, kind, detail))
 
 

@@ -250,7 +250,7 @@ class SimNode:
 
     def _start(self, cmd: Command) -> None:
         self.inflight += 1
-        self.run.hist.add((self.env.now, self.name, "cmd", repr(cmd)))
+        self.run.hist.add((self.env.now, self.name, "cmd", cmd))     # str() when reported
         self._try(cmd, ACTION[type(cmd)], self.gen, 0, None)
 
     def _try(self, cmd: Command, action: str, gen: int, attempt: int,

@@ -1,10 +1,11 @@
 """The core's mutable state: ENI slots and the IPs on them.
 
 Each ENI keeps running counts of its used, reserved and idle IPs, updated whenever an IP's
-``owner``, ``reserved_for`` or ``releasing`` changes or an IP is added/removed, so the core never
-rescans every slot to size the pool (it did: a quarter of a 1,000-node simulation). Add and remove
-IPs only through ``EniSlot.add_ip``/``pop_ip``; ``EniSlot.recount()`` rebuilds the counts from
-scratch for the core's self-check.
+``owner``, ``reserved_for`` or ``releasing`` changes or an IP is added/removed, and forwards every
+change to the core's ``PoolCounts`` (totals over usable ENIs) while it is attached to them, so the
+core never rescans slots to size the pool (it did: a quarter of a 1,000-node simulation). Add and
+remove IPs only through ``EniSlot.add_ip``/``pop_ip``; ``EniSlot.recount()`` rebuilds the counts
+from scratch for the core's self-check.
 """
 
 from __future__ import annotations
@@ -88,11 +89,24 @@ class IpSlot:
                 f"idle_since={self.idle_since!r}, releasing={self._releasing!r})")
 
 
+class PoolCounts:
+    """Totals over the ENIs attached to it: addresses on READY ENIs (total, used, idle,
+    reserved), IPs asked by their in-flight AssignIps (assigning), IPs on ATTACHING ENIs."""
+
+    __slots__ = ("assigning", "attaching", "idle", "reserved", "total", "used")
+
+    def __init__(self) -> None:
+        self.total = self.used = self.idle = self.reserved = self.assigning = self.attaching = 0
+
+    def as_tuple(self) -> tuple[int, int, int, int, int, int]:
+        return (self.total, self.used, self.idle, self.reserved, self.assigning, self.attaching)
+
+
 class EniSlot:
     """One secondary ENI of the node. ``ips`` is read-only for callers: use add_ip/pop_ip."""
 
-    __slots__ = ("assigning", "busy_cmd", "eni_id", "error", "ips", "mac", "n_idle",
-                 "n_reserved", "n_used", "primary_ip", "state", "vswitch_id")
+    __slots__ = ("_assigning", "_state", "busy_cmd", "eni_id", "error", "ips", "mac", "n_idle",
+                 "n_reserved", "n_used", "pool", "primary_ip", "vswitch_id")
 
     def __init__(self, eni_id: str, mac: str, vswitch_id: str, primary_ip: str,
                  state: EniState) -> None:
@@ -100,22 +114,82 @@ class EniSlot:
         self.mac = mac
         self.vswitch_id = vswitch_id
         self.primary_ip = primary_ip
-        self.state = state
+        self._state = state
         self.ips: dict[str, IpSlot] = {}
         self.busy_cmd: str | None = None      # the one command touching this ENI now
-        self.assigning = 0                    # IPs asked by the in-flight AssignIps
+        self._assigning = 0                   # IPs asked by the in-flight AssignIps
         self.error = ""                       # last disposal failure (Error in mapping)
         self.n_used = 0
         self.n_reserved = 0
         self.n_idle = 0
+        self.pool: PoolCounts | None = None   # the core's totals, while the core manages it
+
+    # -- the core's totals ------------------------------------------------------------------
+    def attach_pool(self, pool: PoolCounts) -> None:
+        self.pool = pool
+        self._contribute(pool, 1)
+
+    def detach_pool(self) -> None:
+        if self.pool is not None:
+            self._contribute(self.pool, -1)
+            self.pool = None
+
+    def _contribute(self, p: PoolCounts, d: int) -> None:
+        if self._state is _READY:
+            p.total += d * len(self.ips)
+            p.used += d * self.n_used
+            p.idle += d * self.n_idle
+            p.reserved += d * self.n_reserved
+            p.assigning += d * self._assigning
+        elif self._state is _ATTACHING:
+            p.attaching += d * len(self.ips)
+
+    @property
+    def state(self) -> EniState:
+        return self._state
+
+    @state.setter
+    def state(self, value: EniState) -> None:
+        p = self.pool
+        if p is not None:
+            self._contribute(p, -1)
+        self._state = value
+        if p is not None:
+            self._contribute(p, 1)
+
+    @property
+    def assigning(self) -> int:
+        return self._assigning
+
+    @assigning.setter
+    def assigning(self, value: int) -> None:
+        p = self.pool
+        if p is not None and self._state is _READY:
+            p.assigning += value - self._assigning
+        self._assigning = value
 
     def _count(self, s: IpSlot, d: int) -> None:
+        p = self.pool if self._state is _READY else None
         if s._owner is not None:
             self.n_used += d
+            if p is not None:
+                p.used += d
         if s._reserved_for is not None:
             self.n_reserved += d
+            if p is not None:
+                p.reserved += d
         if s._owner is None and s._reserved_for is None and not s._releasing:
             self.n_idle += d
+            if p is not None:
+                p.idle += d
+
+    def _size_changed(self, d: int) -> None:
+        p = self.pool
+        if p is not None:
+            if self._state is _READY:
+                p.total += d
+            elif self._state is _ATTACHING:
+                p.attaching += d
 
     def add_ip(self, slot: IpSlot) -> IpSlot:
         """Add ``slot`` unless its IP is already here; return the slot kept."""
@@ -125,12 +199,14 @@ class EniSlot:
         slot.eni = self
         self.ips[slot.ip] = slot
         self._count(slot, 1)
+        self._size_changed(1)
         return slot
 
     def pop_ip(self, ip: str) -> IpSlot | None:
         slot = self.ips.pop(ip, None)
         if slot is not None:
             self._count(slot, -1)
+            self._size_changed(-1)
             slot.eni = None
         return slot
 
@@ -143,7 +219,7 @@ class EniSlot:
 
     @property
     def ready(self) -> bool:
-        return self.state is EniState.READY
+        return self._state is _READY
 
     def idle_ips(self) -> list[IpSlot]:
         """Idle IPs, longest idle first (ties by address text, for determinism)."""
@@ -164,6 +240,10 @@ class EniSlot:
     @property
     def reserved(self) -> int:
         return self.n_reserved
+
+
+_READY = EniState.READY
+_ATTACHING = EniState.ATTACHING
 
 
 def _idle_order(s: IpSlot) -> tuple[float, str]:

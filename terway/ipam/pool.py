@@ -26,7 +26,7 @@ from terway.ipam.commands import (
     UnassignIps,
 )
 from terway.ipam.exhaustion import Block, ExhaustionMemory
-from terway.ipam.model import CreatingEni, EniSlot, EniState, IpSlot, PendingRequest
+from terway.ipam.model import CreatingEni, EniSlot, EniState, IpSlot, PendingRequest, PoolCounts
 from terway.ipam.notices import (
     Allocation,
     ConditionChanged,
@@ -41,6 +41,8 @@ from terway.ipam.settings import IpamSettings
 from terway.ipam.views import EniView, MappingRow, PoolStats, RestoreReport
 
 CONDITION = "SufficientIP"
+# (policy, capacity, units per ENI) -> {pool counts: the policy's plan is empty}; _plan_is_zero
+_ZERO_PLANS: dict[tuple[object, int, int], dict[tuple[int, ...], bool]] = {}
 _READY = EniState.READY
 _ATTACHING = EniState.ATTACHING
 _C = TypeVar("_C", CreateEni, AttachEni, AssignIps, UnassignIps, DetachEni, DeleteEni,
@@ -74,6 +76,7 @@ class IpamCore:
         self._custom_policy = policy is not None
         self._now = 0.0
         self._enis: dict[str, EniSlot] = {}
+        self._totals = PoolCounts()      # running totals over self._enis (see model.py)
         self._creating: dict[str, CreatingEni] = {}
         self._inflight: dict[str, Command] = {}
         self._pending: dict[str, PendingRequest] = {}
@@ -95,7 +98,6 @@ class IpamCore:
         self._ver = 0
         self._skip: tuple[int, float] | None = None
         self._sync_owed = False          # a left-out sync fell due exactly at _now, not yet run
-        self._zero_plans: dict[tuple[int, ...], bool] = {}   # counts -> plan is empty
         self._quiet_ok = self._quiet_syncs_possible()
 
     # ------------------------------------------------------------------ inputs: pods
@@ -239,7 +241,13 @@ class IpamCore:
 
     def _quiet_syncs_possible(self) -> bool:
         """Syncs can be left out at all: a positive period, no idle reclaim (its own clock),
-        a policy whose plan ignores the time."""
+        a hashable policy whose plan ignores the time. Also sets the plan memo's key."""
+        plan_key = (self._policy, self._s.capacity, self._s.units_per_eni)
+        self._zero_memo: dict[tuple[int, ...], bool] = {}
+        try:
+            self._zero_memo = _ZERO_PLANS.setdefault(plan_key, self._zero_memo)
+        except TypeError:            # an unhashable custom policy: no memo shared, no skipping
+            return False
         return (self._s.sync_period > 0 and self._s.idle_reclaim_after is None
                 and bool(getattr(self._policy, "time_invariant", False)))
 
@@ -302,6 +310,23 @@ class IpamCore:
             for s in e.ips.values():
                 if s.eni is not e:
                     raise AssertionError(f"{e.eni_id}: slot {s.ip} not linked to its ENI")
+        want = PoolCounts()
+        for e in self._enis.values():
+            used, reserved, idle = e.recount()
+            if e.state is _READY:
+                want.total += len(e.ips)
+                want.used += used
+                want.idle += idle
+                want.reserved += reserved
+                want.assigning += e.assigning
+            elif e.state is _ATTACHING:
+                want.attaching += len(e.ips)
+            if e.pool is not self._totals:
+                raise AssertionError(f"{e.eni_id}: not attached to the core's totals")
+        if want.as_tuple() != self._totals.as_tuple():
+            raise AssertionError(f"pool totals {self._totals.as_tuple()} != rescan "
+                                 f"{want.as_tuple()} (total, used, idle, reserved, assigning, "
+                                 "attaching)")
         scanned_until = sorted(
             s.reserved_until for e in self._enis.values() for s in e.ips.values()
             if s.reserved_for is not None
@@ -322,7 +347,7 @@ class IpamCore:
         ips = (eni.primary_ip,) if self._s.exclusive else eni.private_ips
         for ip in ips:
             slot.add_ip(IpSlot(ip, idle_since=now))
-        self._enis[eni.eni_id] = slot
+        self._put_eni(slot)
 
     def on_eni_attached(self, cmd_id: str, now: float) -> None:
         self._advance(now)
@@ -392,7 +417,6 @@ class IpamCore:
         self._advance(now)
         added = [v for v in settings.vswitch_ids if v not in self._s.vswitch_ids]
         self._s = settings
-        self._zero_plans.clear()
         if not self._custom_policy:
             self._policy = make_policy(settings)
         self._quiet_ok = self._quiet_syncs_possible()
@@ -431,7 +455,7 @@ class IpamCore:
             ips = (eni.primary_ip,) if self._s.exclusive else eni.private_ips
             for ip in ips:
                 slot.add_ip(IpSlot(ip, idle_since=now))
-            self._enis[eni.eni_id] = slot
+            self._put_eni(slot)
         where = {ip: e for e in self._enis.values() for ip in e.ips}
         dropped: dict[str, str] = {}
         for ip, key in sorted(owners.items(), key=lambda kv: (kv[1], kv[0])):
@@ -591,19 +615,12 @@ class IpamCore:
     def _counts(self) -> tuple[int, int, int, int, int, int, int]:
         """(total, used, idle, reserved, in_flight, pending, eni_count) from the running
         per-ENI counts: no slot scan."""
-        total = used = idle = reserved = in_flight = 0
-        for c in self._creating.values():
-            in_flight += c.ip_count
-        for e in self._enis.values():
-            if e.state is _READY:
-                total += len(e.ips)
-                used += e.n_used
-                idle += e.n_idle
-                reserved += e.n_reserved
-                in_flight += e.assigning
-            elif e.state is _ATTACHING:
-                in_flight += len(e.ips)
-        return (total, used, idle, reserved, in_flight, len(self._pending),
+        p = self._totals
+        in_flight = p.assigning + p.attaching
+        if self._creating:
+            for c in self._creating.values():
+                in_flight += c.ip_count
+        return (p.total, p.used, p.idle, p.reserved, in_flight, len(self._pending),
                 len(self._enis) + len(self._creating))
 
     def _state(self) -> PoolState:
@@ -622,15 +639,17 @@ class IpamCore:
 
     def _plan_is_zero(self, at: float) -> bool:
         """The (time-invariant) policy's plan for the current counts adds and releases nothing.
-        Memoised per counts: the same few pool states recur all day."""
+        Memoised per (policy, capacity, counts), shared by every core of the process: the same
+        few pool states recur all day on every node."""
         key = self._counts()
-        zero = self._zero_plans.get(key)
+        memo = self._zero_memo
+        zero = memo.get(key)
         if zero is None:
             plan = self._policy.plan(self._state(), at)
             zero = plan.ips_to_add <= 0 and plan.ips_to_release <= 0
-            if len(self._zero_plans) >= 4096:
-                self._zero_plans.clear()
-            self._zero_plans[key] = zero
+            if len(memo) >= 65536:
+                memo.clear()
+            memo[key] = zero
         return zero
 
     def _eni_count(self) -> int:
@@ -823,10 +842,18 @@ class IpamCore:
             budget -= len(ips)
         return cmds + self._continue_enis(now)
 
+    def _put_eni(self, slot: EniSlot) -> None:
+        old = self._enis.get(slot.eni_id)
+        if old is not None:
+            old.detach_pool()
+        self._enis[slot.eni_id] = slot
+        slot.attach_pool(self._totals)
+
     def _drop_eni(self, eni_id: str) -> None:
         eni = self._enis.pop(eni_id, None)
         if eni is None:
             return
+        eni.detach_pool()
         for s in eni.ips.values():
             if s.owner is not None:
                 self._owners.pop(s.owner, None)
