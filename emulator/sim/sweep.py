@@ -105,12 +105,12 @@ def _on_dask(doc: Mapping[str, Any], pts: Sequence[Point], address: str) -> list
     except ImportError:
         raise SpecError("--dask-scheduler", "dask.distributed is not installed; install it "
                         "with: pip install 'terway-py[dask]'") from None
-    client = Client(address)
+    client = Client(address)  # type: ignore[no-untyped-call,unused-ignore]
     try:
         futures = [client.submit(run_point, doc, s, o, pure=False) for s, o in pts]
-        return list(client.gather(futures))
+        return list(client.gather(futures))  # type: ignore[no-untyped-call,unused-ignore]
     finally:
-        client.close()
+        client.close()  # type: ignore[no-untyped-call,unused-ignore]
 
 
 def summarize(results: Sequence[Mapping[str, Any]], metrics: Sequence[str]
