@@ -86,6 +86,8 @@ class IpamCore:
         self._res_heap: list[tuple[float, int, IpSlot, str]] = []
         self._res_seq = 0
         self._vsw_available: dict[str, int | None] = {}
+        # largest batch a nearly dry vSwitch is known to take (calls are all-or-nothing)
+        self._batch_cap: dict[str, int] = {}
         self._vsw_fetched_at: float | None = None
         self._memory = ExhaustionMemory()
         self._backoff: dict[str, _Backoff] = {}
@@ -405,6 +407,8 @@ class IpamCore:
         self._vsw_fetched_at = now
         for v in vswitches:
             self._vsw_available[v.vswitch_id] = v.available_ip_count
+            if v.available_ip_count >= self._s.max_ips_per_call:
+                self._batch_cap.pop(v.vswitch_id, None)
             if v.available_ip_count > 0:
                 on_it = [e.eni_id for e in self._enis.values() if e.vswitch_id == v.vswitch_id]
                 if self._memory.lift_vswitch(v.vswitch_id, on_it):
@@ -715,7 +719,7 @@ class IpamCore:
         for eni in selection.order_enis(growable, self._s.eni_selection):
             if add <= 0:
                 break
-            n = min(add, self._s.ips_per_eni - len(eni.ips), self._s.max_ips_per_call)
+            n = min(add, self._s.ips_per_eni - len(eni.ips), self._batch_size(eni.vswitch_id))
             cmd = AssignIps(self._next_id(), eni.eni_id, n)
             eni.busy_cmd, eni.assigning = cmd.cmd_id, n
             self._inflight[cmd.cmd_id] = cmd
@@ -731,7 +735,7 @@ class IpamCore:
         vswitch = self._choose_vswitch(now)
         if vswitch is None:
             return None
-        n = 1 if self._s.exclusive else min(want, self._s.ips_per_eni, self._s.max_ips_per_call)
+        n = 1 if self._s.exclusive else min(want, self._s.ips_per_eni, self._batch_size(vswitch))
         cmd_id = self._next_id()
         cmd = CreateEni(cmd_id, vswitch, n - 1 if not self._s.exclusive else 0,
                         tuple(self._s.security_group_ids), dict(self._s.tags), client_token=cmd_id)
@@ -741,6 +745,21 @@ class IpamCore:
         if known is not None:
             self._vsw_available[vswitch] = max(0, known - n)
         return cmd
+
+    def _batch_size(self, vswitch: str) -> int:
+        return self._batch_cap.get(vswitch, self._s.max_ips_per_call)
+
+    def _shrink_batch(self, vswitch: str, failed: int, error: CloudError) -> bool:
+        """IpNotEnough on a batch of ``failed`` > 1 says only "fewer than that are left": halve
+        the batch and retry at once instead of blocking, so the vSwitch's last addresses still
+        reach pods (upstream blocks, leaving up to 9 of them unused). Beyond upstream, on purpose.
+        """
+        if error.error_class is not ErrorClass.EXHAUSTED or failed <= 1:
+            return False
+        self._batch_cap[vswitch] = failed // 2
+        known = self._vsw_available.get(vswitch)
+        self._vsw_available[vswitch] = failed - 1 if known is None else min(known, failed - 1)
+        return True
 
     def _choose_vswitch(self, now: float) -> str | None:
         candidates = [
@@ -867,7 +886,11 @@ class IpamCore:
     def _create_failed(self, cmd: CreateEni, error: CloudError, now: float) -> None:
         self._creating.pop(cmd.cmd_id, None)
         until = now + self._s.exhaustion_block
-        if error.error_class is ErrorClass.EXHAUSTED:
+        if self._shrink_batch(cmd.vswitch_id, cmd.secondary_ip_count + 1, error):
+            self._log("warning", f"create network interface on vSwitch {cmd.vswitch_id} "
+                      f"failed: {error.describe()}, retrying with "
+                      f"{self._batch_size(cmd.vswitch_id)} addresses")
+        elif error.error_class is ErrorClass.EXHAUSTED:
             self._memory.vswitches[cmd.vswitch_id] = Block(until, error)
             self._vsw_available[cmd.vswitch_id] = 0
             self._exhausted("vswitch", cmd.vswitch_id, until, error)
@@ -889,7 +912,9 @@ class IpamCore:
         eni.busy_cmd, eni.assigning = None, 0
         self._log("warning", f"Assign private ip address failed: {error.describe()}, retrying")
         until = now + self._s.exhaustion_block
-        if error.error_class in (ErrorClass.EXHAUSTED, ErrorClass.QUOTA):
+        if self._shrink_batch(eni.vswitch_id, cmd.count, error):
+            pass  # retried on the next tick with a smaller batch
+        elif error.error_class in (ErrorClass.EXHAUSTED, ErrorClass.QUOTA):
             self._memory.enis[eni.eni_id] = Block(until, error)
             self._exhausted("eni", eni.eni_id, until, error)
             if error.error_class is ErrorClass.EXHAUSTED:

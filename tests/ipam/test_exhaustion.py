@@ -163,3 +163,20 @@ def test_eni_limit_on_attach_blocks_creation_and_cleans_up() -> None:
     assert core.pending_keys() == ["ns/a"]
     settle(core, cloud, 600.3)
     assert core.allocation("ns/a") is not None
+
+
+def test_ip_not_enough_on_a_batch_shrinks_it_so_the_last_addresses_reach_pods() -> None:
+    """Calls are all-or-nothing: 6 asked with 3 left must still serve 3 pods, then block."""
+    core, cloud = _one_eni_with_pods(1, max_enis=1, vswitch_cache_ttl=10**9)
+    cloud.free["vsw-a"] = 3
+    for i in range(6):
+        assert isinstance(core.request_ip(f"ns/q{i}", 1.0), Pending)
+    notices = settle(core, cloud, 1.3)
+    assert len(ready_keys(notices)) == 3
+    assert cloud.free["vsw-a"] == 0
+    assert len(core.pending_keys()) == 3
+    assert sum(1 for n in notices if isinstance(n, LogLine) and "IpNotEnough" in n.msg) >= 2
+    assert any(isinstance(n, Exhausted) and n.scope == "vswitch" for n in notices)
+    calls = len(cloud.calls)
+    settle(core, cloud, 300.0)
+    assert "assign" not in cloud.calls[calls:]  # a refused single address blocks as before

@@ -25,7 +25,7 @@ def test_daemon_and_simulator_make_the_same_cloud_calls(
 
     # the workload exercises what it claims to
     kinds = Counter((c[1], c[3]) for c in sim)
-    assert kinds[("assign_private_ips", "InvalidVSwitchId.IpNotEnough")] == 1
+    assert kinds[("assign_private_ips", "InvalidVSwitchId.IpNotEnough")] >= 1
     assert kinds[("describe_vswitches", "OK")] == 2, "at start and when vsw-b is added"
     assert kinds[("delete_network_interface", "OK")] >= 1, "the pool shrinks"
     vsw_b = run.vsw_ids["vsw-b"]
