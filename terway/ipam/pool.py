@@ -101,13 +101,19 @@ class IpamCore:
         self._skip: tuple[int, float] | None = None
         self._sync_owed = False          # a left-out sync fell due exactly at _now, not yet run
         self._quiet_ok = self._quiet_syncs_possible()
+        # Structure version: bumped by every input but the pod ones (request/release/cancel),
+        # which touch no block, backoff, command, ENI state or vSwitch cache. The parts of the
+        # wake-up that depend only on those are memoised per version (see next_wakeup).
+        self._struct = 0
+        self._other_memo: tuple[int, float] = (-1, 0.0)          # (version, deadline)
+        self._quiet_memo: tuple[int, float, bool] = (-1, 0.0, False)  # (version, at, quiet)
 
     # ------------------------------------------------------------------ inputs: pods
 
     def request_ip(self, pod_key: str, now: float, sticky: bool = False) -> Allocation | Pending:
         """Serve from the pool now, or queue the request (an ``IpReady`` notice follows)."""
         _check_key(pod_key)
-        self._advance(now)
+        self._advance(now, pod=True)
         self._last_activity = now
         if pod_key in self._owners:
             return self._allocation(pod_key)
@@ -123,7 +129,7 @@ class IpamCore:
     def release_ip(self, pod_key: str, now: float) -> Allocation | None:
         """The pod is gone. Sticky allocations stay reserved for the key for ``sticky_ttl``."""
         _check_key(pod_key)
-        self._advance(now)
+        self._advance(now, pod=True)
         if self._pending.pop(pod_key, None) is not None:
             return None
         if pod_key not in self._owners:
@@ -144,16 +150,17 @@ class IpamCore:
 
     def cancel_request(self, pod_key: str, now: float) -> bool:
         _check_key(pod_key)
-        self._advance(now)
+        self._advance(now, pod=True)
         return self._pending.pop(pod_key, None) is not None
 
     # ------------------------------------------------------------------ inputs: time
 
     def tick(self, now: float) -> list[Command]:
         """Everything due at ``now``: expiries, retries, batches, pool sync, idle reclaim."""
-        self._advance(now)
+        self._advance(now, pod=True)
         if self._nothing_due(now):
             return []                    # the common case (a pump after a result): no work
+        self._struct += 1
         self._expire(now)
         self._serve_pending()
         cmds: list[Command] = []
@@ -194,6 +201,20 @@ class IpamCore:
         (``plan`` ignores ``now``) so that the same state gives the same (empty) plan later.
         The caller has checked ``_quiet_ok`` and that nothing is pending.
         """
+        heap = self._res_heap
+        if heap and heap[0][0] <= at:
+            return False
+        memo = self._quiet_memo
+        if memo[0] == self._struct and memo[1] == at:
+            quiet = memo[2]
+        else:
+            quiet = self._structure_quiet(at)
+            self._quiet_memo = (self._struct, at, quiet)
+        return quiet and self._plan_is_zero(at)
+
+    def _structure_quiet(self, at: float) -> bool:
+        """The part of _sync_would_be_quiet that pod inputs cannot change: no block, backoff
+        or vSwitch refresh due by ``at``, no ENI step ready to go."""
         mem = self._memory
         if (mem.enis or mem.vswitches or mem.create) and mem.earliest() <= at:
             return False
@@ -201,9 +222,6 @@ class IpamCore:
             for b in self._backoff.values():
                 if b.until <= at:
                     return False
-        heap = self._res_heap
-        if heap and heap[0][0] <= at:
-            return False
         fetched = self._vsw_fetched_at
         if (fetched is None or at >= fetched + self._s.vswitch_cache_ttl) and self._refresh_due(at):
             return False
@@ -211,7 +229,7 @@ class IpamCore:
             if (e.state is not _READY and e.busy_cmd is None
                     and not self._backing_off(f"eni:{e.eni_id}", at)):
                 return False
-        return self._plan_is_zero(at)
+        return True
 
     def _nothing_due(self, now: float) -> bool:
         """tick(now) would change nothing: no pending request, no expiry or retry due, no
@@ -273,15 +291,12 @@ class IpamCore:
     def _next_other_deadline(self) -> float:
         """The earliest future deadline other than the pool sync (math.inf: none)."""
         now = self._now
-        best = math.inf
-        if self._memory.any_blocked():
-            for t in self._memory.deadlines():
-                if now < t < best:
-                    best = t
-        if self._backoff:
-            for b in self._backoff.values():
-                if now < b.until < best:
-                    best = b.until
+        memo = self._other_memo
+        if memo[0] == self._struct and memo[1] > now:
+            best = memo[1]   # still the first of those deadlines after now (all were > it)
+        else:
+            best = self._next_structure_deadline(now)
+            self._other_memo = (self._struct, best)
         if self._pending:
             window = self._s.batch_window
             for r in self._pending.values():   # oldest first: the first future window is min
@@ -291,6 +306,20 @@ class IpamCore:
                     break
         if self._res_heap:
             best = min(best, self._next_reservation_expiry())
+        return best
+
+    def _next_structure_deadline(self, now: float) -> float:
+        """The first deadline after ``now`` of blocks, backoffs, idle reclaim and the vSwitch
+        cache: what pod inputs cannot change."""
+        best = math.inf
+        if self._memory.any_blocked():
+            for t in self._memory.deadlines():
+                if now < t < best:
+                    best = t
+        if self._backoff:
+            for b in self._backoff.values():
+                if now < b.until < best:
+                    best = b.until
         t2 = self._next_reclaim
         if t2 is not None and now < t2 < best:
             best = t2
@@ -524,12 +553,16 @@ class IpamCore:
 
     # ------------------------------------------------------------------ internals: time
 
-    def _advance(self, now: float) -> None:
+    def _advance(self, now: float, pod: bool = False) -> None:
+        """Move time on. ``pod``: a pod input (or a tick that may turn out to do nothing),
+        which leaves the structure version alone."""
         if now < 0 or now < self._now:
             raise ValueError(f"now: must not go backwards ({now} < {self._now})")
         if self._skip is not None:
             self._catch_up_syncs(now)
         self._ver += 1                   # every input and tick may change what is due
+        if not pod:
+            self._struct += 1
         self._now = now
         if self._next_sync is None:
             self._next_sync = now  # first sync at the first tick
