@@ -19,17 +19,19 @@ class AddressPool:
         self.first = base + 1
         self.last = base + self.network.num_addresses - 4   # inclusive
         self.gateway = str(ipaddress.IPv4Address(base + self.network.num_addresses - 3))
+        self.cidr = str(self.network)        # the text views show (formatted once)
+        self._capacity = max(0, self.last - self.first + 1)
         self._cursor = self.first
         self._freed: list[int] = []
         self._used: set[int] = set()
 
     @property
     def capacity(self) -> int:
-        return max(0, self.last - self.first + 1)
+        return self._capacity
 
     @property
     def available(self) -> int:
-        return self.capacity - len(self._used)
+        return self._capacity - len(self._used)
 
     def usable(self, ip: str) -> bool:
         try:

@@ -117,7 +117,7 @@ class VSwitch:
     eni_count: int = 0
 
     def view(self) -> VSwitchView:
-        return VSwitchView(self.vswitch_id, self.vpc_id, self.zone_id, str(self.pool.network),
+        return VSwitchView(self.vswitch_id, self.vpc_id, self.zone_id, self.pool.cidr,
                            self.pool.available, self.pool.gateway, self.name, self.description)
 
 
