@@ -336,7 +336,8 @@ class Run:
         for node in self.nodes:
             if not node.alive:
                 continue
-            enis = self.cloud_truth.describe_network_interfaces(instance_id=node.instance_id)
+            # the model's own views: no CloudAPI conversion for 1,000 nodes per check
+            enis = self.model.describe_network_interfaces(instance_id=node.instance_id)
             limits = self._limits[self.scenario.instance_type]
             if len(enis) > limits.eni_quantity:
                 raise InvariantViolation(now, f"{node.name} has {len(enis)} ENIs, quota "

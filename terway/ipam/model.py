@@ -231,7 +231,14 @@ class EniSlot:
         """``idle_ips()[0]`` without sorting."""
         if not self.n_idle:
             return None
-        return min((s for s in self.ips.values() if s.idle), key=_idle_order)
+        best: IpSlot | None = None
+        for s in self.ips.values():      # a plain loop: this runs for every pod served
+            if s._owner is not None or s._reserved_for is not None or s._releasing:
+                continue
+            if (best is None or s.idle_since < best.idle_since
+                    or (s.idle_since == best.idle_since and s.ip < best.ip)):
+                best = s
+        return best
 
     @property
     def used(self) -> int:

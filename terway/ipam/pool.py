@@ -628,7 +628,7 @@ class IpamCore:
         return True
 
     def _give_idle(self, pod_key: str, sticky: bool) -> bool:
-        pick = selection.pick_idle(list(self._enis.values()), self._s.eni_selection)
+        pick = selection.pick_idle(self._enis.values(), self._s.eni_selection)
         if pick is None:
             return False
         self._own(pod_key, pick[0], pick[1], sticky)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from terway.ipam.model import EniSlot
 
@@ -19,7 +19,7 @@ def order_enis(enis: Sequence[EniSlot], policy: str) -> list[EniSlot]:
     return sorted(enis, key=lambda e: (-_fullness(e), e.eni_id))
 
 
-def pick_idle(enis: Sequence[EniSlot], policy: str) -> tuple[EniSlot, str] | None:
+def pick_idle(enis: Iterable[EniSlot], policy: str) -> tuple[EniSlot, str] | None:
     """The (ENI, IP) to hand out next, or None. Fullness counts used IPs here."""
     with_idle = [e for e in enis if e.n_idle and e.ready]
     if not with_idle:
