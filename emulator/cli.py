@@ -77,7 +77,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    log.info("serving", extra={"kv": {
+    log.info("serving", extra={"fields": {
         "url": handle.url, "endpoint": handle.endpoint, "access_key_id": args.access_key_id,
         "seed": emu.seed, "world": args.world, "fabric": args.fabric,
     }})
@@ -87,7 +87,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if fabric is not None:
             fabric.stop()
         handle.stop()
-        log.info("stopped", extra={"kv": {"url": handle.url}})
+        log.info("stopped", extra={"fields": {"url": handle.url}})
     return 0
 
 

@@ -30,3 +30,23 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if os.environ.get("TERWAY_REQUIRE_PRIVILEGED") == "1":
         pytest.fail(f"TERWAY_REQUIRE_PRIVILEGED=1 but this test cannot run: {why}")
     pytest.skip(why)
+
+
+_PROJECT_LOGGERS = ("terway", "terwayd", "emulator")
+
+
+@pytest.fixture(autouse=True)
+def _restore_project_loggers() -> object:
+    """Daemon and CLI tests install logfmt handlers (propagate=False) on the project's loggers;
+    put them back after each test so later tests' ``caplog`` still sees their records."""
+    import logging
+
+    saved = []
+    for name in _PROJECT_LOGGERS:
+        lg = logging.getLogger(name)
+        saved.append((lg, lg.level, lg.propagate, list(lg.handlers)))
+    yield None
+    for lg, level, propagate, handlers in saved:
+        lg.setLevel(level)
+        lg.propagate = propagate
+        lg.handlers[:] = handlers

@@ -131,7 +131,7 @@ class Fabric:
                 self.last_error = None
             except Exception as exc:  # keep serving; the next wake-up retries
                 if str(exc) != self.last_error:
-                    log.warning("fabric converge failed", extra={"kv": {"error": str(exc)}})
+                    log.warning("fabric converge failed", extra={"fields": {"error": str(exc)}})
                 self.last_error = str(exc)
             self._owners = self.plumber.owners()
             with self._done:

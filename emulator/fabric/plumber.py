@@ -135,14 +135,14 @@ class Plumber:
         self.registry.add(ns)
         state = NodeState(want.vpc_id)
         self.nodes[ns] = state
-        log.info("node up", extra={"kv": {"instance": ns, "vpc": want.vpc_id}})
+        log.info("node up", extra={"fields": {"instance": ns, "vpc": want.vpc_id}})
         return state
 
     def _remove_node(self, instance_id: str) -> None:
         self.nodes.pop(instance_id, None)
         netns_delete(instance_id)
         self.registry.discard(instance_id)
-        log.info("node down", extra={"kv": {"instance": instance_id}})
+        log.info("node down", extra={"fields": {"instance": instance_id}})
 
     def _plug(self, node: str, state: NodeState, eni: EniWant, *, primary: bool) -> None:
         router = state.vpc_id
@@ -162,13 +162,13 @@ class Plumber:
             ip_batch([f"addr add {eni.ips[0]}/{eni.prefixlen} dev {nlink}",
                       f"link set {nlink} up",
                       f"route add default via {eni.gateway} dev {nlink}"], ns=node)
-        log.info("eni plugged", extra={"kv": {"instance": node, "eni": eni.eni_id,
+        log.info("eni plugged", extra={"fields": {"instance": node, "eni": eni.eni_id,
                                               "link": nlink, "mac": eni.mac}})
 
     def _unplug(self, node: str, state: NodeState, eni_id: str) -> None:
         plugged = state.enis.pop(eni_id)
         ip("link", "del", plugged.router_link, ns=state.vpc_id, check=False)
-        log.info("eni unplugged", extra={"kv": {"instance": node, "eni": eni_id,
+        log.info("eni unplugged", extra={"fields": {"instance": node, "eni": eni_id,
                                                 "link": plugged.node_link}})
 
     def _update_ips(self, router: str, have: Plugged, want: EniWant) -> None:

@@ -90,7 +90,7 @@ class Gateway:
         if log.isEnabledFor(20):
             log.info(
                 "api call",
-                extra={"kv": {
+                extra={"fields": {
                     "action": action, "product": product, "status": resp.status, "code": code,
                     "ak": ak, "client": req.client_ip,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 3),

@@ -56,7 +56,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             resp = self.server.gateway.handle(req)
         except Exception:  # a bug must not kill the connection thread silently
-            log.exception("unhandled error", extra={"kv": {"path": path}})
+            log.exception("unhandled error", extra={"fields": {"path": path}})
             resp = WireResponse(500, b'{"Code":"InternalError","Message":"emulator bug"}')
         self._send(resp)
 
@@ -80,7 +80,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(head if self.command == "HEAD" else head + resp.body)
 
     def log_message(self, format: str, *args: object) -> None:
-        log.debug(format % args, extra={"kv": {"client": self.client_address[0]}})
+        log.debug(format % args, extra={"fields": {"client": self.client_address[0]}})
 
 
 class EmulatorHTTPServer(ThreadingHTTPServer):

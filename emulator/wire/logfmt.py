@@ -1,48 +1,20 @@
-"""Logfmt lines (``time=… level=… msg=… key=value``) like upstream Terway's, for the front ends.
+"""The emulator's loggers, in the project's one logfmt format (``terway.daemon.logfmt``).
 
-Callers pass fields through ``extra={"kv": {...}}``; nothing here ever formats a secret because
-callers only ever hand it ids, codes and timings.
+Callers pass fields through ``extra={"fields": {...}}``; they only ever hand over ids, codes and
+timings, and the formatter redacts secret-looking keys as a last line of defence.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-import time
-from collections.abc import Mapping
 from typing import Any
 
+from terway.daemon.logfmt import LogfmtFormatter, format_fields
+
+__all__ = ["configure", "format_fields", "get_logger"]
+
 LOGGER_NAME = "emulator"
-
-
-def _quote(value: object) -> str:
-    text = str(value)
-    if text == "" or any(c in text for c in ' ="\\\n\t'):
-        escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-        return f'"{escaped}"'
-    return text
-
-
-def format_fields(fields: Mapping[str, Any]) -> str:
-    return " ".join(f"{k}={_quote(v)}" for k, v in fields.items() if v is not None)
-
-
-class LogfmtFormatter(logging.Formatter):
-    """``time=<RFC3339 UTC> level=<lower> msg=<message>`` then the record's ``kv`` fields."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-        head: dict[str, Any] = {
-            "time": f"{stamp}.{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(),
-            "msg": record.getMessage(),
-        }
-        kv = getattr(record, "kv", None)
-        if isinstance(kv, Mapping):
-            head.update(kv)
-        if record.exc_info:
-            head["error"] = self.formatException(record.exc_info).splitlines()[-1]
-        return format_fields(head)
 
 
 def get_logger(name: str = "") -> logging.Logger:

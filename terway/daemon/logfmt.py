@@ -39,17 +39,28 @@ def quote(value: object) -> str:
     return f'"{escaped}"'
 
 
+def format_fields(fields: Mapping[str, Any]) -> str:
+    """``k=v`` pairs; None values are left out, secret-looking keys redacted."""
+    return " ".join(
+        f"{key}={quote('[redacted]' if _SECRET_KEY.search(key) else value)}"
+        for key, value in fields.items()
+        if value is not None
+    )
+
+
 class LogfmtFormatter(logging.Formatter):
-    """``time="2020-03-17T07:03:40Z" level=warning msg="…"`` then the record's ``fields``."""
+    """``time="2020-03-17T07:03:40Z" level=warning msg="…"`` then the record's ``fields``.
+
+    The one log format of the project: terwayd, the simulator's daemon log and the emulator's
+    front ends all use it."""
 
     def format(self, record: logging.LogRecord) -> str:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created))
         level = _NAMES.get(record.levelno, record.levelname.lower())
         parts = [f'time="{stamp}"', f"level={level}", f"msg={quote(record.getMessage())}"]
         fields: Mapping[str, Any] = getattr(record, "fields", None) or {}
-        for key, value in fields.items():
-            shown = "[redacted]" if _SECRET_KEY.search(key) else value
-            parts.append(f"{key}={quote(shown)}")
+        if fields:
+            parts.append(format_fields(fields))
         if record.exc_info and record.levelno >= logging.ERROR:
             parts.append(f"error={quote(self.formatException(record.exc_info))}")
         return " ".join(parts)
