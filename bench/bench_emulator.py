@@ -177,8 +177,11 @@ def _measure(emu_endpoint: str, noop_endpoint: str, calls: int, rounds: int,
     emu_qps = _concurrent(maker(emu_endpoint), threads, per_thread)
     noop_qps = _concurrent(maker(noop_endpoint), threads, per_thread)
     emu_s, noop_s = statistics.median(emu_times), statistics.median(noop_times)
+    # paired: each round's emulator time over the no-op time measured right after it, so drift
+    # on a shared machine (which moves both) cancels; the median of those ratios is reported
+    paired = statistics.median(e / n for e, n in zip(emu_times, noop_times, strict=True))
     return {
-        "emulator_us": emu_s * 1e6, "noop_us": noop_s * 1e6, "ratio": emu_s / noop_s,
+        "emulator_us": emu_s * 1e6, "noop_us": noop_s * 1e6, "ratio": paired,
         "emulator_qps_concurrent": emu_qps, "noop_qps_concurrent": noop_qps,
     }
 
@@ -235,8 +238,8 @@ def _serve_noop(port: int, body_file: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--calls", type=int, default=1000)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--threads", type=int, default=32)
     parser.add_argument("--in-process", action="store_true",
                         help="serve both from threads of this process (shares the GIL)")

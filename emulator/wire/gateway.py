@@ -87,8 +87,10 @@ class Gateway:
             code = err.code
             rid = err.request_id or self.emulator.new_request_id()
             resp = error_response(err, rid, product)
-        if log.isEnabledFor(20):
-            log.info(
+        level = 20 if code else 10  # refusals at info; successes at debug (the hot path stays cheap)
+        if log.isEnabledFor(level):
+            log.log(
+                level,
                 "api call",
                 extra={"fields": {
                     "action": action, "product": product, "status": resp.status, "code": code,

@@ -129,7 +129,7 @@ def test_seed_and_clock_control() -> None:
 
 def test_api_log_lines_are_logfmt_without_secrets(http_h: Harness) -> None:
     stream = io.StringIO()
-    logfmt.configure("info", stream)
+    logfmt.configure("debug", stream)
     try:
         with pytest.raises(Exception, match="SignatureDoesNotMatch"):
             http_h.vpc("DescribeVSwitches", client=http_h.vpc_client(secret="hush-hush"))
@@ -138,8 +138,9 @@ def test_api_log_lines_are_logfmt_without_secrets(http_h: Harness) -> None:
         logging.getLogger("emulator").handlers.clear()
     lines = stream.getvalue().splitlines()
     assert len(lines) == 2
-    assert all(line.startswith("time=") and " level=info msg=\"api call\" " in line
-               for line in lines)
+    assert " level=info msg=\"api call\" " in lines[0]   # a refusal: info
+    assert " level=debug msg=\"api call\" " in lines[1]  # a success: debug
+    assert all(line.startswith("time=") for line in lines)
     assert "code=SignatureDoesNotMatch" in lines[0] and "status=400" in lines[0]
     assert "status=200" in lines[1] and "ak=LTAIemulatorAccessKey" in lines[1]
     assert "hush-hush" not in stream.getvalue() and "emulator-secret" not in stream.getvalue()
