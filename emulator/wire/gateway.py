@@ -87,7 +87,7 @@ class Gateway:
             code = err.code
             rid = err.request_id or self.emulator.new_request_id()
             resp = error_response(err, rid, product)
-        level = 20 if code else 10  # refusals at info; successes at debug (the hot path stays cheap)
+        level = 20 if code else 10  # refusals at info, successes at debug: a cheap hot path
         if log.isEnabledFor(level):
             log.log(
                 level,
