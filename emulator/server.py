@@ -110,6 +110,8 @@ class Emulator:
 
     def apply_faults(self, product: str, action: str, params: Mapping[str, str]) -> None:
         """Sleep the rule's latency, then raise its error (if any) before the model is touched."""
+        if self.faults.empty:
+            return
         decision = self.faults.decide(action, params, self.now(), product)
         if decision.latency > 0:
             time.sleep(decision.latency)

@@ -35,8 +35,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def _serve(self) -> None:
+        headers = header_map(self.headers.items())
         try:
-            length = int(self.headers.get("Content-Length") or 0)
+            length = int((headers.get("content-length") or ["0"])[0] or 0)
         except ValueError:
             length = -1
         if not 0 <= length <= MAX_BODY:
@@ -49,7 +50,7 @@ class _Handler(BaseHTTPRequestHandler):
             method=self.command,
             path=path,
             query=query,
-            headers=header_map(self.headers.items()),
+            headers=headers,
             body=body,
             client_ip=self.client_address[0],
         )

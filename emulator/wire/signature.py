@@ -158,7 +158,11 @@ def canonical_headers(
         values = headers.get(name)
         if not values:
             raise incomplete(f"Signed header {name!r} is absent from the request.")
-        lines.append(f"{name}:{','.join(sorted(v.strip() for v in values))}\n")
+        if len(values) == 1:
+            joined = values[0].strip()
+        else:
+            joined = ",".join(sorted(v.strip() for v in values))
+        lines.append(f"{name}:{joined}\n")
     return "".join(lines), ";".join(names)
 
 

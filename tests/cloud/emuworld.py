@@ -30,6 +30,8 @@ class ScriptedFaults:
     script: dict[str, tuple[str, str, int, int]] = field(default_factory=dict)
     seen: list[str] = field(default_factory=list)
 
+    empty = False  # always consulted: it records every call in ``seen``
+
     def fail(self, action: str, code: str, message: str, status: int, times: int) -> None:
         self.script[action] = (code, message, status, times)
 
