@@ -66,18 +66,25 @@ class Burst(Workload):
             self.cluster.create(f"default/{spec.name}-{self.seq}", lifetime=life)
 
 
-class Deployment(Workload):
-    """A ReplicaSet: keeps ``replicas`` pods, replaces lost ones, scales down newest first."""
+class _Scaled(Workload):
+    """A controller with a replica count: scaled to ``replicas`` at start, then by schedule."""
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.target = 0
-        self.live: dict[str, Pod] = {}
 
     def start(self) -> None:
         self._at(self.spec.start, lambda: self.scale(self.spec.replicas))
         for at, n in self.spec.schedule:
             self._at(at, lambda n=n: self.scale(n))
+
+
+class Deployment(_Scaled):
+    """A ReplicaSet: keeps ``replicas`` pods, replaces lost ones, scales down newest first."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.live: dict[str, Pod] = {}
 
     def scale(self, replicas: int) -> None:
         self.target = replicas
@@ -101,18 +108,12 @@ class Deployment(Workload):
             self._add()                          # the controller replaces a lost pod
 
 
-class StatefulSet(Workload):
+class StatefulSet(_Scaled):
     """Pods ``name-0..n-1``: stable names, sticky IPs, recreated on their node when restarted."""
 
     def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.target = 0
+        super().__init__(*args, **kwargs)
         self.live: dict[int, Pod] = {}
-
-    def start(self) -> None:
-        self._at(self.spec.start, lambda: self.scale(self.spec.replicas))
-        for at, n in self.spec.schedule:
-            self._at(at, lambda n=n: self.scale(n))
 
     def scale(self, replicas: int) -> None:
         self.target = replicas

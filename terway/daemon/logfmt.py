@@ -75,9 +75,8 @@ def parse_level(name: str) -> int:
             from None
 
 
-def setup(level: int = logging.INFO, stream: TextIO | None = None) -> logging.Logger:
-    """Install one logfmt handler on the ``terwayd`` logger (idempotent) and return it."""
-    logger = logging.getLogger(LOGGER_NAME)
+def _install(logger: logging.Logger, level: int, stream: TextIO | None) -> None:
+    """One logfmt handler on ``logger`` (replacing ours from an earlier call), no propagation."""
     logger.setLevel(level)
     logger.propagate = False
     for handler in list(logger.handlers):
@@ -87,21 +86,18 @@ def setup(level: int = logging.INFO, stream: TextIO | None = None) -> logging.Lo
     handler.setFormatter(LogfmtFormatter())
     handler._terway_logfmt = True  # type: ignore[attr-defined]
     logger.addHandler(handler)
+
+
+def setup(level: int = logging.INFO, stream: TextIO | None = None) -> logging.Logger:
+    """Install one logfmt handler on the ``terwayd`` logger (idempotent) and return it."""
+    logger = logging.getLogger(LOGGER_NAME)
+    _install(logger, level, stream)
     return logger
 
 
 def setup_library_loggers(level: int, stream: TextIO | None = None) -> None:
     """Route the shared library's loggers (``terway.*``, e.g. the SDK client) through logfmt."""
-    lib = logging.getLogger("terway")
-    lib.setLevel(level)
-    lib.propagate = False
-    for handler in list(lib.handlers):
-        if getattr(handler, "_terway_logfmt", False):
-            lib.removeHandler(handler)
-    handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(LogfmtFormatter())
-    handler._terway_logfmt = True  # type: ignore[attr-defined]
-    lib.addHandler(handler)
+    _install(logging.getLogger("terway"), level, stream)
 
 
 def get(name: str = "") -> logging.Logger:
