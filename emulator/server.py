@@ -10,9 +10,11 @@ through this class only, so the model's API can evolve behind one thin adapter::
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from emulator.model.errors import ApiError
@@ -119,9 +121,7 @@ class Emulator:
             raise decision.error
 
     def dispatch(self, product: str, action: str, params: Mapping[str, str]) -> dict[str, Any]:
-        from emulator.actions import dispatch
-
-        result: dict[str, Any] = dispatch(self.cloud, product, action, params)
+        result: dict[str, Any] = _actions().dispatch(self.cloud, product, action, params)
         return result
 
     def call(self, product: str, action: str, params: Mapping[str, str]) -> dict[str, Any]:
@@ -199,6 +199,15 @@ class Emulator:
     def serve(self, port: int = 0, host: str = "127.0.0.1") -> ServerHandle:
         """Serve HTTP (API + metadata + control) on a daemon thread; ``port=0`` picks a free one."""
         return serve_in_thread(self, host, port)
+
+
+@functools.cache
+def _actions() -> ModuleType:
+    """``emulator.actions``, imported on first use (it pulls in the model) and then kept: an
+    import statement in ``dispatch`` would cost a lookup on every API call."""
+    import emulator.actions
+
+    return emulator.actions
 
 
 def _new_faults(seed: int) -> Any:

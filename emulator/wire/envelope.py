@@ -28,8 +28,13 @@ class WireResponse:
     headers: list[tuple[str, str]] = field(default_factory=list)
 
 
+# one encoder for every response: ``json.dumps`` with options builds a new one per call
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def dumps(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    """Compact UTF-8 JSON: ``json.dumps(obj, separators=(",", ":"), ensure_ascii=False)``."""
+    return _ENCODER.encode(obj).encode("utf-8")
 
 
 def error_body(err: ApiError, request_id: str, product: str = "ecs") -> dict[str, str]:
