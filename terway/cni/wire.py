@@ -140,7 +140,9 @@ def loads(data: bytes | str) -> Any:
         if text[end:].strip(_WS):
             raise ValueError("extra data")
         return obj
-    except (ValueError, StopIteration):
+    except (ValueError, StopIteration, SystemError):
+        # SystemError: _json reports some errors (e.g. a control character in a string) through
+        # json.decoder.JSONDecodeError, which it looks up in sys.modules without importing it.
         pass
     import json  # the slow, precise path: only for input that is not plain valid JSON
 
@@ -183,6 +185,7 @@ RESULTS: dict[str, dict[str, tuple[str, object]]] = {
     "RecordEvent": {},
     "Status": {"ready": (_B, REQUIRED), "message": (_S, "")},
     "GC": {"released": ("strs", ())},
+    "ExecCNI": {"exit": (_I, REQUIRED), "stdout": (_S, REQUIRED), "stderr": (_S, REQUIRED)},
 }
 RESULTS["GetIPInfo"] = RESULTS["AllocIP"]
 

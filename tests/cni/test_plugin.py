@@ -1,4 +1,8 @@
-"""The plugin executable against a fake daemon: results, errors, idempotence, cost."""
+"""The plugin executable against a fake daemon: results, errors, idempotence, cost.
+
+Every test runs twice: with the Python plugin, and with the native front (which hands the
+command to the daemon's ExecCNI, or falls back to the Python plugin): the answers must match.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +15,17 @@ from collections.abc import Iterator
 import pytest
 
 from cni.fakedaemon import DEFAULT_INFO, FakeDaemon
-from cni.plugin import ROOT, cni_env, netconf, run
+from cni.plugin import PYTHON_PLUGIN, ROOT, cni_env, netconf, run, use
 from terway import rpc
 from terway.cni.launcher import write_launcher
+
+
+@pytest.fixture(autouse=True, params=["python", "native"])
+def plugin_kind(request: pytest.FixtureRequest) -> Iterator[str]:
+    if request.param == "native":
+        use([request.getfixturevalue("native_plugin")])
+    yield request.param
+    use(PYTHON_PLUGIN)
 
 
 @pytest.fixture
@@ -121,6 +133,7 @@ def test_daemon_unreachable() -> None:
         ({"CNI_ARGS": "K8S_POD_NAMESPACE=a"}, None, 4, "K8S_POD_NAME"),
         ({}, b'{"cniVersion": "1.0.0", "name": ', 6, "line 1 column"),
         ({}, b"\xff\xfe", 6, "not"),
+        ({}, b'{"cniVersion": "1.0.0", "name": "a\x01"}', 6, "Invalid control character"),
         ({}, b"[1]", 6, "JSON object"),
         ({}, {"cniVersion": "9.9.9", "name": "x"}, 1, "incompatible CNI version '9.9.9'"),
         ({}, {"name": "x"}, 7, "cniVersion"),
@@ -219,11 +232,15 @@ def test_daemon_garbage_reply_is_a_protocol_error(tmp_path: os.PathLike[str]) ->
     srv.bind(path)
     srv.listen(1)
 
-    def serve() -> None:
-        conn, _ = srv.accept()
-        conn.recv(65536)
-        conn.sendall(b"<html>\n")
-        conn.close()
+    def serve() -> None:  # every connection (the native front's, then its fallback's)
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            conn.recv(65536)
+            conn.sendall(b"<html>\n")
+            conn.close()
 
     threading.Thread(target=serve, daemon=True).start()
     rc, out, err = run(cni_env("ADD"), netconf(path))
