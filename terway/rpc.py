@@ -170,6 +170,20 @@ class GCReply(NamedTuple):
     released: tuple[str, ...] = ()  # container ids released
 
 
+class ExecCNIRequest(NamedTuple):
+    """The native plugin front (terway/cni/shim.c) hands a whole CNI invocation over; the
+    daemon runs the Python plugin on it in-process (terway/daemon/cniexec.py)."""
+
+    env: str    # base64 of the CNI_* variables as NUL-terminated KEY=VALUE entries
+    stdin: str  # base64 of the plugin's stdin (the netconf)
+
+
+class ExecCNIReply(NamedTuple):
+    exit: int    # the plugin's exit code
+    stdout: str  # base64 of what the plugin printed (its CNI result or error)
+    stderr: str  # base64
+
+
 METHODS: dict[str, tuple[type[Any], type[Any]]] = {
     "AllocIP": (AllocIPRequest, IPInfo),
     "ReleaseIP": (ReleaseIPRequest, ReleaseIPReply),
@@ -177,6 +191,7 @@ METHODS: dict[str, tuple[type[Any], type[Any]]] = {
     "RecordEvent": (RecordEventRequest, Empty),
     "Status": (StatusRequest, StatusReply),
     "GC": (GCRequest, GCReply),
+    "ExecCNI": (ExecCNIRequest, ExecCNIReply),
 }
 _METHOD_OF: dict[type[Any], str] = {req: name for name, (req, _) in METHODS.items()}
 _MESSAGES: dict[str, type[Any]] = {"Attachment": Attachment}  # nested message types

@@ -7,7 +7,10 @@ on the path; no ``site``) and appends the directory holding the ``terway`` packa
 ``sys.path`` itself, so a plugin run imports only the few modules it uses. Writing it also
 byte-compiles those modules: without a ``.pyc`` (e.g. ``PYTHONDONTWRITEBYTECODE`` at install
 time, or a read-only image built without one) every run would recompile them (~20 ms).
-``terwayd --install-cni`` (or an init container) calls ``write_launcher``.
+
+``write_plugin`` installs the pair a CNI bin dir gets: the native front (terway/cni/shim.c, see
+terway/cni/native.py) as ``terway`` and this launcher beside it as ``terway-python``, the front's
+fallback (and a plugin in its own right). ``terwayd install-cni`` calls ``write_bundle``.
 """
 
 from __future__ import annotations
@@ -76,11 +79,37 @@ def write_launcher(path: str, python: str | None = None, root: str | None = None
     return path
 
 
-def write_bundle(bin_dir: str, python: str = "/usr/bin/python3") -> str:
+FALLBACK_SUFFIX = "-python"  # shim.c's FALLBACK_SUFFIX
+
+
+def write_plugin(path: str, python: str | None = None, root: str | None = None,
+                 native: bool = True) -> bool:
+    """Install the plugin at ``path``: the native front there and the Python launcher at
+    ``path + "-python"``; or, without a native front (``native`` False, or no C compiler), the
+    Python launcher at both. Returns whether the front was installed."""
+    import shutil
+
+    from terway.cni.native import native_plugin
+
+    write_launcher(path + FALLBACK_SUFFIX, python, root)
+    front = native_plugin() if native else None
+    if front is None:
+        write_launcher(path, python, root)
+        return False
+    tmp = f"{path}.tmp.{os.getpid()}"
+    shutil.copyfile(front, tmp)
+    os.chmod(tmp, 0o755)
+    os.replace(tmp, path)
+    return True
+
+
+def write_bundle(bin_dir: str, python: str = "/usr/bin/python3", native: bool = True) -> bool:
     """Install a self-contained plugin into a CNI bin dir: the hot modules (standard library
     only) copied to ``<bin_dir>/terway.d/`` and a launcher ``<bin_dir>/terway`` that runs them with
-    the *node's* ``python``. Unlike copying the console script, nothing points into the image
-    that installed it (a DaemonSet's init container); the node needs only a Python 3.11+."""
+    the *node's* ``python`` (as ``terway-python``, behind the native front ``terway``; see
+    ``write_plugin``). Unlike copying the console script, nothing points into the image that
+    installed it (a DaemonSet's init container); the node needs a Python 3.11+ only for the
+    fallback. Returns whether the native front was installed."""
     import shutil
 
     bundle = os.path.join(bin_dir, "terway.d")
@@ -89,15 +118,18 @@ def write_bundle(bin_dir: str, python: str = "/usr/bin/python3") -> str:
         dest = os.path.join(bundle, "terway", name)
         os.makedirs(os.path.dirname(dest), exist_ok=True)
         shutil.copyfile(os.path.join(src, name), dest)
-    return write_launcher(os.path.join(bin_dir, "terway"), python=python, root=bundle)
+    return write_plugin(os.path.join(bin_dir, "terway"), python=python, root=bundle,
+                        native=native)
 
 
 def main() -> int:
-    """``python -m terway.cni.launcher DEST``: write the launcher (e.g. /opt/cni/bin/terway)."""
+    """``python -m terway.cni.launcher DEST``: install the plugin (e.g. /opt/cni/bin/terway)."""
     if len(sys.argv) != 2:
         sys.stderr.write("usage: python -m terway.cni.launcher /opt/cni/bin/terway\n")
         return 2
-    print(write_launcher(sys.argv[1]))
+    native = write_plugin(sys.argv[1])
+    kind = "native front + Python fallback" if native else "Python launcher (no C compiler)"
+    print(f"{sys.argv[1]}: {kind}")
     return 0
 
 

@@ -14,32 +14,59 @@ from terway.cni.config import CniEnv, CniError, NetConf
 
 TYPE_CHECKING = False  # mypy treats this name as True; no ``typing`` import at run time
 if TYPE_CHECKING:
-    from typing import Any
+    from collections.abc import Callable
+    from typing import Any, TypeAlias
+
+    # (socket path, timeout, method, params) → checked result, or RpcError: terway.cni.wire.call
+    Caller: TypeAlias = Callable[[str, float, str, dict[str, Any]], dict[str, Any]]
+    Output: TypeAlias = tuple[int, str, str]  # exit code, stdout, stderr
 
 VETH_GATEWAY = "169.254.1.1"  # the pod's next hop in veth mode (the host veth answers it)
 EVENT_TIMEOUT = 2.0
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one CNI command; print a result or a spec error JSON; never leak a traceback."""
-    version = c.LATEST_VERSION
+    """Run one CNI command from this process's env and stdin; print its result or error."""
     try:
         stdin = sys.stdin.buffer.read()
-        env = c.parse_env(_environ())
+    except OSError as exc:
+        stdin = b""
+        code, out, err = _error_output(c.LATEST_VERSION, c.PLUGIN_BUG, f"reading stdin: {exc}")
+    else:
+        code, out, err = run(_environ(), stdin)
+    try:
+        sys.stdout.write(out)
+        sys.stdout.flush()
+        sys.stderr.write(err)
+    except OSError:
+        pass
+    return code
+
+
+def run(environ: dict[str, str], stdin: bytes, call: Caller | None = None) -> Output:
+    """One CNI command → (exit code, stdout, stderr); never raises, never leaks a traceback.
+
+    ``call`` reaches the daemon (default: over its socket). terwayd runs this same function
+    in-process for the native plugin front (terway/daemon/cniexec.py), so both paths give
+    byte-identical answers.
+    """
+    version = c.LATEST_VERSION
+    try:
+        env = c.parse_env(environ)
         if env.command == "VERSION":
-            return _emit(_version_result(stdin))
+            return _output(_version_result(stdin))
         obj = c.decode_netconf(stdin)
         if isinstance(obj.get("cniVersion"), str):
             version = obj["cniVersion"]
         conf = c.parse_netconf(obj, env.command)
-        result = COMMAND_HANDLERS[env.command](env, conf)
-        return _emit(result) if result is not None else 0
+        result = COMMAND_HANDLERS[env.command](env, conf, call or rpc.call)
+        return _output(result) if result is not None else (0, "", "")
     except CniError as exc:
-        return _emit_error(version, exc.code, exc.msg, exc.details)
+        return _error_output(version, exc.code, exc.msg, exc.details)
     except BaseException as exc:  # the runtime must get JSON, never a traceback
         if isinstance(exc, SystemExit | KeyboardInterrupt):
-            return _emit_error(version, c.PLUGIN_BUG, f"interrupted: {type(exc).__name__}")
-        return _emit_error(
+            return _error_output(version, c.PLUGIN_BUG, f"interrupted: {type(exc).__name__}")
+        return _error_output(
             version, c.PLUGIN_BUG, f"unexpected error in terway plugin: {type(exc).__name__}: {exc}"
         )
 
@@ -54,23 +81,15 @@ def _environ() -> dict[str, str]:
     }
 
 
-def _emit(obj: dict[str, Any]) -> int:
-    sys.stdout.write(rpc.dumps(obj, compact=False) + "\n")
-    sys.stdout.flush()
-    return 0
+def _output(obj: dict[str, Any]) -> Output:
+    return 0, rpc.dumps(obj, compact=False) + "\n", ""
 
 
-def _emit_error(version: str, code: int, msg: str, details: str = "") -> int:
+def _error_output(version: str, code: int, msg: str, details: str = "") -> Output:
     if version not in c.SUPPORTED_VERSIONS:
         version = c.LATEST_VERSION
     out = {"cniVersion": version, "code": code, "msg": msg, "details": details}
-    try:
-        sys.stdout.write(rpc.dumps(out, compact=False) + "\n")
-        sys.stdout.flush()
-        sys.stderr.write(f"terway: {msg}\n")
-    except OSError:
-        pass
-    return 1
+    return 1, rpc.dumps(out, compact=False) + "\n", f"terway: {msg}\n"
 
 
 def _version_result(stdin: bytes) -> dict[str, Any]:
@@ -83,9 +102,9 @@ def _version_result(stdin: bytes) -> dict[str, Any]:
 
 
 def _call(
-    conf: NetConf, method: str, params: dict[str, Any], timeout: float | None = None
+    call: Caller, conf: NetConf, method: str, params: dict[str, Any], timeout: float | None = None
 ) -> dict[str, Any]:
-    return rpc.call(
+    return call(
         conf.daemon_socket or rpc.DEFAULT_SOCKET,
         timeout or conf.rpc_timeout or rpc.DEFAULT_TIMEOUT,
         method,
@@ -115,7 +134,7 @@ def _as_cni(err: rpc.RpcError, action: str) -> CniError:
 # ---------------------------------------------------------------------------------------------
 
 
-def cmd_add(env: CniEnv, conf: NetConf) -> dict[str, Any]:
+def cmd_add(env: CniEnv, conf: NetConf, call: Caller) -> dict[str, Any]:
     request = {  # terway.rpc.AllocIPRequest
         "pod_name": env.pod_name,
         "pod_namespace": env.pod_namespace,
@@ -129,19 +148,20 @@ def cmd_add(env: CniEnv, conf: NetConf) -> dict[str, Any]:
         "egress_bps": conf.egress_bps,
     }
     try:
-        info = _call(conf, "AllocIP", request)
+        info = _call(call, conf, "AllocIP", request)
     except rpc.RpcError as exc:
         failure = _as_cni(exc, f"allocating IP for pod {env.pod_namespace}/{env.pod_name}")
         if exc.error_class not in (rpc.CLASS_UNREACHABLE, rpc.CLASS_PROTOCOL):
-            _record_failure(conf, env, failure.msg)
+            _record_failure(call, conf, env, failure.msg)
         raise failure from None
     return build_result(conf.cni_version, env, info)
 
 
-def _record_failure(conf: NetConf, env: CniEnv, message: str) -> None:
+def _record_failure(call: Caller, conf: NetConf, env: CniEnv, message: str) -> None:
     """Best effort: the pod gets an AllocIPFailed event (the daemon records successes itself)."""
     try:  # noqa: SIM105 (contextlib is an import the hot path does not need)
         _call(
+            call,
             conf,
             "RecordEvent",
             {
@@ -182,18 +202,18 @@ def build_result(version: str, env: CniEnv, info: dict[str, Any]) -> dict[str, A
     }
 
 
-def cmd_del(env: CniEnv, conf: NetConf) -> None:
+def cmd_del(env: CniEnv, conf: NetConf, call: Caller) -> None:
     try:
-        _call(conf, "ReleaseIP", _pod_params(env))
+        _call(call, conf, "ReleaseIP", _pod_params(env))
     except rpc.RpcError as exc:
         if exc.code == rpc.ERR_UNKNOWN_CONTAINER:  # nothing held: DEL is idempotent
             return
         raise _as_cni(exc, f"releasing IP of pod {env.pod_namespace}/{env.pod_name}") from None
 
 
-def cmd_check(env: CniEnv, conf: NetConf) -> None:
+def cmd_check(env: CniEnv, conf: NetConf, call: Caller) -> None:
     try:
-        info = _call(conf, "GetIPInfo", _pod_params(env))
+        info = _call(call, conf, "GetIPInfo", _pod_params(env))
     except rpc.RpcError as exc:
         raise _as_cni(exc, f"checking pod {env.pod_namespace}/{env.pod_name}") from None
     problems = list(info["problems"])
@@ -228,9 +248,9 @@ def compare_prev_result(prev: dict[str, Any], env: CniEnv, info: dict[str, Any])
     return problems
 
 
-def cmd_status(env: CniEnv, conf: NetConf) -> None:
+def cmd_status(env: CniEnv, conf: NetConf, call: Caller) -> None:
     try:
-        status = _call(conf, "Status", {})
+        status = _call(call, conf, "Status", {})
     except rpc.RpcError as exc:
         raise CniError(c.NOT_AVAILABLE, f"terway not available: {exc.message}") from None
     if not status["ready"]:
@@ -238,12 +258,12 @@ def cmd_status(env: CniEnv, conf: NetConf) -> None:
         raise CniError(c.NOT_AVAILABLE, f"terway not ready: {reason}")
 
 
-def cmd_gc(env: CniEnv, conf: NetConf) -> None:
+def cmd_gc(env: CniEnv, conf: NetConf, call: Caller) -> None:
     valid = [
         {"container_id": cid, "ifname": ifname} for cid, ifname in conf.valid_attachments or []
     ]
     try:
-        _call(conf, "GC", {"valid_attachments": valid})
+        _call(call, conf, "GC", {"valid_attachments": valid})
     except rpc.RpcError as exc:
         raise _as_cni(exc, "garbage collection") from None
 

@@ -1,8 +1,8 @@
 """``terwayd install-cni``: the DaemonSet's init container step.
 
-Installs the ``terway`` plugin into the CNI bin dir as a self-contained bundle (standard-library
-modules + a launcher run by the node's own ``python3``; see ``terway.cni.launcher.write_bundle``),
-or copies ``--plugin`` as is, and writes
+Installs the ``terway`` plugin into the CNI bin dir as a self-contained bundle (the native front,
+and standard-library modules + a launcher run by the node's own ``python3`` as its fallback; see
+``terway.cni.launcher.write_bundle``), or copies ``--plugin`` as is, and writes
 ``10-terway.conflist`` from the ConfigMap's ``10-terway.conf`` (atomically: temp file + rename,
 so a runtime never reads half a file).
 """
@@ -52,6 +52,8 @@ def main(argv: Sequence[str]) -> int:
                    help="copy this executable as the plugin instead of installing the bundle")
     p.add_argument("--host-python", default="/usr/bin/python3",
                    help="the node's Python 3.11+ that runs the bundled plugin")
+    p.add_argument("--no-native", action="store_true",
+                   help="install the Python plugin alone, without its native front")
     args = p.parse_args(list(argv))
     src = Path(args.configmap_dir) / "10-terway.conf"
     try:
@@ -65,11 +67,14 @@ def main(argv: Sequence[str]) -> int:
     bin_dir, conf_dir = Path(args.bin_dir), Path(args.conf_dir)
     bin_dir.mkdir(parents=True, exist_ok=True)
     conf_dir.mkdir(parents=True, exist_ok=True)
+    kind = "as given"
     if args.plugin:
         _atomic_write(bin_dir / "terway", Path(args.plugin).read_bytes(), 0o755)
+    elif write_bundle(str(bin_dir), python=args.host_python, native=not args.no_native):
+        kind = "native front, Python fallback terway-python"
     else:
-        write_bundle(str(bin_dir), python=args.host_python)
+        kind = "Python plugin only" + ("" if args.no_native else " (no C compiler found)")
     _atomic_write(conf_dir / CONFLIST_NAME,
                   (json.dumps(conflist(cni), indent=2) + "\n").encode(), 0o644)
-    print(f"installed {bin_dir / 'terway'} and {conf_dir / CONFLIST_NAME}")
+    print(f"installed {bin_dir / 'terway'} ({kind}) and {conf_dir / CONFLIST_NAME}")
     return 0

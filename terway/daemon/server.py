@@ -16,6 +16,7 @@ from typing import Any
 from terway import rpc
 from terway.cli import admin
 from terway.daemon import logfmt
+from terway.daemon.cniexec import CniExecutor
 from terway.daemon.metrics import Metrics
 from terway.daemon.service import PodService
 
@@ -30,6 +31,7 @@ class RpcServer:
         self.admin_handler = admin_handler
         self.metrics = metrics
         self._server: asyncio.AbstractServer | None = None
+        self._cni: CniExecutor | None = None
 
     async def start(self, socket_path: str) -> None:
         path = Path(socket_path)
@@ -43,12 +45,15 @@ class RpcServer:
         finally:
             os.umask(old)
         os.chmod(path, 0o600)
+        self._cni = CniExecutor(str(path), self.handle_line)
         log.info("serving", extra=logfmt.fields(socket=str(path)))
 
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+        if self._cni is not None:
+            self._cni.close()
 
     async def _connection(self, reader: asyncio.StreamReader,
                           writer: asyncio.StreamWriter) -> None:
@@ -117,5 +122,7 @@ class RpcServer:
                 return s.status()
             case "GC":
                 return await s.gc(request)
+            case "ExecCNI" if self._cni is not None:
+                return await self._cni.run(request)
         raise rpc.RpcError(rpc.ERR_UNKNOWN_METHOD, rpc.CLASS_INVALID,
                            f"unknown method {method!r}")

@@ -2,7 +2,10 @@
 
 It runs the real server helper (``rpc.serve_connection``) on its own asyncio loop in a thread.
 Replies come from ``responses`` (method → reply or RpcError); with ``datapath_netns`` set it
-also wires pods for real through terway.datapath, like terwayd does.
+also wires pods for real through terway.datapath, like terwayd does. ``ExecCNI`` (the native
+plugin front's request) is served by terwayd's own ``CniExecutor``, whose inner calls come back
+to ``handle`` like any other request; they are recorded in ``calls``, the ExecCNI requests
+themselves in ``exec_calls``.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import threading
 from typing import Any
 
 from terway import rpc
+from terway.daemon.cniexec import CniExecutor
 
 DEFAULT_INFO = rpc.IPInfo(
     ip_type=rpc.IP_TYPE_ENIIP,
@@ -35,6 +39,9 @@ class FakeDaemon:
         self.dir = tempfile.mkdtemp(prefix="terway-fake-")
         self.socket = os.path.join(self.dir, "eni.socket")
         self.calls: list[tuple[str, Any]] = []
+        self.exec_calls: list[rpc.ExecCNIRequest] = []
+        self.exec_cni = True  # False: answer ExecCNI like a daemon older than the native front
+        self._cni = CniExecutor(self.socket, lambda line: rpc.handle_line(line, self.handle))
         self.responses: dict[str, Any] = {
             "AllocIP": DEFAULT_INFO,
             "ReleaseIP": rpc.ReleaseIPReply(released=True),
@@ -57,6 +64,7 @@ class FakeDaemon:
     def __exit__(self, *exc: object) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
+        self._cni.close()
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
@@ -78,6 +86,12 @@ class FakeDaemon:
         self._loop.close()
 
     async def handle(self, method: str, request: Any) -> Any:
+        if method == "ExecCNI":
+            self.exec_calls.append(request)
+            if not self.exec_cni:
+                raise rpc.RpcError(rpc.ERR_UNKNOWN_METHOD, rpc.CLASS_INVALID,
+                                   "unknown method 'ExecCNI'")
+            return await self._cni.run(request)
         self.calls.append((method, request))
         if self.datapath_netns is not None and method in ("AllocIP", "ReleaseIP"):
             return await asyncio.to_thread(self._datapath, method, request)

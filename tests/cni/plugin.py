@@ -1,4 +1,9 @@
-"""Run the real ``terway`` plugin as a runtime would: env + stdin in, JSON + exit code out."""
+"""Run the real ``terway`` plugin as a runtime would: env + stdin in, JSON + exit code out.
+
+Two forms of the plugin exist (terway/cni/launcher.py ``write_plugin``): the Python plugin, and
+the native front that hands the command to the daemon (ExecCNI) and falls back to the Python
+plugin. ``use(kind)`` picks the one ``run`` executes by default.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,13 @@ import sys
 from typing import Any
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PYTHON_PLUGIN = [sys.executable, "-m", "terway.cni"]
+_default: list[list[str]] = [PYTHON_PLUGIN]
+
+
+def use(argv: list[str]) -> None:
+    """Make ``run`` execute ``argv`` unless told otherwise."""
+    _default[0] = argv
 
 
 def netconf(socket_path: str, version: str = "1.0.0", **extra: Any) -> dict[str, Any]:
@@ -42,7 +54,7 @@ def run(
     data = json.dumps(stdin).encode() if isinstance(stdin, dict) else stdin
     full_env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": ROOT, **env}
     proc = subprocess.run(
-        argv or [sys.executable, "-m", "terway.cni"],
+        argv or _default[0],
         input=data,
         env=full_env,
         capture_output=True,

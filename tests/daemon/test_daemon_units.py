@@ -163,10 +163,11 @@ def test_install_cni_bundle_runs_without_the_installing_environment(tmp_path: Pa
     assert code == 0
     moved = tmp_path / "elsewhere"
     shutil.copytree(tmp_path / "bin", moved)  # prove it is self-contained: a different path…
-    launcher = moved / "terway"
+    launcher = moved / "terway-python"
     launcher.write_text(launcher.read_text().replace(str(tmp_path / "bin"), str(moved)))
     shutil.rmtree(tmp_path / "bin")           # …and the original gone
-    out = subprocess.run([str(launcher)], input=b"{}", capture_output=True, check=False,
-                         env={"CNI_COMMAND": "VERSION", "PATH": "/usr/bin:/bin"})
-    assert out.returncode == 0, out.stdout + out.stderr
-    assert "1.0.0" in json.loads(out.stdout)["supportedVersions"]
+    for plugin in ("terway", "terway-python"):  # the native front falls back to the launcher
+        out = subprocess.run([str(moved / plugin)], input=b"{}", capture_output=True,
+                             check=False, env={"CNI_COMMAND": "VERSION", "PATH": "/usr/bin:/bin"})
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert "1.0.0" in json.loads(out.stdout)["supportedVersions"]
