@@ -105,12 +105,21 @@ class NodeBed:
     def log_file(self) -> Path:
         return self.workdir / "terwayd.log"
 
+    @property
+    def plugin(self) -> Path:
+        """The CNI plugin pods are set up with: the native front (``terway``) and its Python
+        fallback, installed by ``up()`` with ``python -m terway.cni.launcher``."""
+        return self.workdir / "cni-bin" / "terway"
+
     # -- world -------------------------------------------------------------------------------
     def up(self) -> NodeBed:
         """Cloud with one VPC, one vSwitch, one node; served on 127.0.0.1; fabric on."""
         from emulator.server import Emulator
 
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self.plugin.parent.mkdir(exist_ok=True)
+        subprocess.run([sys.executable, "-m", "terway.cni.launcher", str(self.plugin)],
+                       check=True, capture_output=True)
         self.cloud = Cloud(seed=self.seed)
         self.emulator = Emulator(self.cloud, None, seed=self.seed)   # default credentials
         vpc = self.cloud.create_vpc(self.vpc_cidr)
@@ -229,10 +238,10 @@ class NodeBed:
         netns = self.pods.get(pod) or self.pod_netns(pod)
         env = {**os.environ, "CNI_COMMAND": command, "CNI_CONTAINERID": _container_id(pod),
                "CNI_NETNS": f"/var/run/netns/{netns}", "CNI_IFNAME": "eth0",
-               "CNI_PATH": str(BIN),
+               "CNI_PATH": str(self.plugin.parent),
                "CNI_ARGS": (f"IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME={pod};"
                             f"K8S_POD_INFRA_CONTAINER_ID={_container_id(pod)}")}
-        proc = subprocess.run(["ip", "netns", "exec", self.node, str(BIN / "terway")],
+        proc = subprocess.run(["ip", "netns", "exec", self.node, str(self.plugin)],
                               input=json.dumps(self.netconf()).encode(), env=env,
                               capture_output=True, timeout=timeout, check=False)
         text = proc.stdout.decode(errors="replace").strip()

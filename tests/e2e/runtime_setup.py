@@ -28,8 +28,8 @@ APT_PACKAGES = ("podman", "containernetworking-plugins", "busybox-static", "dock
 CONTAINERS_CONF = Path("/etc/containers/containers.conf")
 CNI_CONF_DIR = Path("/etc/cni/net.d")
 REF_PLUGIN_DIR = Path("/usr/lib/cni")
-# Our plugin is not copied into /usr/lib/cni: a dedicated dir holds a symlink to the installed
-# ``terway`` console script and containers.conf lists it in cni_plugin_dirs.
+# Our plugin is not copied into /usr/lib/cni: a dedicated dir holds it (native front + Python
+# fallback) and containers.conf lists it in cni_plugin_dirs.
 PLUGIN_DIR = Path("/opt/terway-e2e/cni/bin")
 WORK_DIR = Path("/var/lib/terway-e2e")
 DOCKER_SOCK = Path("/var/run/docker.sock")
@@ -82,18 +82,6 @@ def ensure_packages(names: tuple[str, ...] = APT_PACKAGES) -> None:
 
 # -- podman -----------------------------------------------------------------------------------
 
-def plugin_executable() -> Path:
-    """The installed ``terway`` console script (next to the running interpreter)."""
-    exe = Path(sys.executable).parent / "terway"
-    if not exe.exists():
-        found = shutil.which("terway")
-        if found is None:
-            raise RuntimeSetupError("the `terway` executable is not installed "
-                                    "(pip install -e . first)")
-        exe = Path(found)
-    return exe
-
-
 def containers_conf_text(plugin_dir: Path = PLUGIN_DIR) -> str:
     return ("# written by terway-py tests/e2e/runtime_setup.py\n"
             "[containers]\n"
@@ -117,17 +105,16 @@ def write_if_changed(path: Path, text: str) -> bool:
     return True
 
 
-def install_plugin_link(plugin_dir: Path = PLUGIN_DIR) -> Path:
-    """``<plugin_dir>/terway`` → the installed console script (re-pointed if stale)."""
-    target = plugin_executable()
+def install_plugin(plugin_dir: Path = PLUGIN_DIR) -> Path:
+    """``<plugin_dir>/terway``: the native front, with the Python plugin of this checkout as
+    ``terway-python`` beside it (``python -m terway.cni.launcher``, as an operator would)."""
     plugin_dir.mkdir(parents=True, exist_ok=True)
-    link = plugin_dir / "terway"
-    if link.is_symlink() and Path(os.readlink(link)) == target:
-        return link
-    with contextlib.suppress(FileNotFoundError):
-        link.unlink()
-    link.symlink_to(target)
-    return link
+    path = plugin_dir / "terway"
+    proc = subprocess.run([sys.executable, "-m", "terway.cni.launcher", str(path)],
+                          capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeSetupError(f"installing the plugin failed: {proc.stderr.strip()}")
+    return path
 
 
 def busybox_applets() -> list[str]:
@@ -175,7 +162,7 @@ def podman_has_image(image: str = IMAGE) -> bool:
 def ensure_podman() -> None:
     """Packages, containers.conf (CNI backend + our plugin dir), the busybox image."""
     ensure_packages()
-    install_plugin_link()
+    install_plugin()
     if write_if_changed(CONTAINERS_CONF, containers_conf_text()):
         log(f"wrote {CONTAINERS_CONF}")
     CNI_CONF_DIR.mkdir(parents=True, exist_ok=True)
@@ -302,7 +289,7 @@ def status() -> dict[str, object]:
         "missing_packages": missing_packages(),
         "containers_conf": CONTAINERS_CONF.exists()
         and CONTAINERS_CONF.read_text() == containers_conf_text(),
-        "plugin_link": (PLUGIN_DIR / "terway").exists(),
+        "plugin": (PLUGIN_DIR / "terway").exists(),
         "podman_image": shutil.which("podman") is not None and podman_has_image(),
         "dockerd_answers": docker_answers(),
     }

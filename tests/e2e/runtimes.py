@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from emulator.fabric.testbed import BIN, CniOutcome, NodeBed
+from emulator.fabric.testbed import CniOutcome, NodeBed
 
 from . import runtime_setup as rs
 
@@ -95,14 +95,14 @@ def cni_exec(bed: NodeBed, command: str, container_id: str, netns: str, pod: str
              timeout: float = 150) -> CniOutcome:
     """Execute the ``terway`` plugin in the node's netns as a runtime would (docker's way)."""
     env = {**os.environ, "CNI_COMMAND": command, "CNI_CONTAINERID": container_id,
-           "CNI_NETNS": netns, "CNI_IFNAME": "eth0", "CNI_PATH": str(BIN),
+           "CNI_NETNS": netns, "CNI_IFNAME": "eth0", "CNI_PATH": str(bed.plugin.parent),
            "CNI_ARGS": (f"IgnoreUnknown=1;K8S_POD_NAMESPACE={namespace};K8S_POD_NAME={pod};"
                         f"K8S_POD_INFRA_CONTAINER_ID={container_id}")}
     netconf: dict[str, Any] = {"cniVersion": "1.0.0", "name": NETWORK, "type": "terway",
                "daemon_socket": str(bed.socket), "eniip_virtual_type": "Veth"}
     if prev_result is not None:
         netconf["prevResult"] = prev_result
-    proc = subprocess.run(["nsenter", f"--net=/run/netns/{bed.node}", str(BIN / "terway")],
+    proc = subprocess.run(["nsenter", f"--net=/run/netns/{bed.node}", str(bed.plugin)],
                           input=json.dumps(netconf).encode(), env=env, capture_output=True,
                           timeout=timeout, check=False)
     text = proc.stdout.decode(errors="replace").strip()

@@ -64,6 +64,8 @@ def short(name: str) -> str:
 
 def test_pods_get_vswitch_addresses_and_reach_their_gateway_the_node_and_each_other(
         bed: NodeBed) -> None:
+    """With the Python fallback removed: the native front and terwayd's ExecCNI alone."""
+    Path(f"{bed.plugin}-python").unlink()
     vsw = bed.cloud.get_vswitch(bed.vswitch_id)
     node_ip = bed.cloud.get_instance(bed.node).primary_ip
     addresses = {}
@@ -80,6 +82,9 @@ def test_pods_get_vswitch_addresses_and_reach_their_gateway_the_node_and_each_ot
     assert probe.ping(bed.pods["web-0"], addresses["web-2"])
     attached = {a for e in bed.node_enis() for a in e.private_ips}
     assert set(addresses.values()) <= attached   # each pod IP is an IP of one of the node's ENIs
+    outcome = bed.del_pod("web-1")
+    assert outcome.ok, outcome.msg
+    assert probe.ping(bed.pods["web-0"], addresses["web-2"])
 
 
 def test_mapping_shows_a_normal_row_per_pod_and_the_pool_settles_between_min_and_max(
