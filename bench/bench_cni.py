@@ -1,7 +1,9 @@
 """CNI ADD/DEL latency: our ``terway`` plugin vs Debian's reference Go ``ptp`` + ``host-local``.
 
 Same run, same machine, real network namespaces, runs interleaved (ours, Go, ours, Go…) so
-load spikes on the shared VM hit both alike. Three daemons behind our plugin:
+load spikes on the shared VM hit both alike. Our plugin in both installed forms: the native
+front (``terway``, what a node runs: it hands the command to the daemon's ExecCNI) and the
+Python plugin alone (``terway-python``, its fallback). Three daemons behind them:
 
 - ``fake``: a stand-in answering at once (the plugin process alone: start-up + one RPC);
 - ``fake+datapath``: the stand-in also wires the pod with terway.datapath (veth policy
@@ -26,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,7 +38,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from cni.fakedaemon import FakeDaemon  # noqa: E402
 from datapath.topology import Node  # noqa: E402
 
-from terway.cni.launcher import write_launcher  # noqa: E402
+from terway.cni.launcher import FALLBACK_SUFFIX, write_plugin  # noqa: E402
 
 REF_DIR = "/usr/lib/cni"
 Samples = dict[str, list[float]]
@@ -67,7 +69,7 @@ def cni_env(command: str, netns: str, pod: str) -> dict[str, str]:
 class Plugin:
     """One CNI plugin under test: command, netconf, where its pods' namespaces come from."""
 
-    def __init__(self, name: str, cmd: list[str], conf: dict[str, object],
+    def __init__(self, name: str, cmd: list[str], conf: Mapping[str, object],
                  new_netns: Callable[[str], str]) -> None:
         self.name, self.cmd, self.new_netns = name, cmd, new_netns
         self.stdin = json.dumps(conf).encode()
@@ -93,11 +95,9 @@ def p90(xs: list[float]) -> float:
     return sorted(xs)[max(0, int(len(xs) * 0.9 + 0.5) - 1)]
 
 
-def report(title: str, ours: Plugin, ref: Plugin | None, floor: float) -> None:
+def report(title: str, ours: list[Plugin], ref: Plugin | None, floor: float) -> None:
     print(f"\n{title}")
-    for p in (ours, ref):
-        if p is None:
-            continue
+    for p in [*ours, *([ref] if ref else [])]:
         line = f"  {p.name:28s}"
         for cmd in ("ADD", "DEL"):
             xs = p.samples[cmd]
@@ -105,11 +105,29 @@ def report(title: str, ours: Plugin, ref: Plugin | None, floor: float) -> None:
         print(line)
     if ref is not None:
         med = statistics.median
-        ratios = [
-            f"{cmd} x{med(ours.samples[cmd]) / med(ref.samples[cmd]):.2f}" for cmd in ("ADD", "DEL")
-        ]
-        print(f"  ratio ours/Go (median): {'  '.join(ratios)}   (goal <= 1.0)")
+        for p in ours:
+            ratios = [f"{cmd} x{med(p.samples[cmd]) / med(ref.samples[cmd]):.2f}"
+                      for cmd in ("ADD", "DEL")]
+            print(f"  ratio {p.name} / Go (median): {'  '.join(ratios)}   (goal <= 1.0)")
     print(f"  interpreter floor (python -I -S -c pass): {floor * 1e3:.1f} ms")
+
+
+def ours(plugin: str, conf: Mapping[str, object],
+         new_netns: Callable[[str], str]) -> list[Plugin]:
+    """The installed plugin (native front, when built) and the Python plugin alone."""
+    python = plugin + FALLBACK_SUFFIX
+    kinds = [("n", "terway (native front)", plugin)] if _is_native(plugin) else []
+    kinds.append(("p", "terway-python (launcher -IS)", python))
+    return [Plugin(name, [path], conf, _prefixed(new_netns, key)) for key, name, path in kinds]
+
+
+def _prefixed(new_netns: Callable[[str], str], prefix: str) -> Callable[[str], str]:
+    return lambda pod: new_netns(f"{prefix}{pod}")
+
+
+def _is_native(path: str) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(4) == b"\x7fELF"
 
 
 def go_plugin(node: Node, tmp: str, prefix: str) -> Plugin | None:
@@ -131,19 +149,18 @@ def interpreter_floor(n: int) -> float:
     )
 
 
-def bench_fake(node: Node, tmp: str, launcher: str, n: int, datapath: bool) -> None:
+def bench_fake(node: Node, tmp: str, plugin: str, n: int, datapath: bool) -> None:
     label = "fake+datapath" if datapath else "fake"
     with FakeDaemon(node.node if datapath else None) as fake:
         conf = {"cniVersion": "1.0.0", "name": "terway", "type": "terway",
                 "daemon_socket": fake.socket}
-        ours = Plugin("terway (launcher -IS)", [launcher], conf,
-                      lambda pod: node.pod_ns(f"t{label[-1]}{pod}"))
+        mine = ours(plugin, conf, lambda pod: node.pod_ns(f"t{label[-1]}{pod}"))
         ref = go_plugin(node, tmp, label[-1])
-        interleave([ours] + ([ref] if ref else []), n)
-    report(f"CNI over {n} pods, daemon: {label}", ours, ref, interpreter_floor(n))
+        interleave(mine + ([ref] if ref else []), n)
+    report(f"CNI over {n} pods, daemon: {label}", mine, ref, interpreter_floor(n))
 
 
-def bench_terwayd(node: Node, tmp: str, launcher: str, n: int) -> None:
+def bench_terwayd(node: Node, tmp: str, plugin: str, n: int) -> None:
     from emulator.fabric.testbed import NodeBed
 
     bed = NodeBed(Path(tmp) / "bed", seed=4242, vswitch_cidr="10.88.1.0/24",
@@ -154,10 +171,10 @@ def bench_terwayd(node: Node, tmp: str, launcher: str, n: int) -> None:
         while len(bed.mapping()) < 8 and time.monotonic() < deadline:
             time.sleep(0.5)  # the pool fills from the emulated cloud
         print(f"\nterwayd warm pool: {len(bed.mapping())} addresses before the first ADD")
-        ours = Plugin("terway (launcher -IS)", [launcher], bed.netconf(), _bed_netns(bed))
+        mine = ours(plugin, bed.netconf(), _bed_netns(bed))
         ref = go_plugin(node, tmp, "r")
-        interleave([ours] + ([ref] if ref else []), n)
-        report(f"CNI over {n} pods, daemon: real terwayd (emulator, warm pool)", ours, ref,
+        interleave(mine + ([ref] if ref else []), n)
+        report(f"CNI over {n} pods, daemon: real terwayd (emulator, warm pool)", mine, ref,
                interpreter_floor(n))
     finally:
         bed.down()
@@ -187,15 +204,17 @@ def main(argv: list[str] | None = None) -> int:
     which = set(args.only.split(","))
     node = Node(f"b{os.getpid() % 10000}").build()
     tmp = tempfile.mkdtemp(prefix="terway-bench-")
-    launcher = write_launcher(os.path.join(tmp, "terway"))
+    plugin = os.path.join(tmp, "terway")
+    if not write_plugin(plugin):
+        print("no C compiler: measuring the Python plugin only")
     try:
         if "fake" in which:
-            bench_fake(node, tmp, launcher, args.n, datapath=False)
+            bench_fake(node, tmp, plugin, args.n, datapath=False)
         if "fake+datapath" in which:
-            bench_fake(node, tmp, launcher, args.n, datapath=True)
+            bench_fake(node, tmp, plugin, args.n, datapath=True)
         if "terwayd" in which:
             try:
-                bench_terwayd(node, tmp, launcher, args.n)
+                bench_terwayd(node, tmp, plugin, args.n)
             except Exception as exc:  # the emulator bed needs the whole plugin installed
                 print(f"\nreal terwayd: not measured: {type(exc).__name__}: {exc}")
     finally:
