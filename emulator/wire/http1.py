@@ -22,6 +22,7 @@ Every refusal closes the connection (its framing can no longer be trusted).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from io import BufferedIOBase
 
@@ -29,7 +30,8 @@ MAX_LINE = 65536
 MAX_HEADERS = 100
 MAX_BODY = 16 * 1024 * 1024
 _END_OF_HEADERS = (b"\r\n", b"\n", b"")
-_SEPARATORS = frozenset(" \t\"(),/:;<=>?@[\\]{}")
+_TCHARS = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"  # RFC 9110 §5.6.2 token
+_TOKEN = re.compile(_TCHARS)
 
 
 class HttpError(Exception):
@@ -111,26 +113,48 @@ def read_head(rfile: BufferedIOBase) -> RequestHead | None:
     if len(line) > MAX_LINE:
         raise HttpError(414, "Request line too long")
     method, target, version = parse_request_line(line)
-    headers: dict[str, list[str]] = {}
-    count = 0
+    return RequestHead(method, target, version, parse_header_block(_header_lines(rfile)))
+
+
+def _header_lines(rfile: BufferedIOBase) -> list[bytes]:
+    """The raw header lines up to the empty line that ends them (limits enforced)."""
+    lines: list[bytes] = []
     while True:
         line = rfile.readline(MAX_LINE + 1)
         if len(line) > MAX_LINE:
             raise HttpError(431, "Header line too long")
         if line in _END_OF_HEADERS:
-            break
-        count += 1
-        if count > MAX_HEADERS:
+            if not line:
+                raise HttpError(400, "Connection closed inside the request headers")
+            return lines
+        lines.append(line)
+        if len(lines) > MAX_HEADERS:
             raise HttpError(431, "Too many headers")
-        name, value = parse_header_line(line)
-        values = headers.get(name)
+
+
+def parse_header_block(lines: list[bytes]) -> dict[str, list[str]]:
+    """Header lines → lowercase name → values; the same result as ``parse_header_line`` per line
+    (which names the bad line on failure), with string methods only on the common path."""
+    headers: dict[str, list[str]] = {}
+    for line in b"".join(lines).decode("iso-8859-1").split("\n")[:-1]:
+        name, colon, value = line.partition(":")
+        if not (colon and _is_plain_name(name)) or "\r" in value[:-1]:
+            for raw in lines:
+                parse_header_line(raw)  # raises for the first bad line
+            raise HttpError(400, "Bad header line")  # a bare CR inside a value
+        key = name.lower()
+        value = value.lstrip(" \t").rstrip("\r")
+        values = headers.get(key)
         if values is None:
-            headers[name] = [value]
+            headers[key] = [value]
         else:
             values.append(value)
-    if not line:
-        raise HttpError(400, "Connection closed inside the request headers")
-    return RequestHead(method, target, version, headers)
+    return headers
+
+
+def _is_plain_name(name: str) -> bool:
+    """A header name made of letters, digits and ``-`` (every real one), else the full rule."""
+    return (name.replace("-", "").isalnum() and name.isascii()) or _is_token(name)
 
 
 def body_length(head: RequestHead) -> int:
@@ -165,8 +189,7 @@ def read_body(rfile: BufferedIOBase, length: int) -> bytes:
 
 def _is_token(text: str) -> bool:
     """An RFC 9110 token: visible ASCII without separators (method and header names)."""
-    return bool(text) and text.isascii() and text.isprintable() and not (
-        _SEPARATORS.intersection(text))
+    return _TOKEN.fullmatch(text) is not None
 
 
 def _major_version(version: str) -> int | None:

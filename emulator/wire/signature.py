@@ -19,6 +19,7 @@ import time
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 from urllib.parse import quote, unquote
 
 from emulator.model.errors import ApiError
@@ -28,6 +29,9 @@ DEFAULT_ACCESS_KEY_ID = "LTAIemulatorAccessKey"
 DEFAULT_ACCESS_KEY_SECRET = "emulator-secret"
 MAX_CLOCK_SKEW_S = 15 * 60.0
 _SIGNATURE_MISMATCH = "Specified signature is not matched with our calculation."
+# the Authorization value exactly as the SDK lays it out; any other layout takes the general parse
+_SDK_AUTHORIZATION = re.compile(
+    rf"{ALGORITHM} Credential=([^,\s]+),SignedHeaders=([^,\s]+),Signature=([^,\s]+)")
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()  # the payload hash of every bodiless RPC call
 # what ``quote(v, safe='~')`` leaves untouched: such values (most of them) skip the quote call
 _UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
@@ -40,9 +44,10 @@ def incomplete(why: str) -> ApiError:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who signed a request: the AccessKey id (never the secret) and whether it was an STS token."""
+class Principal(NamedTuple):
+    """Who signed a request: the AccessKey id (never the secret) and whether it was an STS token.
+
+    A NamedTuple, not a frozen dataclass: it is built on every request and is cheaper so."""
 
     access_key_id: str
     sts: bool = False
@@ -115,9 +120,10 @@ class Credentials:
         raise ApiError("InvalidAccessKeyId.NotFound", "Specified access key is not found.", 404)
 
 
-@dataclass(frozen=True, slots=True)
-class Authorization:
-    """The parsed ``Authorization: ACS3-HMAC-SHA256 Credential=…,SignedHeaders=…,Signature=…``."""
+class Authorization(NamedTuple):
+    """The parsed ``Authorization: ACS3-HMAC-SHA256 Credential=…,SignedHeaders=…,Signature=…``.
+
+    A NamedTuple (immutable, built per request, cheaper than a frozen dataclass)."""
 
     access_key_id: str
     signed_headers: tuple[str, ...]
@@ -127,14 +133,19 @@ class Authorization:
     def parse(cls, header: str | None) -> Authorization:
         if not header:
             raise incomplete("Authorization header is missing.")
+        sdk = _SDK_AUTHORIZATION.fullmatch(header.strip())
+        if sdk is not None:  # the SDK's own layout: one regex instead of the general parse below
+            credential, signed, signature = sdk.groups()
+            return cls(credential, tuple(signed.split(";")), signature.lower())
+        return cls.parse_any_layout(header)
+
+    @classmethod
+    def parse_any_layout(cls, header: str) -> Authorization:
+        """The general parse: blanks around items, any order, repeated keys (last wins)."""
         algorithm, _, rest = header.strip().partition(" ")
         if algorithm != ALGORITHM:
             raise incomplete(f"Unsupported signature algorithm {algorithm!r}; use {ALGORITHM}.")
-        parts: dict[str, str] = {}
-        for item in rest.split(","):
-            key, eq, value = item.strip().partition("=")
-            if eq:
-                parts[key] = value
+        parts = dict(item.strip().partition("=")[::2] for item in rest.split(",") if "=" in item)
         missing = [k for k in ("Credential", "SignedHeaders", "Signature") if not parts.get(k)]
         if missing:
             raise incomplete(f"Authorization lacks {', '.join(missing)}.")

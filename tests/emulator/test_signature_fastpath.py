@@ -9,8 +9,10 @@ from urllib.parse import parse_qsl, quote, urlencode
 
 import pytest
 
+from emulator.model.errors import ApiError
 from emulator.wire.signature import (
     EMPTY_SHA256,
+    Authorization,
     canonical_query,
     parse_query,
     sign,
@@ -75,3 +77,28 @@ def test_sign_with_cached_key_equals_fresh_hmac_for_many_secrets() -> None:
 
 def test_empty_sha256_constant() -> None:
     assert hashlib.sha256(b"").hexdigest() == EMPTY_SHA256
+
+
+def _parsed(parse: object, header: str) -> object:
+    assert callable(parse)
+    try:
+        return parse(header)
+    except ApiError as err:
+        return (err.code, err.message)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_authorization_fast_path_matches_general_parse(seed: int) -> None:
+    rng = random.Random(seed)
+    pieces = ["ACS3-HMAC-SHA256", " ", "  ", "Credential=", "SignedHeaders=", "Signature=", ",",
+              ", ", "=", ";", "ak", "host;x-acs-date", "ABCdef09", "\t", "\xa0", "HMAC"]
+    sdk = ("ACS3-HMAC-SHA256 Credential=LTAIak,SignedHeaders=accept;host;x-acs-date,"
+           "Signature=ABCDEF0123")
+    headers = [sdk, f" {sdk} ", sdk.replace(",", ", "), sdk.replace("Credential=", "Credential= "),
+               sdk.replace("LTAIak", "LTAI=ak"), sdk + ",Signature=ff", sdk.replace("ABC", "")]
+    headers += ["".join(rng.choice(pieces) for _ in range(rng.randrange(12))) for _ in range(300)]
+    headers += [f"ACS3-HMAC-SHA256 Credential={rng.choice(pieces)},SignedHeaders="
+                f"{rng.choice(pieces)},Signature={rng.choice(pieces)}" for _ in range(300)]
+    for header in filter(None, headers):  # parse() refuses "" before either path
+        assert _parsed(Authorization.parse, header) == _parsed(
+            Authorization.parse_any_layout, header), header
