@@ -205,6 +205,10 @@ class Daemon:
             enis=len(enis), pods=len(self.store.pods()), freed=len(report.freed),
             dropped=len(report.dropped), intents=len(settled.cleared),
             deleted_enis=",".join(settled.deleted_enis)))
+        finished = await self.service.finish_releases()
+        if finished:
+            log.info("finished interrupted releases", extra=logfmt.fields(
+                pods=",".join(finished)))
         await resync_once(self.service)   # pods whose netns is gone are left to GC
         self.driver.pump()
 
@@ -247,6 +251,7 @@ class Daemon:
         self.service.ready = False
         self.service.not_ready_reason = "shutting down"
         await self.server.close()
+        await self.service.drain()
         await self.driver.stop()
         for task in self._tasks:
             task.cancel()

@@ -5,7 +5,11 @@ the pod has (after re-running the idempotent datapath setup); a new sandbox of a
 the pod's address. Otherwise the core is asked (answered at once when the pool is warm, else after
 the cloud calls), the datapath is set up in the pod's netns in a worker thread (pyroute2 blocks),
 and the record is committed *before* the answer, so an address the CNI has seen is never lost.
-ReleaseIP is idempotent, ignores a stale container id and works when the netns is gone.
+ReleaseIP is idempotent, ignores a stale container id and works when the netns is gone. It answers
+once the release is durable (the record marked ``releasing``); unwiring the pod (deleting a veth
+takes the kernel ~20 ms) and returning the address to the pool follow right after, so the address
+is never handed out while the old interface exists. A request for the same pod waits for that; a
+restart finishes a release the crash interrupted (``finish_releases``).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import ipaddress
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 
 from terway import rpc
 from terway.daemon import logfmt
@@ -30,6 +35,7 @@ log = logfmt.get("service")
 ERR_DATAPATH = "DatapathSetupFailed"
 ERR_ALLOC_TIMEOUT = "AllocIPTimeout"
 STICKY_ANNOTATION = "k8s.aliyun.com/pod-ip-reservation"
+RELEASING = "releasing"  # PodRecord.extra key: DEL answered, unwiring not yet done
 
 
 class PodService:
@@ -58,6 +64,7 @@ class PodService:
         self.ready = False
         self.not_ready_reason = "starting: reconciling state with the cloud"
         self._in_flight: set[str] = set()
+        self._releasing: dict[str, asyncio.Task[None]] = {}
 
     @contextmanager
     def exclusive(self, key: str) -> Iterator[None]:
@@ -69,6 +76,17 @@ class PodService:
             yield
         finally:
             self._in_flight.discard(key)
+
+    async def _after_release(self, key: str) -> None:
+        """Wait for this pod's answered-but-unfinished release, if any."""
+        task = self._releasing.get(key)
+        if task is not None:
+            await asyncio.wait([task])
+
+    async def drain(self) -> None:
+        """Finish every answered release (graceful stop)."""
+        if self._releasing:
+            await asyncio.wait(list(self._releasing.values()))
 
     def busy(self, key: str) -> bool:
         """A request for this pod is being served."""
@@ -85,6 +103,7 @@ class PodService:
         _check_names(req.pod_namespace, req.pod_name)
         self._require_ready()
         key = pod_key(req.pod_namespace, req.pod_name)
+        await self._after_release(key)
         with self.exclusive(key):
             started = time.monotonic()
             info = await self._alloc(key, req)  # a failure's event comes from the CNI plugin
@@ -146,13 +165,38 @@ class PodService:
         _check_names(req.pod_namespace, req.pod_name)
         self._require_ready()
         key = pod_key(req.pod_namespace, req.pod_name)
+        await self._after_release(key)
         with self.exclusive(key):
             rec = self.store.get_pod(key)
             if rec is not None and req.container_id and rec.container_id != req.container_id:
                 log.info("release ignored: stale container id", extra=logfmt.fields(
                     pod=key, container=req.container_id, current=rec.container_id))
                 return rpc.ReleaseIPReply(released=False)
-            return rpc.ReleaseIPReply(released=await self.release_pod(key, rec))
+            if rec is None:
+                return rpc.ReleaseIPReply(released=await self.release_pod(key, None))
+            rec = replace(rec, extra={**rec.extra, RELEASING: "1"})
+            self.store.put_pod(rec)  # durable before the answer: a restart finishes it
+        self._in_flight.add(key)     # (no await since the with: nobody slipped in)
+        self._releasing[key] = asyncio.create_task(self._release_after_answer(key, rec))
+        return rpc.ReleaseIPReply(released=True)
+
+    async def _release_after_answer(self, key: str, rec: PodRecord) -> None:
+        try:
+            await self.release_pod(key, rec)
+        except Exception:
+            log.error("release failed", exc_info=True, extra=logfmt.fields(pod=key))
+        finally:
+            self._in_flight.discard(key)
+            self._releasing.pop(key, None)
+
+    async def finish_releases(self) -> list[str]:
+        """At start-up: finish releases answered before a crash; returns their keys."""
+        done = []
+        for rec in self.store.pods():
+            if rec.extra.get(RELEASING):
+                await self.release_pod(rec.key, rec)
+                done.append(rec.key)
+        return done
 
     async def release_pod(self, key: str, rec: PodRecord | None) -> bool:
         """Unwire (best effort) and give the address back; True when something was held."""

@@ -168,7 +168,9 @@ class Running:
                       container_id: str | None = None) -> rpc.ReleaseIPReply:
         req = rpc.ReleaseIPRequest(pod_name=name, pod_namespace=namespace,
                                    container_id=container_id or f"cid-{name}", ifname="eth0")
-        return await asyncio.to_thread(self.client().release_ip, req)
+        reply = await asyncio.to_thread(self.client().release_ip, req)
+        await self.daemon.service.drain()  # the unwiring that follows the answer
+        return reply
 
     def write_config(self, conf: dict[str, Any]) -> None:
         self.config_file.write_text(json.dumps(conf))

@@ -156,3 +156,45 @@ def test_get_ip_info_and_gc_rpc(tmp_path: Path) -> None:
             assert [p.key for p in d.daemon.store.pods()] == ["default/a"]
 
     run(scenario())
+
+
+def test_release_answers_before_unwiring_and_the_same_pod_waits_for_it(tmp_path: Path) -> None:
+    """The answer comes first; the address stays taken until the interface is gone; a new
+    sandbox of the same pod waits for that instead of being refused as in flight."""
+    import threading
+
+    from daemon_harness import FakeDatapath
+
+    from terway.daemon.ports import PodNetwork
+    from terway.daemon.service import RELEASING
+
+    gate = threading.Event()
+
+    class SlowTeardown(FakeDatapath):
+        def teardown(self, net: PodNetwork) -> None:
+            gate.wait(30)  # a veth delete, slowed down
+            super().teardown(net)
+
+    world = World.build()
+    datapath = SlowTeardown()
+
+    async def scenario() -> None:
+        async with running_daemon(tmp_path, world, datapath=datapath) as d:
+            await d.alloc("web-0")
+            req = rpc.ReleaseIPRequest("web-0", "default", "cid-web-0", "eth0")
+            reply = await asyncio.to_thread(d.client().release_ip, req)
+            assert reply.released is True and datapath.teardowns == []
+            rec = d.daemon.store.get_pod("default/web-0")
+            assert rec is not None and rec.extra.get(RELEASING) == "1"
+            assert d.daemon.core.allocation("default/web-0") is not None  # not reusable yet
+            again = asyncio.ensure_future(d.alloc("web-0", container_id="cid-web-0-b"))
+            await asyncio.sleep(0.2)
+            assert not again.done()                  # waiting, not refused
+            gate.set()
+            info = await again
+            assert [n.pod_key for n in datapath.teardowns] == ["default/web-0"]
+            rec = d.daemon.store.get_pod("default/web-0")
+            assert rec is not None and rec.container_id == "cid-web-0-b"
+            assert RELEASING not in rec.extra and info.pod_ip
+
+    run(scenario())

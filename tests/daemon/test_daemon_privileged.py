@@ -47,6 +47,7 @@ def test_alloc_wires_a_pod_that_reaches_the_gateway(tmp_path: Path) -> None:
 
             await asyncio.to_thread(d.client().release_ip, rpc.ReleaseIPRequest(
                 "web-0", "default", "cid-web-0", "eth0", netns))
+            await d.daemon.service.drain()  # the unwiring follows the answer
             assert info.pod_ip not in sh("ip", "-n", node.node, "rule")
 
     try:

@@ -130,3 +130,38 @@ def test_live_pods_get_their_datapath_again_on_restart(tmp_path: Path) -> None:
             assert [n.ip for n in d.datapath.setups] == [ip]
 
     run(scenario())
+
+
+def test_a_release_answered_before_a_crash_is_finished_at_start(tmp_path: Path) -> None:
+    """DEL answers once the record is marked releasing; a crash before the unwiring is done
+    leaves the mark, and the next start tears the pod down and frees the address."""
+    from dataclasses import replace
+
+    from daemon_harness import FakeDatapath
+
+    from terway.daemon.service import RELEASING
+
+    world = World.build()
+    datapath = FakeDatapath()
+
+    def crash_after_answer(tmp: Path) -> None:  # the store as the crash left it
+        store = Store.open(tmp / "state")
+        rec = store.get_pod("default/a")
+        assert rec is not None
+        store.put_pod(replace(rec, extra={**rec.extra, RELEASING: "1"}))
+        store.close()
+
+    async def scenario() -> None:
+        async with running_daemon(tmp_path, world) as d:
+            ip = (await d.alloc("a")).pod_ip
+            await d.alloc("b")
+        async with running_daemon(tmp_path, world, prepare=crash_after_answer,
+                                  datapath=datapath) as d:
+            assert d.daemon.store.get_pod("default/a") is None
+            assert d.daemon.core.allocation("default/a") is None
+            assert [n.pod_key for n in datapath.teardowns] == ["default/a"]
+            assert {r.ip for r in d.daemon.core.mapping() if r.status == "Idle"} >= {ip}
+            assert d.daemon.store.get_pod("default/b") is not None
+            assert any("finished interrupted releases" in ln for ln in d.log_lines())
+
+    run(scenario())
