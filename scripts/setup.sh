@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(iproute2 iperf3 iptables nftables procps iputils-ping containernetworking-plugins)
+# gcc + libc6-dev: the plugin's native front (terway/cni/shim.c) is compiled, statically linked.
+APT_PACKAGES=(iproute2 iperf3 iptables nftables procps iputils-ping containernetworking-plugins
+              gcc libc6-dev)
 
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
     missing=()
