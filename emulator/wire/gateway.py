@@ -78,22 +78,26 @@ class Gateway:
         return self.api(req)
 
     def api(self, req: WireRequest) -> WireResponse:
-        started = time.perf_counter()
-        action = req.header("x-acs-action") or ""
-        product = VERSIONS.get(req.header("x-acs-version") or "", "ecs")
+        # the clock is read only when a log line could want the duration (info covers refusals)
+        started = time.perf_counter() if log.isEnabledFor(20) else 0.0
+        headers = req.headers
+        action = _first(headers, "x-acs-action")
+        version = _first(headers, "x-acs-version")
+        product = VERSIONS.get(version, "ecs")
+        emulator = self.emulator
         ak = code = None
         try:
-            principal = self.emulator.verifier.verify(
-                req.method, req.path, req.query_params, req.headers, req.body
+            principal = emulator.verifier.verify(
+                req.method, req.path, req.query_params, headers, req.body
             )
             ak = principal.access_key_id
-            product = _product(req)
+            product = _product(action, version)
             params = req.params()
-            self.emulator.apply_faults(product, action, params)
-            resp = WireResponse(200, dumps(self.emulator.dispatch(product, action, params)))
+            emulator.apply_faults(product, action, params)
+            resp = WireResponse(200, dumps(emulator.dispatch(product, action, params)))
         except ApiError as err:
             code = err.code
-            rid = err.request_id or self.emulator.new_request_id()
+            rid = err.request_id or emulator.new_request_id()
             resp = error_response(err, rid, product)
         level = 20 if code else 10  # refusals at info, successes at debug: a cheap hot path
         if log.isEnabledFor(level):
@@ -109,9 +113,15 @@ class Gateway:
         return resp
 
 
-def _product(req: WireRequest) -> str:
-    version = req.header("x-acs-version")
-    if not req.header("x-acs-action"):
+def _first(headers: dict[str, list[str]], name: str) -> str:
+    """The header's first value, or "" when absent (``WireRequest.header`` without a call)."""
+    values = headers.get(name)
+    return values[0] if values else ""
+
+
+def _product(action: str, version: str) -> str:
+    """The product the version names; ApiError when action or version is missing or unknown."""
+    if not action:
         raise ApiError("MissingParameter.Action", "The input parameter Action is mandatory.", 400)
     if not version:
         raise ApiError("MissingParameter.Version", "The input parameter Version is mandatory.", 400)
