@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import random
+import re
 from urllib.parse import parse_qsl, quote, urlencode
 
 import pytest
@@ -13,6 +14,7 @@ from emulator.model.errors import ApiError
 from emulator.wire.signature import (
     EMPTY_SHA256,
     Authorization,
+    _sdk_layout,
     canonical_query,
     parse_query,
     sign,
@@ -102,3 +104,17 @@ def test_authorization_fast_path_matches_general_parse(seed: int) -> None:
     for header in filter(None, headers):  # parse() refuses "" before either path
         assert _parsed(Authorization.parse, header) == _parsed(
             Authorization.parse_any_layout, header), header
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_sdk_layout_matches_the_regex_it_replaced(seed: int) -> None:
+    regex = re.compile(r"ACS3-HMAC-SHA256 Credential=([^,\s]+),SignedHeaders=([^,\s]+),"
+                       r"Signature=([^,\s]+)")
+    rng = random.Random(seed)
+    pieces = ["ACS3-HMAC-SHA256 Credential=", ",SignedHeaders=", ",Signature=", ",", ";", "=",
+              "ak", "host;x-acs-date", "ABC09", " ", "\t", "\xa0", "\u2003", "\x1c", "\x85", ""]
+    texts = ["ACS3-HMAC-SHA256 Credential=" + "".join(rng.choice(pieces) for _ in range(
+        rng.randrange(8))) for _ in range(1000)]
+    for text in (t.strip() for t in texts):  # parse() strips before either
+        match = regex.fullmatch(text)
+        assert _sdk_layout(text) == (match.groups() if match else None), repr(text)
