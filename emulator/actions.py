@@ -9,50 +9,24 @@ its response models' ``from_map`` read. Errors are ``ApiError`` with ``request_i
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
-from emulator.model import ApiError, Cloud, EniView, InstanceType, InstanceView, VSwitchView
+from emulator.model import ApiError, Cloud, EniView, InstanceType, InstanceView
 from emulator.model.params import Params
 from emulator.model.regions import REGIONS
-from emulator.wire.envelope import dumps, encode_text, json_string
 
 Body = dict[str, Any]
 Handler = Callable[[Cloud, Params], Body]
-Renderer = Callable[[Cloud, Params], str]  # the body's members as JSON text, after RequestId
-T = TypeVar("T")
 
 NOT_FOUND_MESSAGE = "Specified api is not found, please check your url and method."
 
 
 def dispatch(cloud: Cloud, product: str, action: str, params: Mapping[str, str]) -> Body:
     """Run one API action; returns the response body (with ``RequestId``) or raises ApiError."""
-    request_id, body = _run(cloud, product, params, _handler(product, action))
-    return {"RequestId": request_id, **body}
-
-
-def dispatch_encoded(cloud: Cloud, product: str, action: str, params: Mapping[str, str]) -> bytes:
-    """``dumps(dispatch(...))``, byte for byte, with the busiest reads rendered to JSON directly.
-
-    Their rows skip the dict they would be built into and the encoder would take apart again;
-    the request id draw and every check are the same (tests compare the bytes on random
-    states)."""
-    render = _RENDERERS.get(action) if _handler(product, action) is not None else None
-    if render is None:
-        return dumps(dispatch(cloud, product, action, params))
-    request_id, members = _run(cloud, product, params, render)
-    return f'{{"RequestId":{json_string(request_id)},{members}}}'.encode()
-
-
-def _handler(product: str, action: str) -> Handler | None:
-    table = _PRODUCTS.get(product.lower())
-    return table.get(action) if table is not None else None
-
-
-def _run(cloud: Cloud, product: str, params: Mapping[str, str],
-         handler: Callable[[Cloud, Params], T] | None) -> tuple[str, T]:
-    """Draw the request id, check action and region, run ``handler``; ApiErrors carry the id."""
     request_id = cloud.new_request_id()
     try:
+        table = _PRODUCTS.get(product.lower())
+        handler = table.get(action) if table is not None else None
         if handler is None:
             raise ApiError("InvalidAction.NotFound", NOT_FOUND_MESSAGE, 404)
         p = Params(params)
@@ -60,10 +34,11 @@ def _run(cloud: Cloud, product: str, params: Mapping[str, str],
         if region and region not in REGIONS:
             raise ApiError("InvalidRegionId.NotFound", f'The specified RegionId "{region}" '
                            "does not exist.", 404)
-        return request_id, handler(cloud, p)
+        body = handler(cloud, p)
     except ApiError as err:
         err.request_id = request_id
         raise
+    return {"RequestId": request_id, **body}
 
 
 def actions(product: str) -> list[str]:
@@ -320,38 +295,18 @@ def _create_vswitch(cloud: Cloud, p: Params) -> Body:
     return {"VSwitchId": vsw.vswitch_id}
 
 
-def _vswitch_page(cloud: Cloud, p: Params) -> tuple[list[VSwitchView], Body]:
+def _describe_vswitches(cloud: Cloud, p: Params) -> Body:
     ids = [i.strip() for i in p.get("VSwitchId").split(",") if i.strip()]
     vsws = cloud.describe_vswitches(ids or None, vpc_id=p.get("VpcId") or None,
                                     zone_id=p.get("ZoneId") or None,
                                     name=p.get("VSwitchName") or None)
     chunk, paging = _page(vsws, p, 50)
     paging.pop("MaxResults", None)
-    return chunk, paging
-
-
-def _describe_vswitches(cloud: Cloud, p: Params) -> Body:
-    chunk, paging = _vswitch_page(cloud, p)
     return {"VSwitches": {"VSwitch": [
         {"VSwitchId": v.vswitch_id, "VpcId": v.vpc_id, "ZoneId": v.zone_id,
          "CidrBlock": v.cidr_block, "AvailableIpAddressCount": v.available_ip_count,
          "VSwitchName": v.name, "Description": v.description, "Status": v.status,
          "IsDefault": False} for v in chunk]}, **paging}
-
-
-def _describe_vswitches_json(cloud: Cloud, p: Params) -> str:
-    """``_describe_vswitches`` as JSON members (keep the two in step: a test compares them)."""
-    chunk, paging = _vswitch_page(cloud, p)
-    rows = ",".join([_vswitch_json(v) for v in chunk])
-    return f'"VSwitches":{{"VSwitch":[{rows}]}},{encode_text(paging)[1:-1]}'
-
-
-def _vswitch_json(v: VSwitchView) -> str:
-    q = json_string
-    return (f'{{"VSwitchId":{q(v.vswitch_id)},"VpcId":{q(v.vpc_id)},"ZoneId":{q(v.zone_id)},'
-            f'"CidrBlock":{q(v.cidr_block)},"AvailableIpAddressCount":{int(v.available_ip_count)},'
-            f'"VSwitchName":{q(v.name)},"Description":{q(v.description)},'
-            f'"Status":{q(v.status)},"IsDefault":false}}')
 
 
 def _delete_vswitch(cloud: Cloud, p: Params) -> Body:
@@ -378,5 +333,3 @@ _ECS_ACTIONS: dict[str, Handler] = {
     "DescribeSecurityGroups": _describe_sgs,
 }
 _PRODUCTS: dict[str, dict[str, Handler]] = {"ecs": _ECS_ACTIONS, "vpc": _VPC_ACTIONS}
-# actions whose responses ``dispatch_encoded`` renders straight to JSON (same in both products)
-_RENDERERS: dict[str, Renderer] = {"DescribeVSwitches": _describe_vswitches_json}

@@ -124,11 +124,6 @@ class Emulator:
         result: dict[str, Any] = _actions().dispatch(self.cloud, product, action, params)
         return result
 
-    def dispatch_encoded(self, product: str, action: str, params: Mapping[str, str]) -> bytes:
-        """``dispatch`` with the body already encoded as the JSON the gateway sends."""
-        body: bytes = _actions().dispatch_encoded(self.cloud, product, action, params)
-        return body
-
     def call(self, product: str, action: str, params: Mapping[str, str]) -> dict[str, Any]:
         """In-process call with faults applied, as a signed HTTP request would see it."""
         self.apply_faults(product, action, params)

@@ -6,7 +6,6 @@ with the ApiError's HTTP status, so the SDK raises ClientException/ServerExcepti
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
@@ -45,15 +44,6 @@ _ENCODE = c_make_encoder(
 def dumps(obj: Any) -> bytes:
     """Compact UTF-8 JSON: ``json.dumps(obj, separators=(",", ":"), ensure_ascii=False)``."""
     return "".join(_ENCODE(obj, 0)).encode("utf-8")
-
-
-def encode_text(obj: Any) -> str:
-    """``dumps`` before the UTF-8 step: for pieces spliced into a larger JSON text."""
-    return "".join(_ENCODE(obj, 0))
-
-
-# a str as a JSON string literal, quotes included, exactly as ``dumps`` writes it
-json_string: Callable[[str], str] = encode_basestring
 
 
 def error_body(err: ApiError, request_id: str, product: str = "ecs") -> dict[str, str]:

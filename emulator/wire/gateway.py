@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl
 
 from emulator.model.errors import ApiError
 from emulator.wire import control, metadata
-from emulator.wire.envelope import WireResponse, error_response
+from emulator.wire.envelope import WireResponse, dumps, error_response
 from emulator.wire.logfmt import get_logger
 from emulator.wire.signature import parse_query
 
@@ -94,7 +94,7 @@ class Gateway:
             product = _product(action, version)
             params = req.params()
             emulator.apply_faults(product, action, params)
-            resp = WireResponse(200, emulator.dispatch_encoded(product, action, params))
+            resp = WireResponse(200, dumps(emulator.dispatch(product, action, params)))
         except ApiError as err:
             code = err.code
             rid = err.request_id or emulator.new_request_id()
