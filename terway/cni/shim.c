@@ -295,7 +295,9 @@ static void json_string(struct buf *b, const char *s) {
 /* The CNI error a runtime gets when neither the daemon nor the Python plugin can answer. */
 static int fail(const struct buf *stdin_buf, const char *fallback, const char *why) {
     char version[32];
-    const char *v = netconf_string(stdin_buf->data, "cniVersion", version, sizeof version);
+    const char *v = stdin_buf->data
+                        ? netconf_string(stdin_buf->data, "cniVersion", version, sizeof version)
+                        : NULL;
     char msg[PATH_MAX + 256];
     snprintf(msg, sizeof msg,
              "terway: the daemon did not answer and the Python plugin %s cannot run: %s",
