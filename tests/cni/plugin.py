@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -62,3 +66,27 @@ def run(
     )
     out = proc.stdout.decode()
     return proc.returncode, json.loads(out) if out.strip() else None, proc.stderr.decode()
+
+
+@contextmanager
+def misbehaving_daemon(path: str, answer: Callable[[socket.socket], None]) -> Iterator[str]:
+    """A unix socket at ``path`` whose every connection (the native front's, then its
+    fallback's) gets ``answer(conn)`` and is closed; yields ``path``."""
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(8)
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            with conn:
+                answer(conn)
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield path
+    finally:
+        srv.close()

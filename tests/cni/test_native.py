@@ -11,16 +11,14 @@ import base64
 import json
 import os
 import shutil
-import socket
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from cni.fakedaemon import FakeDaemon
-from cni.plugin import PYTHON_PLUGIN, cni_env, netconf, run
+from cni.plugin import PYTHON_PLUGIN, cni_env, misbehaving_daemon, netconf, run
 from terway import rpc
 from terway.cni import native, wire
 
@@ -100,24 +98,10 @@ def test_a_daemon_hanging_up_mid_request_means_the_python_plugin(
     tmp_path: Path, native_plugin: str
 ) -> None:
     """No SIGPIPE death: the front falls back, and the Python plugin reports what it sees."""
-    path = str(tmp_path / "rude.sock")
-    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    srv.bind(path)
-    srv.listen(8)
-
-    def serve() -> None:
-        while True:
-            try:
-                conn, _ = srv.accept()
-            except OSError:
-                return
-            conn.close()
-
-    threading.Thread(target=serve, daemon=True).start()
-    conf = netconf(path, padding="x" * (400 << 10))  # large enough to still be sending
-    got = run(cni_env("ADD"), conf, argv=[native_plugin])
-    want = run(cni_env("ADD"), conf, argv=PYTHON_PLUGIN)
-    srv.close()
+    conf = netconf(str(tmp_path / "rude.sock"), padding="x" * (400 << 10))  # still sending
+    with misbehaving_daemon(conf["daemon_socket"], lambda conn: None):
+        got = run(cni_env("ADD"), conf, argv=[native_plugin])
+        want = run(cni_env("ADD"), conf, argv=PYTHON_PLUGIN)
     assert got == want and got[0] == 1 and got[1]["code"] in (100, 102)
 
 

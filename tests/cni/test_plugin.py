@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 
 from cni.fakedaemon import DEFAULT_INFO, FakeDaemon
-from cni.plugin import PYTHON_PLUGIN, ROOT, cni_env, netconf, run, use
+from cni.plugin import PYTHON_PLUGIN, ROOT, cni_env, misbehaving_daemon, netconf, run, use
 from terway import rpc
 from terway.cni.launcher import write_launcher
 
@@ -224,27 +225,12 @@ def test_gc_sends_valid_attachments(daemon: FakeDaemon) -> None:
 
 
 def test_daemon_garbage_reply_is_a_protocol_error(tmp_path: os.PathLike[str]) -> None:
-    import socket
-    import threading
+    def html(conn: socket.socket) -> None:
+        conn.recv(65536)
+        conn.sendall(b"<html>\n")
 
-    path = os.path.join(str(tmp_path), "bad.sock")
-    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    srv.bind(path)
-    srv.listen(1)
-
-    def serve() -> None:  # every connection (the native front's, then its fallback's)
-        while True:
-            try:
-                conn, _ = srv.accept()
-            except OSError:
-                return
-            conn.recv(65536)
-            conn.sendall(b"<html>\n")
-            conn.close()
-
-    threading.Thread(target=serve, daemon=True).start()
-    rc, out, err = run(cni_env("ADD"), netconf(path))
-    srv.close()
+    with misbehaving_daemon(os.path.join(str(tmp_path), "bad.sock"), html) as path:
+        rc, out, err = run(cni_env("ADD"), netconf(path))
     assert rc == 1 and out["code"] == 102 and "bad reply" in out["msg"]
     assert "Traceback" not in err
 
