@@ -101,11 +101,11 @@ class _RelayHandler(socketserver.BaseRequestHandler):
             return
         with up:
             up.settimeout(None)
-            _pump(self.request, up)
+            pump(self.request, up)
 
 
-def _pump(a: socket.socket, b: socket.socket) -> None:
-    """Copy bytes both ways until either side closes."""
+def pump(a: socket.socket, b: socket.socket) -> None:
+    """Copy bytes both ways until either side closes (also the cluster's API relay)."""
     sel = selectors.DefaultSelector()
     sel.register(a, selectors.EVENT_READ, b)
     sel.register(b, selectors.EVENT_READ, a)
