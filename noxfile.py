@@ -9,7 +9,7 @@ import os
 import nox
 
 nox.options.default_venv_backend = "none"
-nox.options.sessions = ["lint", "typecheck", "tests", "scenarios"]
+nox.options.sessions = ["lint", "typecheck", "tests", "scenarios", "kube"]
 
 PY_PATHS = ["terway", "emulator", "tests", "bench", "noxfile.py"]
 
@@ -17,7 +17,24 @@ PY_PATHS = ["terway", "emulator", "tests", "bench", "noxfile.py"]
 @nox.session
 def tests(session: nox.Session) -> None:
     """The whole suite. pytest's exit code 5 ("no tests collected") fails the session on purpose."""
-    args = session.posargs or ["tests"]
+    args = session.posargs or ["tests", "-m", "not kube"]
+    session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *args)
+
+
+@nox.session
+def kube(session: nox.Session) -> None:
+    """The Kubernetes test bed (as root): builds or reuses the upstream binaries and the images
+    (cached outside the repository), then tests/kube/ brings a cluster up on emulated ECS
+    instances, deploys the DaemonSet with kubectl apply -k, and tests the plugin through it."""
+    built = {}
+    for script in ("build.sh", "images.sh"):
+        session.run("bash", f"scripts/kube/{script}")     # progress shown; then cached
+        out = session.run("bash", f"scripts/kube/{script}", silent=True)
+        built[script] = str(out).strip().splitlines()[-1]
+    bin_dir, images = built["build.sh"], built["images.sh"]
+    session.env["TERWAY_KUBE_BIN"], session.env["TERWAY_KUBE_IMAGES"] = bin_dir, images
+    session.log(f"binaries: {bin_dir}; images: {images}")
+    args = session.posargs or ["tests/kube", "tests/deploy", "-m", "kube"]
     session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *args)
 
 

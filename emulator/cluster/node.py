@@ -93,6 +93,7 @@ imageGCLowThresholdPercent: 99
 evictionHard: {{memory.available: "1%", nodefs.available: "1%", imagefs.available: "1%"}}
 serializeImagePulls: false
 nodeStatusUpdateFrequency: 5s
+syncFrequency: 10s                  # ConfigMap volume updates (eni-config edits) land sooner
 """
 
 

@@ -1,0 +1,74 @@
+"""The Kubernetes test bed: a real cluster (upstream etcd, kube-apiserver,
+kube-controller-manager, kube-scheduler, kubelet, containerd) on emulated ECS instances, the
+plugin deployed as the DaemonSet ``terway-eniip`` with ``kubectl apply -k``.
+
+One cluster per session (``cluster``) for the tests that share it; the seeds' story brings up
+clusters of its own (it exhausts a vSwitch). Run with ``nox -s kube`` (as root); every test here
+carries the ``kube`` marker and is left out of ``nox -s tests``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from emulator.cluster import Cluster
+
+T = TypeVar("T")
+WORKDIR = Path(os.environ.get("TERWAY_KUBE_WORKDIR", "/var/lib/terway-testbed"))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.kube)
+            item.add_marker(pytest.mark.privileged)
+
+
+def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 60.0,
+             every: float = 1.0) -> T:
+    """Poll ``probe`` until truthy; fail naming ``what`` (and the last value) on timeout."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    error = ""
+    while time.monotonic() < deadline:
+        try:
+            last = probe()
+            if last:
+                return last
+        except Exception as exc:  # noqa: BLE001 - a probe racing the cluster; retried
+            error = f"{type(exc).__name__}: {exc}"
+        time.sleep(every)
+    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r}"
+                f"{', error: ' + error if error else ''})")
+
+
+def bring_up(name: str, **kwargs: Any) -> Cluster:
+    os.environ.setdefault("TERWAY_CLUSTER_VERBOSE", "1")
+    return Cluster(workdir=WORKDIR / name, **kwargs).up()
+
+
+def dump_on_failure(cluster: Cluster) -> None:
+    """What a person would look at first: pods, events and the terway pods' logs."""
+    for args in (("get", "pods", "-A", "-o", "wide"), ("get", "events", "-A")):
+        print(cluster.kubectl(*args, check=False).stdout[-4000:])
+    print(cluster.kubectl("-n", "kube-system", "logs", "-l", "app=terway-eniip", "-c", "terway",
+                          "--tail", "40", check=False).stdout)
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    c = bring_up("shared", eni_conf={"min_pool_size": 2, "max_pool_size": 8})
+    print(f"cluster up: {json.dumps({k: round(v, 1) for k, v in c.timings.items()})}")
+    try:
+        yield c
+    finally:
+        dump_on_failure(c)
+        c.down()
