@@ -1,4 +1,6 @@
-"""Per-pod bandwidth from annotations ``kubernetes.io/ingress-bandwidth`` / ``egress-bandwidth``.
+"""Per-pod bandwidth from annotations ``kubernetes.io/ingress-bandwidth`` / ``egress-bandwidth``
+or upstream Terway's ``k8s.aliyun.com/ingress-bandwidth`` / ``egress-bandwidth`` (the latter wins
+when a pod carries both).
 
 Values are Kubernetes quantities in bits per second (``10M``, ``1Gi``, ``500k``). An annotation
 wins over the CNI runtimeConfig value; a malformed one is ignored with a warning (a pod must not
@@ -14,6 +16,9 @@ from terway.daemon.ports import PodMeta
 
 INGRESS = "kubernetes.io/ingress-bandwidth"
 EGRESS = "kubernetes.io/egress-bandwidth"
+ALIYUN_INGRESS = "k8s.aliyun.com/ingress-bandwidth"
+ALIYUN_EGRESS = "k8s.aliyun.com/egress-bandwidth"
+_KEYS = ((INGRESS, ALIYUN_INGRESS), (EGRESS, ALIYUN_EGRESS))   # later wins
 _SUFFIX = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15,
            "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50}
 _QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(|k|M|G|T|P|Ki|Mi|Gi|Ti|Pi)$")
@@ -33,8 +38,10 @@ def pod_bandwidth(meta: PodMeta | None, ingress_bps: int | None,
     """(ingress, egress) bits/s; 0 = unlimited."""
     out = [ingress_bps or 0, egress_bps or 0]
     annotations = meta.annotations if meta is not None else {}
-    for i, key in enumerate((INGRESS, EGRESS)):
-        if key in annotations:
+    for i, keys in enumerate(_KEYS):
+        for key in keys:
+            if key not in annotations:
+                continue
             try:
                 out[i] = parse_quantity(annotations[key])
             except ValueError as exc:

@@ -90,6 +90,10 @@ def test_bandwidth_annotations() -> None:
     assert pod_bandwidth(meta, 5, 7) == (1_000_000, 7)  # a bad value is ignored
     with pytest.raises(ValueError, match="lots"):
         parse_quantity("lots")
+    upstream = PodMeta(annotations={"k8s.aliyun.com/ingress-bandwidth": "2M",
+                                    "k8s.aliyun.com/egress-bandwidth": "3M",
+                                    "kubernetes.io/egress-bandwidth": "9M"})
+    assert pod_bandwidth(upstream, None, None) == (2_000_000, 3_000_000)  # upstream's key wins
 
 
 def test_lock_file_refuses_a_second_daemon(tmp_path: Path) -> None:
