@@ -223,9 +223,11 @@ patches:
                 *args]
 
     def kubectl(self, *args: str, check: bool = True, timeout: float = 120,
-                input: str | None = None) -> subprocess.CompletedProcess[str]:
+                input: str | None = None, env: dict[str, str] | None = None
+                ) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(self.kubectl_argv(*args), capture_output=True, text=True,
-                              timeout=timeout, check=False, input=input)
+                              timeout=timeout, check=False, input=input,
+                              env={**os.environ, **(env or {})})
         if check and proc.returncode != 0:
             raise ClusterError(f"kubectl {' '.join(args)} failed ({proc.returncode}): "
                                f"{proc.stderr.strip()}")

@@ -13,8 +13,12 @@ remounted so it shows the node's network devices, with the cgroup hierarchies ke
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import subprocess
+import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -159,8 +163,6 @@ class Node:
                            "-n", "k8s.io", *args])
 
     def import_image(self, archive: Path) -> None:
-        import subprocess
-
         proc = subprocess.run(self.ctr("images", "import", str(archive)),
                               capture_output=True, text=True, check=False)
         if proc.returncode != 0:
@@ -173,25 +175,39 @@ class Node:
                            client=True)
         serving = pki.issue(f"kubelet-serving-{s.name}", s.name, server=True,
                             dns=(s.name,), ips=(s.ip,))
-        kc = kubeconfig(self.dir / "kubelet.kubeconfig", f"https://{self.master_ip}:{API_PORT}",
-                        pki.ca.cert, client, f"system:node:{s.name}")
-        conf = self.dir / "kubelet.yaml"
-        conf.write_text(_KUBELET.format(cgroup_root=self.cgroup_root, ca=pki.ca.cert,
-                                        serving_cert=serving.cert, serving_key=serving.key))
+        kubeconfig(self.dir / "kubelet.kubeconfig", f"https://{self.master_ip}:{API_PORT}",
+                   pki.ca.cert, client, f"system:node:{s.name}")
+        (self.dir / "kubelet.yaml").write_text(_KUBELET.format(
+            cgroup_root=self.cgroup_root, ca=pki.ca.cert, serving_cert=serving.cert,
+            serving_key=serving.key))
+        self.start_kubelet(timeout)
+
+    def start_kubelet(self, timeout: float = 60.0) -> None:
+        """(Re)start kubelet with the files ``_kubelet`` wrote; waits for its health."""
+        s = self.spec
         labels = ",".join([f"topology.kubernetes.io/region={s.region}",
                            f"topology.kubernetes.io/zone={s.zone}",
                            f"node.kubernetes.io/instance-type={s.instance_type}"])
         proc = spawn("kubelet", self.enter([
-            str(self.bin / "kubelet"), "--config", str(conf), "--kubeconfig", str(kc),
+            str(self.bin / "kubelet"), "--config", str(self.dir / "kubelet.yaml"),
+            "--kubeconfig", str(self.dir / "kubelet.kubeconfig"),
             "--hostname-override", s.name, "--node-ip", s.ip,
             "--provider-id", f"{s.region}.{s.instance_id}", "--node-labels", labels]),
             self.logs)
         self.procs.append(proc)
         wait_until(proc, f"node {s.name}: kubelet", self._kubelet_healthy, timeout)
 
-    def _kubelet_healthy(self) -> bool:
-        import urllib.request
+    def stop_kubelet(self) -> None:
+        """Stop kubelet only (containers keep running), as when a node's kubelet dies."""
+        for proc in [p for p in self.procs if p.name == "kubelet"]:
+            proc.stop()
+            self.procs.remove(proc)
 
+    def host_path(self, path: str) -> Path:
+        """Where a path of this node (one of ``PRIVATE_DIRS``) is on the host."""
+        return self.dir / "fs" / path.lstrip("/")
+
+    def _kubelet_healthy(self) -> bool:
         with entered(self.spec.instance_id):
             resp = urllib.request.urlopen("http://127.0.0.1:10248/healthz", timeout=3)
         with resp:
@@ -236,15 +252,11 @@ class Node:
         kill_all(sorted(pids))
 
     def _remove_cgroups(self) -> None:
-        import time
-
         for _ in range(20):
             left = [d for d in self._cgroup_dirs() if d.exists()]
             for d in left:
-                try:
+                with contextlib.suppress(OSError):
                     d.rmdir()
-                except OSError:
-                    pass
             if not any(d.exists() for d in left):
                 break
             self._kill_cgroup_tree()

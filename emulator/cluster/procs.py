@@ -81,7 +81,7 @@ def wait_until(proc: Proc | None, what: str, ready: Callable[[], bool], timeout:
         try:
             if ready():
                 return
-        except Exception as exc:  # noqa: BLE001 - any failure of the probe means "not yet"
+        except Exception as exc:
             last_error = f"{type(exc).__name__}: {exc}"
         time.sleep(interval)
     tail = f"; log {proc.log}:\n{proc.tail()}" if proc is not None else ""

@@ -25,11 +25,14 @@ WORKDIR = Path(os.environ.get("TERWAY_KUBE_WORKDIR", "/var/lib/terway-testbed"))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test here is ``kube`` and ``privileged``; the RBAC audit check runs last (it reads
+    what the whole session asked of the API server)."""
     here = Path(__file__).parent
     for item in items:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.kube)
             item.add_marker(pytest.mark.privileged)
+    items.sort(key=lambda i: Path(str(i.fspath)).name == "test_rbac.py")
 
 
 def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 60.0,
@@ -43,7 +46,7 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 60.0,
             last = probe()
             if last:
                 return last
-        except Exception as exc:  # noqa: BLE001 - a probe racing the cluster; retried
+        except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
         time.sleep(every)
     pytest.fail(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r}"

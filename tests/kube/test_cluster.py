@@ -1,0 +1,92 @@
+"""The cluster itself and the plugin's pods on it: every node an emulated ECS instance, the
+DaemonSet deployed with ``kubectl apply -k``, pods with VPC addresses from their node's ENIs, and
+real traffic between pods on two nodes (no tunnel) and to their node."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from emulator.cluster import Cluster
+
+from .conftest import wait_for
+from .workloads import apply, delete, deployment, exec_in, in_cidr, pod_ip, running, terway_pods
+
+
+def test_nodes_are_emulated_instances(cluster: Cluster) -> None:
+    nodes = json.loads(cluster.kubectl("get", "nodes", "-o", "json").stdout)["items"]
+    by_ip = {i.primary_ip: i for i in cluster.node_instances()}
+    assert len(nodes) == 2 == len(by_ip)
+    for n in nodes:
+        ip = next(a["address"] for a in n["status"]["addresses"] if a["type"] == "InternalIP")
+        inst = by_ip[ip]                      # node IP = the instance's primary private IP
+        assert n["spec"]["providerID"] == f"{cluster.cloud.region_id}.{inst.instance_id}"
+        assert n["metadata"]["labels"]["topology.kubernetes.io/zone"] == inst.zone_id
+        assert n["status"]["nodeInfo"]["kubeletVersion"].startswith("v1.")
+        assert n["status"]["nodeInfo"]["containerRuntimeVersion"].startswith("containerd://")
+
+
+def test_daemonset_runs_the_image_on_every_node(cluster: Cluster) -> None:
+    ds = json.loads(cluster.kubectl("-n", "kube-system", "get", "ds", "terway-eniip",
+                                    "-o", "json").stdout)
+    assert ds["status"]["numberReady"] == 2
+    images = {c["image"] for c in ds["spec"]["template"]["spec"]["containers"]}
+    assert cluster.artifacts is not None
+    assert images == {cluster.artifacts.ref("terway")}
+    assert set(terway_pods(cluster)) == {n.spec.name for n in cluster.members}
+
+
+def test_pods_get_vpc_addresses_from_their_nodes_enis(cluster: Cluster) -> None:
+    apply(cluster, deployment("addr", 4, spread=True))
+    try:
+        ps = running(cluster, "app=addr", 4)
+        assert len({pod_ip(p) for p in ps}) == 4
+        nodes = {n.spec.name: n.spec.instance_id for n in cluster.members}
+        assert {p["spec"]["nodeName"] for p in ps} == set(nodes)
+        for p in ps:
+            ip = pod_ip(p)
+            assert in_cidr(ip, cluster.world.pod_cidr), ip
+            enis = cluster.cloud.describe_network_interfaces(
+                instance_id=nodes[p["spec"]["nodeName"]])
+            owners = [e.eni_id for e in enis if ip in e.private_ips[1:]]
+            assert len(owners) == 1, f"{ip} is not a secondary IP of one ENI of its node"
+    finally:
+        delete(cluster, "deployment", "addr")
+
+
+@pytest.fixture
+def web(cluster: Cluster) -> object:
+    apply(cluster, deployment("web", 2, spread=True))
+    try:
+        yield running(cluster, "app=web", 2)
+    finally:
+        delete(cluster, "deployment", "web")
+
+
+def test_pods_on_two_nodes_talk_by_vpc_address(cluster: Cluster, web: list[dict]) -> None:
+    a, b = web
+    assert a["spec"]["nodeName"] != b["spec"]["nodeName"]
+    for src, dst in ((a, b), (b, a)):
+        out = exec_in(cluster, src, "wget", "-q", "-O", "-", "-T", "5",
+                      f"http://{pod_ip(dst)}:8080/hostname")
+        assert out.strip() == dst["metadata"]["name"]     # the other pod's /etc/hostname
+    # No tunnel: the router of the emulated VPC forwards the pod address to its node's ENI.
+    owner = cluster.node(b["spec"]["nodeName"]).spec.instance_id
+    assert cluster.fabric.owner_of(pod_ip(b)) == owner
+
+
+def test_pods_reach_their_node(cluster: Cluster, web: list[dict]) -> None:
+    for p in web:
+        node_ip = p["status"]["hostIP"]
+        out = exec_in(cluster, p, "ping", "-c", "1", "-W", "3", node_ip, check=False)
+        assert "1 packets received" in out, out
+
+
+def test_cluster_api_reachable_from_pods_for_terwayd(cluster: Cluster) -> None:
+    """terwayd's in-cluster client works: its node annotation is there (written via the API)."""
+    def annotated() -> bool:
+        nodes = json.loads(cluster.kubectl("get", "nodes", "-o", "json").stdout)["items"]
+        return all("k8s.aliyun.com/max-available-ip" in n["metadata"].get("annotations", {})
+                   for n in nodes)
+    wait_for("max-available-ip annotation on every node", annotated, 60)
