@@ -8,6 +8,7 @@ naming the component that did not come up; ``down()`` leaves no process, mount, 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -268,10 +269,57 @@ patches:
         (self.workdir / STATE_FILE).unlink(missing_ok=True)
 
     def _record(self) -> None:
+        """What ``python -m emulator.cluster down`` needs to clean up after a crash."""
         state = {"pid": os.getpid(), "master": self.master_id,
+                 "control_plane": [p.pid for p in self.control.procs] if self.control else [],
                  "nodes": [{"name": n.spec.name, "holder": n.holder.pid if n.holder else None,
-                            "cgroup_root": n.cgroup_root} for n in self.members]}
+                            "cgroup_root": n.cgroup_root,
+                            "procs": [p.pid for p in n.procs]} for n in self.members]}
         (self.workdir / STATE_FILE).write_text(json.dumps(state))
+
+    def env_file(self) -> Path:
+        """Shell variables for using the running cluster by hand (the demo sources it)."""
+        path = self.workdir / "env"
+        assert self.artifacts is not None
+        path.write_text("".join(f"export {k}={v}\n" for k, v in {
+            "KUBECONFIG": self.kubeconfig, "PATH": f"{self.artifacts.bin_dir}:$PATH",
+            "TERWAY_EMULATOR_ENDPOINT": self.server.endpoint,
+            "TERWAY_REGION": self.cloud.region_id, "TERWAY_VPC": self.world.vpc_id,
+            "TERWAY_POD_VSWITCH": self.world.pod_vswitch, "TERWAY_ZONE": ZONE}.items()))
+        return path
+
+
+def cleanup_crashed(workdir: Path) -> list[str]:
+    """Kill what a cluster whose process died left running; returns what was done."""
+    from emulator.fabric import cli_down
+
+    from .procs import kill_all, pids_in_mount_ns
+
+    done: list[str] = []
+    state_path = workdir / STATE_FILE
+    if not state_path.exists():
+        return done
+    state = json.loads(state_path.read_text())
+    for node in state["nodes"]:
+        holder = node.get("holder")
+        pids = list(node.get("procs", []))
+        if holder:
+            with contextlib.suppress(OSError):
+                pids += pids_in_mount_ns(os.readlink(f"/proc/{holder}/ns/mnt"))
+        cg = Path("/sys/fs/cgroup/pids") / node["cgroup_root"]
+        for procs in cg.rglob("cgroup.procs") if cg.exists() else []:
+            pids += [int(x) for x in procs.read_text().split()]
+        kill_all(sorted(set(pids)))
+        done.append(f"node {node['name']}: killed {len(set(pids))} processes")
+        for hierarchy in Path("/sys/fs/cgroup").iterdir():
+            root = hierarchy / node["cgroup_root"]
+            for d in sorted((Path(x) for x, _, _ in os.walk(root)), key=lambda p: -len(p.parts)):
+                with contextlib.suppress(OSError):
+                    d.rmdir()
+    kill_all(state.get("control_plane", []))
+    cli_down()
+    state_path.unlink()
+    return done
 
 
 def _progress(msg: str) -> None:
