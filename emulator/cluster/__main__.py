@@ -45,14 +45,23 @@ def _up(nodes: int, workdir: Path, eni_conf: dict[str, object]) -> int:
         cleanup_crashed(workdir)
     os.environ.setdefault("TERWAY_CLUSTER_VERBOSE", "1")
     stop = threading.Event()
+
+    def on_signal(*_: object) -> None:
+        if not (workdir / "ready").exists():
+            raise KeyboardInterrupt      # during bring-up: up() tears down what it started
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, on_signal)
     cluster = Cluster(workdir=workdir, nodes=nodes, eni_conf=eni_conf)
     try:
         cluster.up()
     except ClusterError as exc:
         print(f"cluster: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("cluster: interrupted during bring-up; torn down", file=sys.stderr)
+        return 130
     env = cluster.env_file()
     (workdir / "ready").write_text("")
     print(f"cluster: up in {cluster.timings['total']:.1f} s; `source {env}` to use it; "

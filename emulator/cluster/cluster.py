@@ -176,11 +176,15 @@ class Cluster:
         with os.fdopen(fd, "w") as f:
             json.dump(token, f)
         (d / "eni_conf").write_text(json.dumps(self.eni_conf_doc(), indent=2))
+        assert self.artifacts is not None
+        name, _, tag = self.artifacts.ref("terway").rpartition(":")
         (d / "kustomization.yaml").write_text(f"""apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
 namespace: kube-system
+images:        # the image built and imported into every node's containerd (no registry)
+  - {{name: ghcr.io/terway-py/terway, newName: {name}, newTag: "{tag}"}}
 resources:
-  - {ROOT / "deploy" / "testbed"}
+  - {os.path.relpath(ROOT / "deploy" / "testbed", d)}
 generatorOptions:
   disableNameSuffixHash: true
 configMapGenerator:
@@ -199,6 +203,8 @@ patches:
       - op: add
         path: /spec/template/spec/containers/0/env/-
         value: {{name: KUBERNETES_SERVICE_PORT, value: "{API_PORT}"}}
+      - {{op: replace, path: /spec/template/spec/containers/0/imagePullPolicy, value: Never}}
+      - {{op: replace, path: /spec/template/spec/initContainers/0/imagePullPolicy, value: Never}}
 """)
         return d
 
@@ -269,12 +275,10 @@ patches:
         (self.workdir / STATE_FILE).unlink(missing_ok=True)
 
     def _record(self) -> None:
-        """What ``python -m emulator.cluster down`` needs to clean up after a crash."""
+        """Marks the workdir as holding a cluster (``python -m emulator.cluster down`` finds its
+        processes by their environment tag, not by this record)."""
         state = {"pid": os.getpid(), "master": self.master_id,
-                 "control_plane": [p.pid for p in self.control.procs] if self.control else [],
-                 "nodes": [{"name": n.spec.name, "holder": n.holder.pid if n.holder else None,
-                            "cgroup_root": n.cgroup_root,
-                            "procs": [p.pid for p in n.procs]} for n in self.members]}
+                 "nodes": [n.spec.name for n in self.members]}
         (self.workdir / STATE_FILE).write_text(json.dumps(state))
 
     def env_file(self) -> Path:
@@ -290,35 +294,33 @@ patches:
 
 
 def cleanup_crashed(workdir: Path) -> list[str]:
-    """Kill what a cluster whose process died left running; returns what was done."""
+    """Kill and remove what a cluster whose process died left behind; returns what was done.
+
+    Its components are found by the tag in their environment (``procs.tagged``), the pods'
+    containers by their node's mount namespace and cgroups; then the fabric's namespaces."""
     from emulator.fabric import cli_down
 
-    from .procs import kill_all, pids_in_mount_ns
+    from .node import cgroup_root_of, remove_cgroups
+    from .procs import kill_all, pids_in_mount_ns, tagged
 
     done: list[str] = []
-    state_path = workdir / STATE_FILE
-    if not state_path.exists():
-        return done
-    state = json.loads(state_path.read_text())
-    for node in state["nodes"]:
-        holder = node.get("holder")
-        pids = list(node.get("procs", []))
-        if holder:
-            with contextlib.suppress(OSError):
-                pids += pids_in_mount_ns(os.readlink(f"/proc/{holder}/ns/mnt"))
-        cg = Path("/sys/fs/cgroup/pids") / node["cgroup_root"]
-        for procs in cg.rglob("cgroup.procs") if cg.exists() else []:
-            pids += [int(x) for x in procs.read_text().split()]
-        kill_all(sorted(set(pids)))
-        done.append(f"node {node['name']}: killed {len(set(pids))} processes")
-        for hierarchy in Path("/sys/fs/cgroup").iterdir():
-            root = hierarchy / node["cgroup_root"]
-            for d in sorted((Path(x) for x, _, _ in os.walk(root)), key=lambda p: -len(p.parts)):
-                with contextlib.suppress(OSError):
-                    d.rmdir()
-    kill_all(state.get("control_plane", []))
+    own_ns = os.readlink("/proc/self/ns/mnt")
+    pids = set(tagged(workdir))
+    for pid in list(pids):
+        with contextlib.suppress(OSError):
+            ns = os.readlink(f"/proc/{pid}/ns/mnt")
+            if ns != own_ns:
+                pids |= set(pids_in_mount_ns(ns))
+    kill_all(sorted(pids))
+    done.append(f"killed {len(pids)} processes of the cluster in {workdir}")
+    nodes = workdir / "nodes"
+    for node in sorted(nodes.iterdir()) if nodes.is_dir() else []:
+        remove_cgroups(cgroup_root_of(node.name))
+        shutil.rmtree(node, ignore_errors=True)
+        done.append(f"node {node.name}: cgroups and files removed")
+    time.sleep(0.5)          # let the killed emulator's process be reaped before fabric down
     cli_down()
-    state_path.unlink()
+    (workdir / STATE_FILE).unlink(missing_ok=True)
     return done
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from emulator.fabric.netns import entered
 
 from .pki import CertFiles, Pki, kubeconfig
-from .procs import Proc, spawn, wait_until
+from .procs import Proc, spawn, tag_env, wait_until
 
 API_PORT = 6443
 SERVICE_CIDR = "172.21.0.0/20"     # as in eni-config's service_cidr
@@ -65,7 +65,7 @@ class ControlPlane:
                           f"https://127.0.0.1:{API_PORT}", self.files.ca, creds, name)
 
     def _spawn(self, name: str, argv: list[str]) -> Proc:
-        proc = spawn(name, in_netns(self.netns, argv), self.logs)
+        proc = spawn(name, in_netns(self.netns, argv), self.logs, tag_env(self.dir))
         self.procs.append(proc)
         return proc
 

@@ -26,7 +26,7 @@ from emulator.fabric.netns import entered
 
 from .controlplane import API_PORT, in_netns
 from .pki import Pki, kubeconfig
-from .procs import ClusterError, Proc, kill_all, pids_in_mount_ns, spawn, wait_until
+from .procs import ClusterError, Proc, kill_all, pids_in_mount_ns, spawn, tag_env, wait_until
 
 PAUSE_IMAGE = "localhost/terway-testbed/pause:1"
 PRIVATE_DIRS = ("run", "var/lib/kubelet", "var/lib/containerd", "var/lib/cni", "var/log/pods",
@@ -117,9 +117,10 @@ class Node:
     def __init__(self, spec: NodeSpec, bin_dir: Path, workdir: Path, pki: Pki,
                  master_ip: str) -> None:
         self.spec, self.bin, self.pki, self.master_ip = spec, bin_dir, pki, master_ip
+        self.workdir = workdir
         self.dir = workdir / "nodes" / spec.name
         self.logs = workdir / "logs" / spec.name
-        self.cgroup_root = f"terway-testbed-{spec.name}"
+        self.cgroup_root = cgroup_root_of(spec.name)
         self.holder: Proc | None = None
         self.procs: list[Proc] = []
 
@@ -136,7 +137,7 @@ class Node:
         argv = in_netns(self.spec.instance_id, [
             "unshare", "--mount", "--propagation", "slave", "--",
             "sh", "-c", _HOLDER, "holder", str(self.dir), self.cgroup_root])
-        self.holder = spawn("holder", argv, self.logs)
+        self.holder = spawn("holder", argv, self.logs, tag_env(self.workdir))
         wait_until(self.holder, f"node {self.spec.name}: its mount namespace",
                    lambda: (self.dir / "holder.ready").exists(), timeout, interval=0.1)
 
@@ -153,7 +154,8 @@ class Node:
     def _containerd(self, timeout: float) -> None:
         conf = self.dir / "containerd.toml"
         conf.write_text(_CONTAINERD.format(pause=PAUSE_IMAGE))
-        proc = spawn("containerd", self.enter(["containerd", "--config", str(conf)]), self.logs)
+        proc = spawn("containerd", self.enter(["containerd", "--config", str(conf)]), self.logs,
+                     tag_env(self.workdir))
         self.procs.append(proc)
         sock = self.dir / "fs/run/containerd/containerd.sock"
         wait_until(proc, f"node {self.spec.name}: containerd", sock.exists, timeout, 0.2)
@@ -193,7 +195,7 @@ class Node:
             "--kubeconfig", str(self.dir / "kubelet.kubeconfig"),
             "--hostname-override", s.name, "--node-ip", s.ip,
             "--provider-id", f"{s.region}.{s.instance_id}", "--node-labels", labels]),
-            self.logs)
+            self.logs, tag_env(self.workdir))
         self.procs.append(proc)
         wait_until(proc, f"node {s.name}: kubelet", self._kubelet_healthy, timeout)
 
@@ -220,7 +222,7 @@ class Node:
         for proc in reversed(self.procs):
             proc.stop()
         self.procs.clear()
-        self._kill_cgroup_tree()
+        kill_all(cgroup_pids(self.cgroup_root))
         if self.holder is not None:
             try:
                 ns = os.readlink(f"/proc/{self.holder.pid}/ns/mnt")
@@ -230,34 +232,43 @@ class Node:
                 kill_all([p for p in pids_in_mount_ns(ns) if p != self.holder.pid])
             self.holder.stop(grace=2)
             self.holder = None
-        self._remove_cgroups()
+        remove_cgroups(self.cgroup_root)
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def _cgroup_dirs(self) -> list[Path]:
-        """Every cgroup directory under this node's root, deepest first."""
-        found: list[Path] = []
-        for hierarchy in Path(CGROUP_BASE).iterdir():
-            root = hierarchy / self.cgroup_root
-            if root.is_dir():
-                found += [Path(d) for d, _, _ in os.walk(root)]
-        return sorted(found, key=lambda p: len(p.parts), reverse=True)
 
-    def _kill_cgroup_tree(self) -> None:
-        pids: set[int] = set()
-        for d in self._cgroup_dirs():
-            try:
-                pids |= {int(x) for x in (d / "cgroup.procs").read_text().split()}
-            except OSError:
-                continue
-        kill_all(sorted(pids))
+def cgroup_root_of(node_name: str) -> str:
+    return f"terway-testbed-{node_name}"
 
-    def _remove_cgroups(self) -> None:
-        for _ in range(20):
-            left = [d for d in self._cgroup_dirs() if d.exists()]
-            for d in left:
-                with contextlib.suppress(OSError):
-                    d.rmdir()
-            if not any(d.exists() for d in left):
-                break
-            self._kill_cgroup_tree()
-            time.sleep(0.2)
+
+def _cgroup_dirs(root_name: str) -> list[Path]:
+    """Every cgroup directory under a node's root in every hierarchy, deepest first."""
+    found: list[Path] = []
+    for hierarchy in Path(CGROUP_BASE).iterdir():
+        root = hierarchy / root_name
+        if root.is_dir():
+            found += [Path(d) for d, _, _ in os.walk(root)]
+    return sorted(found, key=lambda p: len(p.parts), reverse=True)
+
+
+def cgroup_pids(root_name: str) -> list[int]:
+    """Processes in a node's cgroups (pods' containers, which live in mount namespaces of
+    their own)."""
+    pids: set[int] = set()
+    for d in _cgroup_dirs(root_name):
+        with contextlib.suppress(OSError):
+            pids |= {int(x) for x in (d / "cgroup.procs").read_text().split()}
+    return sorted(pids)
+
+
+def remove_cgroups(root_name: str) -> None:
+    """Kill what is left in a node's cgroups and remove them (a cgroup with a process, even a
+    dying one, cannot be removed: retry for a few seconds)."""
+    for _ in range(25):
+        kill_all(cgroup_pids(root_name))
+        for d in _cgroup_dirs(root_name):
+            with contextlib.suppress(OSError):
+                d.rmdir()
+        if not _cgroup_dirs(root_name):
+            return
+        time.sleep(0.2)
+

@@ -58,8 +58,14 @@ class Proc:
             self.popen.wait(timeout=10)
 
 
+TAG = "TERWAY_TESTBED"      # every component's environment names its cluster's workdir
+
+
 def spawn(name: str, argv: Sequence[str], logs: Path, env: dict[str, str] | None = None) -> Proc:
-    """Start ``argv`` in a session of its own, output appended to ``logs/<name>.log``."""
+    """Start ``argv`` in a session of its own, output appended to ``logs/<name>.log``.
+
+    ``env`` should carry ``TAG=<workdir>`` (``tag_env``): it is how ``tagged`` finds the
+    processes of a cluster whose own process died."""
     logs.mkdir(parents=True, exist_ok=True)
     log = logs / f"{name}.log"
     with log.open("ab") as out:
@@ -87,6 +93,22 @@ def wait_until(proc: Proc | None, what: str, ready: Callable[[], bool], timeout:
     tail = f"; log {proc.log}:\n{proc.tail()}" if proc is not None else ""
     raise ClusterError(f"{what} did not come up within {timeout:.0f} s"
                        f"{f' (last probe: {last_error})' if last_error else ''}{tail}")
+
+
+def tag_env(workdir: Path) -> dict[str, str]:
+    return {TAG: str(workdir)}
+
+
+def tagged(workdir: Path) -> list[int]:
+    """Processes started for the cluster in ``workdir`` (found by their environment)."""
+    needle = f"{TAG}={workdir}".encode() + b"\0"
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                if needle in Path(f"/proc/{entry}/environ").read_bytes():
+                    found.append(int(entry))
+    return found
 
 
 def pids_in_mount_ns(ns_inode: str) -> list[int]:

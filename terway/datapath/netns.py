@@ -126,6 +126,14 @@ def iproute(netns: str | None) -> Iterator[IPRoute]:
         ipr.close()
 
 
+def sysctl_path(key: str) -> str:
+    """The file of ``net.*`` sysctl ``key``. In a container /proc/sys is read-only unless the
+    container is privileged; the DaemonSet instead mounts the host's /proc/sys/net read-write
+    at ``$TERWAY_PROC_SYS/net`` (a sysctl file under /proc/sys/net answers for the network
+    namespace of the thread that opens it, so the same mount serves the node and every pod)."""
+    return os.environ.get("TERWAY_PROC_SYS", "/proc/sys") + "/" + key.replace(".", "/")
+
+
 def write_sysctl(netns: str | None, key: str, value: str) -> None:
     """Write ``net.*`` sysctl ``key`` (dotted, e.g. ``net.ipv4.ip_forward``) inside ``netns``."""
     write_sysctls(netns, {key: value})
@@ -136,8 +144,7 @@ def write_sysctls(netns: str | None, values: dict[str, str]) -> None:
 
     def write() -> None:
         for key, value in values.items():
-            path = "/proc/sys/" + key.replace(".", "/")
-            with open(path, "r+", encoding="ascii") as fh:
+            with open(sysctl_path(key), "r+", encoding="ascii") as fh:
                 if fh.read().strip() != value:
                     fh.seek(0)
                     fh.write(value)
@@ -146,7 +153,7 @@ def write_sysctls(netns: str | None, values: dict[str, str]) -> None:
 
 
 def read_sysctl(netns: str | None, key: str) -> str:
-    path = "/proc/sys/" + key.replace(".", "/")
+    path = sysctl_path(key)
 
     def read() -> str:
         with open(path, encoding="ascii") as fh:

@@ -24,7 +24,7 @@ from .workloads import (
     terway_pods,
 )
 
-CAPACITY = 27    # ecs.g6.2xlarge: (4 ENIs - 1) x 9 secondary addresses
+CAPACITY = 30    # ecs.g6.2xlarge: (4 ENIs - 1) x 10 addresses, as terwayd reports it
 
 
 def pod_pid(pod_name: str) -> int:
