@@ -30,7 +30,7 @@ from terway.daemon.executor import Executor, WaitPolicy
 from terway.daemon.gc import gc_loop, gc_once, resync_once
 from terway.daemon.k8s import MAX_AVAILABLE_IP
 from terway.daemon.lock import LockFile
-from terway.daemon.metrics import Metrics
+from terway.daemon.metrics import Health, Metrics
 from terway.daemon.node import (
     EniNet,
     LoadedConfig,
@@ -150,7 +150,9 @@ class Daemon:
         self.server = RpcServer(self.service, view.handle, self.metrics)
         await self.server.start(self.options.socket_path)
         if self.options.metrics_port is not None:
-            port = self.metrics.serve(self.options.metrics_port)
+            health = Health(asyncio.get_running_loop(), self.options.socket_path,   # probes
+                            lambda: None if self.service.ready else self.service.not_ready_reason)
+            port = self.metrics.serve(self.options.metrics_port, health=health)
             log.info("serving metrics", extra=logfmt.fields(port=port))
         await self._reconcile(executor)
         self.service.ready = True

@@ -1,16 +1,88 @@
-"""Prometheus metrics under upstream's names, in a registry of their own.
+"""Prometheus metrics under upstream's names, in a registry of their own, and the health probes.
 
 A private ``CollectorRegistry`` per daemon keeps several in-process daemons (tests) apart; the
-HTTP endpoint is only started when ``--metrics-port`` is given.
+HTTP endpoint is only started when ``--metrics-port`` is given. The same small WSGI server
+answers the kubelet's probes (the DaemonSet's ``httpGet``, deploy/kubernetes/daemonset.yaml):
+
+- ``/healthz``: the process is alive *and its event loop is responsive* — a callback handed to
+  the loop from the HTTP thread runs within ``Health.loop_timeout``. A wedged loop (a blocking
+  call on it, a deadlock) answers no RPC either, so the liveness probe restarts the container.
+- ``/readyz``: ``/healthz`` plus the daemon finished start-up and reconcile (``PodService.ready``)
+  and its CNI socket is served: a connect to the unix socket at its path succeeds (a socket file
+  removed from the host's ``/var/run/eni`` makes the pod unready). IP exhaustion does *not* make
+  it unready: that is the node condition ``SufficientIP`` and the CNI STATUS answer.
+
+Upstream serves its metrics on a unix socket (``/var/run/eni/eni_debug.socket``, exposed on the
+node's TCP 15432 by its terway-metric-proxy) and has no probes on the terway container.
 """
 
 from __future__ import annotations
 
-from wsgiref.simple_server import WSGIServer
+import asyncio
+import socket
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Gauge, Histogram, make_wsgi_app
 
 _BUCKETS_MS = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 120000)
+
+StartResponse = Callable[..., Any]
+
+
+@dataclass
+class Health:
+    """What the probes look at: the daemon's event loop, its CNI socket, its readiness.
+
+    ``not_ready`` returns ``None`` when the daemon is ready, else why not (the probe's body).
+    """
+
+    loop: asyncio.AbstractEventLoop
+    socket_path: str
+    not_ready: Callable[[], str | None]
+    loop_timeout: float = 2.0       # the DaemonSet's probe timeoutSeconds (5) is larger
+
+    def liveness(self) -> str | None:
+        """``None`` when the event loop ran a callback within ``loop_timeout``."""
+        if self.loop.is_closed():
+            return "event loop closed"
+        ran = threading.Event()
+        try:
+            self.loop.call_soon_threadsafe(ran.set)
+        except RuntimeError:                      # closed between the check and the call
+            return "event loop closed"
+        if not ran.wait(self.loop_timeout):
+            return f"event loop unresponsive: a callback did not run within {self.loop_timeout}s"
+        return None
+
+    def readiness(self) -> str | None:
+        problem = self.liveness() or self.not_ready()
+        if problem:
+            return problem
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.settimeout(self.loop_timeout)
+                s.connect(self.socket_path)
+        except OSError as exc:
+            return f"CNI socket {self.socket_path} not served: {exc.strerror or exc}"
+        return None
+
+
+class _Server(ThreadingMixIn, WSGIServer):
+    """A thread per request: a probe waiting on a wedged loop does not hold up a scrape."""
+
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No access log on stderr (the kubelet probes every few seconds)."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
 
 
 class Metrics:
@@ -34,14 +106,39 @@ class Metrics:
         self.ip_count = Gauge("terway_eniip_factory_ip_count",
                               "addresses on the daemon's ENIs", registry=r)
 
+        self.health: Health | None = None          # None: /healthz ok, /readyz 503
+        self._metrics_app = make_wsgi_app(self.registry)
         self._server: WSGIServer | None = None
         self.port: int | None = None             # bound by serve()
 
-    def serve(self, port: int, addr: str = "0.0.0.0") -> int:
-        """Serve ``/metrics`` (port 0: any free port); returns the bound port."""
-        self._server, _ = start_http_server(port, addr=addr, registry=self.registry)
-        self.port = int(self._server.server_port)
+    def serve(self, port: int, addr: str = "0.0.0.0", health: Health | None = None) -> int:
+        """Serve ``/metrics``, ``/healthz`` and ``/readyz`` (port 0: any free port) in a daemon
+        thread; returns the bound port. ``addr`` 0.0.0.0: with ``hostNetwork`` the kubelet
+        probes the pod IP, which is the node's address."""
+        if health is not None:
+            self.health = health
+        server = make_server(addr, port, self.app, _Server, handler_class=_QuietHandler)
+        threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True).start()
+        self._server = server
+        self.port = int(server.server_port)
         return self.port
+
+    def app(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        """The WSGI app: ``/metrics`` (and ``/``) for Prometheus, the two probes, else 404."""
+        path = environ.get("PATH_INFO") or "/"
+        if path in ("/metrics", "/"):
+            return self._metrics_app(environ, start_response)  # type: ignore[no-any-return]
+        if path == "/healthz":
+            problem = self.health.liveness() if self.health is not None else None
+        elif path == "/readyz":
+            problem = (self.health.readiness() if self.health is not None
+                       else "no daemon attached to this metrics server")
+        else:
+            return _reply(start_response, "404 Not Found", f"{path}: not found (try /metrics, "
+                          "/healthz, /readyz)")
+        if problem:
+            return _reply(start_response, "503 Service Unavailable", problem)
+        return _reply(start_response, "200 OK", "ok")
 
     def close(self) -> None:
         if self._server is not None:
@@ -58,3 +155,10 @@ class Metrics:
         self.pool_disposed.set(disposed)
         self.eni_count.set(eni_count)
         self.ip_count.set(total)
+
+
+def _reply(start_response: StartResponse, status: str, text: str) -> list[bytes]:
+    body = (text + "\n").encode()
+    start_response(status, [("Content-Type", "text/plain; charset=utf-8"),
+                            ("Content-Length", str(len(body)))])
+    return [body]
