@@ -207,6 +207,8 @@ class Node:
 
     def host_path(self, path: str) -> Path:
         """Where a path of this node (one of ``PRIVATE_DIRS``) is on the host."""
+        if path.startswith("/var/run/"):
+            path = path[len("/var"):]           # /var/run -> /run, as on Debian
         return self.dir / "fs" / path.lstrip("/")
 
     def _kubelet_healthy(self) -> bool:

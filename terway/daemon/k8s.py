@@ -3,8 +3,8 @@
 Chosen when ``--kubeconfig`` is given or the in-cluster environment exists
 (``KUBERNETES_SERVICE_HOST``); otherwise the daemon runs with ``NoopKube``. Every call is best
 effort: a failure is logged and the daemon carries on (address management never depends on the
-API server). NOT exercised against a real API server in this repository (none can run here):
-the calls follow the client's documented signatures; see docs/daemon.md.
+API server). Verified against a real API server (upstream kube-apiserver) by tests/kube/ on the
+cluster test bed; see docs/kube.md.
 """
 
 from __future__ import annotations
@@ -58,6 +58,9 @@ class KubeApi:
         self._client = client
         self.core = client.CoreV1Api()
         self.node_name = node_name
+        # Pod UIDs seen by pod(): an event must name its pod's UID, or `kubectl describe pod`
+        # (which selects events by involvedObject.uid) does not show it.
+        self._uids: dict[tuple[str, str], str] = {}
 
     def _status(self, exc: Exception) -> int:
         return int(getattr(exc, "status", 0) or 0)
@@ -72,6 +75,7 @@ class KubeApi:
                 pod=f"{namespace}/{name}", error=str(exc)))
             return PodMeta()
         owners = pod.metadata.owner_references or []
+        self._remember_uid(namespace, name, str(pod.metadata.uid or ""))
         return PodMeta(annotations=dict(pod.metadata.annotations or {}),
                        owner_kind=str(owners[0].kind) if owners else "")
 
@@ -82,13 +86,31 @@ class KubeApi:
             return False if self._status(exc) == 404 else None
         return True
 
+    def _remember_uid(self, namespace: str, name: str, uid: str) -> None:
+        if len(self._uids) > 4096:          # bounded: pods come and go
+            self._uids.clear()
+        if uid:
+            self._uids[(namespace, name)] = uid
+
+    def _uid(self, namespace: str, name: str) -> str | None:
+        uid = self._uids.get((namespace, name))
+        if uid is None:
+            try:
+                pod: Any = self.core.read_namespaced_pod(name, namespace)
+                uid = str(pod.metadata.uid or "") or None
+            except Exception:
+                return None
+        return uid
+
     def record_event(self, namespace: str, name: str, reason: str, message: str,
                      warning: bool) -> None:
         c = self._client
         now = _now()
         event = c.CoreV1Event(
             metadata=c.V1ObjectMeta(generate_name=f"{name}.", namespace=namespace),
-            involved_object=c.V1ObjectReference(kind="Pod", name=name, namespace=namespace),
+            involved_object=c.V1ObjectReference(kind="Pod", name=name, namespace=namespace,
+                                                uid=self._uid(namespace, name),
+                                                api_version="v1"),
             reason=reason, message=message, type="Warning" if warning else "Normal",
             source=c.V1EventSource(component=COMPONENT, host=self.node_name),
             first_timestamp=now, last_timestamp=now, count=1)
