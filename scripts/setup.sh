@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 # gcc + libc6-dev: the plugin's native front (terway/cni/shim.c) is compiled, statically linked.
 APT_PACKAGES=(iproute2 iperf3 iptables nftables procps iputils-ping containernetworking-plugins
-              gcc libc6-dev)
+              gcc libc6-dev debootstrap)
 
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
     missing=()
@@ -30,5 +30,8 @@ if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
     bash scripts/vm/install.sh
     # Real CNI clients for tests/e2e: podman (CNI backend) and the Docker engine, plus a busybox image.
     bash scripts/e2e/install-runtimes.sh
+    # The Kubernetes test bed (nox -s kube): containerd, runc, debootstrap … (binaries and images
+    # are built by nox -s kube itself, into a cache outside the repository).
+    bash scripts/kube/install.sh
 fi
 echo "setup: done"

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# System packages of the Kubernetes test bed (Debian 12, as root; idempotent): containerd and
+# runc (each node's runtime), the CNI loopback plugin, debootstrap + podman (images.sh builds the
+# images from a local base), busybox-static (the test workloads' image). Go itself comes with
+# the machine (scripts/kube/build.sh needs `go` >= the version in scripts/kube/go/*/go.mod).
+set -euo pipefail
+PACKAGES=(containerd runc containernetworking-plugins debootstrap podman busybox-static gcc
+          libc6-dev util-linux)
+missing=()
+for p in "${PACKAGES[@]}"; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "kube-install: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# Debian starts containerd as a service when one can run; the test bed runs its own per node.
+if command -v systemctl >/dev/null && systemctl is-active -q containerd 2>/dev/null; then
+    systemctl disable --now containerd >/dev/null 2>&1 || true
+fi
+command -v go >/dev/null || echo "kube-install: warning: no 'go' on PATH; scripts/kube/build.sh needs Go 1.26" >&2
