@@ -136,6 +136,8 @@ def test_image_values_retarget_both_containers(tmp_path: Path) -> None:
     docs = template(tmp_path, {"terway": {"image": {
         "repository": "registry.example.com/net/terway", "tag": "v0.2.0"}}})
     check_image(docs, "registry.example.com/net/terway:v0.2.0")
+    docs = template(tmp_path, {"terway": {"imagePullSecrets": [{"name": "acr"}]}})
+    assert pod_spec(docs)["imagePullSecrets"] == [{"name": "acr"}]
     check_image(template(), IMAGE)            # default tag = the chart's appVersion
 
 
