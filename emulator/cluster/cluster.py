@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,8 @@ class World:
 class Cluster:
     workdir: Path = Path("/var/lib/terway-testbed/cluster")
     nodes: int = 2
-    seed: int = 7
+    seed: int | None = None     # None: from the workdir (two clusters at once must differ: the
+                                # fabric names netns after instance ids, which the seed makes)
     eni_conf: dict[str, Any] = field(default_factory=dict)    # overrides of the test-bed eni_conf
     world: World = field(default_factory=World)
     artifacts: Artifacts | None = None
@@ -101,6 +103,8 @@ class Cluster:
 
         shutil.rmtree(self.workdir, ignore_errors=True)
         self.workdir.mkdir(parents=True, mode=0o700)
+        if self.seed is None:
+            self.seed = 1 + zlib.crc32(str(self.workdir.resolve()).encode()) % 100_000
         w = self.world
         self.cloud = Cloud(seed=self.seed)
         vpc = self.cloud.create_vpc(w.vpc_cidr, name="testbed")

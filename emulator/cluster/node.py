@@ -3,7 +3,7 @@ programs) inside the instance's network namespace and a mount namespace of the n
 
 The mount namespace is what makes two nodes on one host two machines: each sees its own
 ``/run``, ``/var/lib/kubelet``, ``/var/lib/containerd``, ``/var/lib/cni``, ``/etc/cni/net.d``,
-``/opt/cni/bin``, ``/var/log/pods`` … (bind-mounted from ``<workdir>/nodes/<name>/fs``), so the
+``/opt/cni/bin``, ``/var/log/pods`` … (bind-mounted from ``<workdir>/nodes/<instance>/fs``), so the
 DaemonSet's hostPath volumes, the CNI socket and the plugin binary are per node, as on real ECS
 instances. A small holder process keeps the namespaces; every component joins them with
 ``nsenter -t <holder>``. Propagation: the node's tree is a slave of the host's (nothing leaks
@@ -118,9 +118,9 @@ class Node:
                  master_ip: str) -> None:
         self.spec, self.bin, self.pki, self.master_ip = spec, bin_dir, pki, master_ip
         self.workdir = workdir
-        self.dir = workdir / "nodes" / spec.name
+        self.dir = workdir / "nodes" / spec.instance_id
         self.logs = workdir / "logs" / spec.name
-        self.cgroup_root = cgroup_root_of(spec.name)
+        self.cgroup_root = cgroup_root_of(spec.instance_id)
         self.holder: Proc | None = None
         self.procs: list[Proc] = []
 
@@ -238,8 +238,9 @@ class Node:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def cgroup_root_of(node_name: str) -> str:
-    return f"terway-testbed-{node_name}"
+def cgroup_root_of(instance_id: str) -> str:
+    """Named after the instance (unique across clusters, unlike node names)."""
+    return f"terway-testbed-{instance_id}"
 
 
 def _cgroup_dirs(root_name: str) -> list[Path]:

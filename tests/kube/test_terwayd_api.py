@@ -101,7 +101,10 @@ STATEFULSET = json.dumps({
 
 
 def test_statefulset_pod_keeps_its_address(cluster: Cluster) -> None:
-    apply(cluster, STATEFULSET)
+    """Recreated on the same node (a reserved address is the node's), sticky-0 gets it back."""
+    doc = json.loads(STATEFULSET)
+    doc["spec"]["template"]["spec"]["nodeName"] = cluster.members[0].spec.name
+    apply(cluster, json.dumps(doc))
     try:
         (first,) = running(cluster, "app=sticky", 1)
         uid = first["metadata"]["uid"]
