@@ -388,6 +388,7 @@ class IpamCore:
         eni = self._enis[cmd.eni_id]
         eni.busy_cmd, eni.state = None, EniState.READY
         self._backoff.pop(f"eni:{eni.eni_id}", None)
+        self._granted()
         self._serve_pending()
 
     def on_ips_assigned(self, cmd_id: str, ips: Sequence[str], now: float) -> None:
@@ -400,6 +401,7 @@ class IpamCore:
         for ip in ips:
             eni.add_ip(IpSlot(ip, idle_since=now))
         self._backoff.pop(f"eni:{eni.eni_id}", None)
+        self._granted()
         self._serve_pending()
 
     def on_ips_unassigned(self, cmd_id: str, now: float) -> None:
@@ -1021,6 +1023,13 @@ class IpamCore:
         self._sufficient = ok
         reason = "SufficientIP" if ok else "InsufficientIP"
         self._notices.append(ConditionChanged(CONDITION, ok, reason, message))
+
+    def _granted(self) -> None:
+        """The cloud gave addresses (an ENI attached, IPs assigned): SufficientIP is True again,
+        even while another vSwitch stays exhausted (pods asking at once, as with fail-fast,
+        never wait in the queue whose serving would say so)."""
+        if not self._sufficient:
+            self._set_condition(True, "addresses are being allocated again")
 
     def _update_condition(self) -> None:
         if not self._sufficient and not self._memory.any_blocked():

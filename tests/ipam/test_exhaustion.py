@@ -103,6 +103,24 @@ def test_all_vswitches_exhausted_then_a_vswitch_added_through_config() -> None:
     assert core.condition() is True
 
 
+def test_condition_true_again_when_the_cloud_grants_with_no_pod_waiting() -> None:
+    """Fail-fast daemons answer an unservable pod at once (it does not wait in the queue), so
+    the condition cannot wait for a queued pod to be served: addresses granted by the cloud
+    (here a new vSwitch's ENI topping the pool up) set SufficientIP True, though vsw-a stays
+    exhausted."""
+    core, cloud = make({"vsw-a": 0}, vswitch_ids=("vsw-a",), vswitch_cache_ttl=10**9)
+    core.request_ip("ns/a", 0.0)
+    settle(core, cloud, 0.3)
+    core.release_ip("ns/a", 0.4)           # answered at once; the runtime retries later
+    assert core.condition() is False and core.pending_keys() == []
+    cloud.add_vswitch("vsw-new", 8192)
+    core.on_config_changed(settings(vswitch_ids=("vsw-a", "vsw-new"), vswitch_cache_ttl=10**9,
+                                    min_pool_size=2), 40.0)
+    notices = settle(core, cloud, 40.0) + settle(core, cloud, 200.0)   # the next pool sync
+    assert [n.status for n in notices if isinstance(n, ConditionChanged)] == [True]
+    assert core.condition() is True
+
+
 def test_vswitch_addresses_back_lift_the_block() -> None:
     core, cloud = make({"vsw-a": 0}, vswitch_cache_ttl=10**9)
     core.request_ip("ns/a", 0.0)
