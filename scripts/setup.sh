@@ -9,16 +9,7 @@ APT_PACKAGES=(iproute2 iperf3 iptables nftables procps iputils-ping containernet
               gcc libc6-dev debootstrap)
 
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
-    missing=()
-    for p in "${APT_PACKAGES[@]}"; do
-        dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
-    done
-    if [ ${#missing[@]} -gt 0 ]; then
-        echo "setup: installing ${missing[*]}"
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq
-        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    fi
+    bash scripts/apt-ensure.sh setup "${APT_PACKAGES[@]}"
 else
     echo "setup: not root or not Debian: skipping system packages (${APT_PACKAGES[*]})" >&2
 fi

@@ -264,18 +264,12 @@ patches:
         for node in reversed(self.members):
             node.stop()
         self.members.clear()
-        if self.relay is not None:
-            self.relay.close()
-            self.relay = None
-        if self.control is not None:
-            self.control.stop()
-            self.control = None
-        if self.fabric is not None:
-            self.fabric.stop()
-            self.fabric = None
-        if self.server is not None:
-            self.server.stop()
-            self.server = None
+        for part, stop in (("relay", "close"), ("control", "stop"), ("fabric", "stop"),
+                           ("server", "stop")):         # outermost first
+            running = getattr(self, part)
+            if running is not None:
+                getattr(running, stop)()
+                setattr(self, part, None)
         (self.workdir / STATE_FILE).unlink(missing_ok=True)
 
     def _record(self) -> None:

@@ -6,16 +6,7 @@
 set -euo pipefail
 PACKAGES=(containerd runc containernetworking-plugins debootstrap podman busybox-static gcc
           libc6-dev util-linux)
-missing=()
-for p in "${PACKAGES[@]}"; do
-    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "kube-install: installing ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+bash "$(dirname "$0")/../apt-ensure.sh" kube-install "${PACKAGES[@]}"
 # Debian starts containerd as a service when one can run; the test bed runs its own per node.
 if command -v systemctl >/dev/null && systemctl is-active -q containerd 2>/dev/null; then
     systemctl disable --now containerd >/dev/null 2>&1 || true

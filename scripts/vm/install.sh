@@ -9,16 +9,4 @@ if [ "$(id -u)" != "0" ]; then
     echo "vm/install: must run as root" >&2
     exit 1
 fi
-missing=()
-for p in "${PACKAGES[@]}"; do
-    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
-done
-if [ ${#missing[@]} -eq 0 ]; then
-    echo "vm/install: already installed"
-    exit 0
-fi
-echo "vm/install: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-echo "vm/install: done"
+bash "$(dirname "$0")/../apt-ensure.sh" vm/install "${PACKAGES[@]}"
