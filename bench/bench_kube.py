@@ -25,7 +25,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from emulator.cluster import Cluster  # noqa: E402
+from emulator.cluster import Cluster, World  # noqa: E402
 
 BUSYBOX = "localhost/terway-testbed/busybox:1"
 
@@ -110,7 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-n", type=int, default=30, help="pods per batch (one node holds 30)")
     args = ap.parse_args(argv)
     n = args.n
+    # A /22 for pods: the test bed's default /27 is small on purpose (the seeds' story).
     cluster = Cluster(workdir=Path("/var/lib/terway-testbed/bench"), nodes=2,
+                      world=World(pod_cidr="192.168.16.0/22"),
                       eni_conf={"min_pool_size": 2, "max_pool_size": n}).up()
     try:
         print("bring-up: " + ", ".join(f"{k} {v:.1f} s" for k, v in cluster.timings.items()))
