@@ -213,7 +213,7 @@ def test_rollout_and_pod_values(tmp_path: Path) -> None:
     assert ds["spec"]["template"]["metadata"]["annotations"] == {"prometheus.io/scrape": "true"}
     # Helm merges maps: the requests given, the default limit kept
     assert container("terway", docs)["resources"] == {
-        "requests": {"cpu": "200m", "memory": "192Mi"}, "limits": {"memory": "256Mi"}}
+        "requests": {"cpu": "200m", "memory": "192Mi"}, "limits": {"memory": "320Mi"}}
 
 
 @pytest.mark.parametrize(("values", "named"), [
