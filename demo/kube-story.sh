@@ -31,16 +31,17 @@ show kubectl create deployment story --image=localhost/terway-testbed/busybox:1 
     -- sh -c 'httpd -f -p 8080'
 echo "... waiting for the vSwitch to run out"
 for _ in $(seq 90); do
-    pending=$(kubectl get pods -l app=story --field-selector=status.phase=Pending -o name | head -1)
-    [ -n "$pending" ] && kubectl describe "$pending" | grep -q "error allocate ip" && break
+    # (awk, not head or grep -q: with pipefail, a reader that stops early fails the pipe)
+    pending=$(kubectl get pods -l app=story --field-selector=status.phase=Pending -o name | awk 'NR == 1')
+    [ -n "$pending" ] && kubectl describe "$pending" | grep "error allocate ip" >/dev/null && break
     sleep 2
 done
 show kubectl get pods -l app=story -o wide
 show kubectl describe "$pending"
 node=$(kubectl get "$pending" -o jsonpath='{.spec.nodeName}')
 terway=$(kubectl -n kube-system get pod -l app=terway-eniip --field-selector "spec.nodeName=$node" -o name)
-echo; echo "\$ kubectl -n kube-system logs $terway -c terway | grep IpNotEnough | tail -2"
-kubectl -n kube-system logs "$terway" -c terway | grep IpNotEnough | tail -2
+echo; echo "\$ kubectl -n kube-system logs $terway -c terway | grep 'Assign private ip address failed' | tail -2"
+kubectl -n kube-system logs "$terway" -c terway | grep "Assign private ip address failed" | tail -2
 
 echo; echo "# the remedy: a /19 vSwitch in the same zone, with the official VPC SDK"
 new=$(python3 - <<'PY'
