@@ -74,6 +74,13 @@ class DaemonOptions:
     def lock_file(self) -> str:
         return self.lock_path or str(Path(self.socket_path).parent / LOCK_NAME)
 
+    @property
+    def lock_files(self) -> list[str]:
+        """The state directory's lock (two daemons on one store would hand out an address
+        twice) and the socket's (upstream's place, ``/var/run/eni/terwayd.lock``)."""
+        state = str(Path(self.state_dir) / LOCK_NAME)
+        return [state] if self.lock_file == state else [state, self.lock_file]
+
 
 class Daemon:
     def __init__(
@@ -106,7 +113,7 @@ class Daemon:
         self._eni_net = eni_net
         self._link_check = link_check
         self._config_loader = config_loader
-        self._lock = LockFile(options.lock_file)
+        self._locks = [LockFile(path) for path in options.lock_files]
         self._tasks: list[asyncio.Task[None]] = []
         self._stopped = asyncio.Event()
         self.store: Store
@@ -120,8 +127,19 @@ class Daemon:
 
     # -- start --------------------------------------------------------------------------------
 
+    def _acquire_locks(self) -> None:
+        taken: list[LockFile] = []
+        try:
+            for lock in self._locks:
+                lock.acquire()
+                taken.append(lock)
+        except BaseException:
+            for lock in taken:
+                lock.release()
+            raise
+
     async def start(self) -> None:
-        self._lock.acquire()
+        self._acquire_locks()
         self.store = Store.open(self.options.state_dir)
         if self.node is None:
             assert self.metadata is not None
@@ -260,5 +278,6 @@ class Daemon:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self.metrics.close()
         self.store.close()
-        self._lock.release()
+        for lock in self._locks:
+            lock.release()
         log.info("terwayd stopped")

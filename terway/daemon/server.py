@@ -7,6 +7,7 @@ A stale socket file left by a killed daemon is replaced (the lock file proves no
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import time
 from collections.abc import Awaitable, Callable
@@ -36,8 +37,11 @@ class RpcServer:
     async def start(self, socket_path: str) -> None:
         path = Path(socket_path)
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if path.is_socket() or path.exists():
-            path.unlink()
+        if path.is_socket():
+            path.unlink()           # a stale socket of ours (the lock says nobody serves it)
+        elif path.exists() or path.is_symlink():
+            raise FileExistsError(errno.EEXIST, "refusing to replace it: not a socket "
+                                  "(--socket must name a socket or nothing)", str(path))
         old = os.umask(0o177)
         try:
             self._server = await asyncio.start_unix_server(
