@@ -117,7 +117,7 @@ def _read_upstream(r: FieldReader) -> dict[str, Any]:
     return {
         "version": r.string("version"),
         "access_key": r.string("access_key"),
-        "access_secret": Secret(r.string("access_secret")),
+        "access_secret": Secret(r.secret("access_secret")),
         "credential_path": r.string("credential_path"),
         "vswitches": r.zone_map("vswitches"),
         "security_group": r.string("security_group"),

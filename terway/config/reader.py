@@ -39,6 +39,16 @@ class FieldReader:
             return default
         return value
 
+    def secret(self, key: str) -> str:
+        """A string that must never be shown: a wrong type is named, its value is not."""
+        value = self._get(key)
+        if value is None:
+            return ""
+        if not isinstance(value, str):
+            self.fail(key, f"must be a string, got a {type(value).__name__} (value not shown)")
+            return ""
+        return value
+
     def integer(self, key: str, default: int, minimum: int | None = 0) -> int:
         value = self._get(key)
         if value is None:

@@ -72,6 +72,15 @@ def test_secret_never_in_repr_or_errors() -> None:
     assert "very-secret" not in str(exc.value)
 
 
+@pytest.mark.parametrize("bad", [["very-secret"], {"k": "very-secret"}, 31337, 3.5, True])
+def test_a_mistyped_secret_is_named_but_never_shown(bad: object) -> None:
+    with pytest.raises(ConfigError) as exc:
+        parse_eni_conf({"access_secret": bad})
+    text = str(exc.value)
+    assert "eni_conf.access_secret: must be a string" in text
+    assert "very-secret" not in text and "31337" not in text and "3.5" not in text
+
+
 def test_unknown_keys_are_warnings() -> None:
     c = parse_eni_conf({"max_pool_size": 1, "enable_eni_trunking": True})
     assert c.warnings == ("eni_conf.enable_eni_trunking: unknown field, ignored",)
