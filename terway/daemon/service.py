@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -266,11 +267,24 @@ class PodService:
 # -- helpers ---------------------------------------------------------------------------------
 
 
+# A namespace is a DNS-1123 label, as Kubernetes has it. A pod name is a DNS-1123 subdomain in
+# Kubernetes; podman and Docker send container names (upper case and "_" too), so names take that
+# superset. Neither may hold "/": the store's key "<namespace>/<name>" must name one pod only.
+_NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+_POD_NAME = re.compile(r"[A-Za-z0-9][-A-Za-z0-9_.]{0,252}")
+
+
 def _check_names(namespace: str, name: str) -> None:
     if not namespace:
         raise rpc.invalid("params.pod_namespace: must not be empty")
     if not name:
         raise rpc.invalid("params.pod_name: must not be empty")
+    if not _NAMESPACE.fullmatch(namespace):
+        raise rpc.invalid(f"params.pod_namespace: {namespace[:80]!r} is not a Kubernetes "
+                          "namespace name (lower-case letters, digits and '-', at most 63)")
+    if not _POD_NAME.fullmatch(name):
+        raise rpc.invalid(f"params.pod_name: {name[:80]!r} is not a pod name (letters, digits, "
+                          "'-', '_', '.', at most 253, no '/')")
 
 
 def _sticky(meta: PodMeta | None) -> bool:

@@ -102,7 +102,17 @@ def test_a_daemon_hanging_up_mid_request_means_the_python_plugin(
     with misbehaving_daemon(conf["daemon_socket"], lambda conn: None):
         got = run(cni_env("ADD"), conf, argv=[native_plugin])
         want = run(cni_env("ADD"), conf, argv=PYTHON_PLUGIN)
-    assert got == want and got[0] == 1 and got[1]["code"] in (100, 102)
+    assert got[0] == want[0] == 1 and got[1]["code"] == want[1]["code"] in (100, 102)
+    # Which of EPIPE or ECONNRESET the sender meets depends on timing (seen flip under load):
+    # the same answer but for that errno.
+    assert _errno_blind(got) == _errno_blind(want)
+
+
+def _errno_blind(outcome: object) -> str:
+    import re
+
+    text = json.dumps(outcome)
+    return re.sub(r"\[Errno \d+\] (Broken pipe|Connection reset by peer)", "[Errno N]", text)
 
 
 def test_no_daemon_and_no_python_is_a_cni_error(front_alone: str, tmp_path: Path) -> None:

@@ -3,11 +3,13 @@ other than a socket is refused, not deleted (issue 9, items 1 and 6)."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 from daemon_harness import ModelCloud, World, run, running_daemon
 
+from terway import rpc
 from terway.daemon.app import Daemon, DaemonOptions
 from terway.daemon.lock import AlreadyRunning
 from terway.daemon.node import LoadedConfig
@@ -48,3 +50,39 @@ def test_a_regular_file_at_the_socket_path_is_kept(tmp_path: Path) -> None:
 
     run(scenario())
     assert precious.read_text() == "not a socket\n"
+
+
+@pytest.mark.parametrize(("namespace", "name", "field"), [
+    ("n/m", "a", "pod_namespace"),          # with ("n", "m/a") it was one key: "n/m/a"
+    ("n", "m/a", "pod_name"),
+    ("Default", "web", "pod_namespace"),
+    ("default", "web\x1b[2J", "pod_name"),
+    ("default", "x" * 254, "pod_name"),
+])
+def test_pod_names_that_could_collide_are_refused(tmp_path: Path, namespace: str, name: str,
+                                                  field: str) -> None:
+    world = World.build()
+
+    async def scenario() -> None:
+        async with running_daemon(tmp_path, world) as d:
+            req = rpc.AllocIPRequest(pod_name=name, pod_namespace=namespace,
+                                     container_id="cid-x", netns=d.netns("ns-x"),
+                                     ifname="eth0")
+            with pytest.raises(rpc.RpcError, match=f"params.{field}") as err:
+                await asyncio.to_thread(d.client().alloc_ip, req)
+            assert err.value.code == rpc.ERR_INVALID_REQUEST
+            assert d.daemon.store.pods() == []
+
+    run(scenario())
+
+
+def test_container_style_names_still_work(tmp_path: Path) -> None:
+    """podman and Docker send container names (upper case, '_') as K8S_POD_NAME."""
+    world = World.build()
+
+    async def scenario() -> None:
+        async with running_daemon(tmp_path, world) as d:
+            info = await d.alloc("My_Container.1")
+            assert info.pod_ip
+
+    run(scenario())
