@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _up(nodes: int, workdir: Path, eni_conf: dict[str, object]) -> int:
+    (workdir / "ready").unlink(missing_ok=True)       # a killed owner's marker is not ours
     if (workdir / "cluster.json").exists():
         cleanup_crashed(workdir)
     os.environ.setdefault("TERWAY_CLUSTER_VERBOSE", "1")

@@ -319,6 +319,7 @@ def cleanup_crashed(workdir: Path) -> list[str]:
     time.sleep(0.5)          # let the killed emulator's process be reaped before fabric down
     cli_down()
     (workdir / STATE_FILE).unlink(missing_ok=True)
+    (workdir / "ready").unlink(missing_ok=True)      # python -m emulator.cluster up's marker
     return done
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -53,6 +54,7 @@ def test_a_component_that_fails_is_named_with_its_log(tmp_path: Path) -> None:
 
 def test_a_killed_owner_is_cleaned_up_by_down() -> None:
     workdir = WORKDIR / "killed"
+    shutil.rmtree(workdir, ignore_errors=True)      # no marker of an earlier run to mistake
     env = {**os.environ, "TERWAY_CLUSTER_VERBOSE": "1"}
     owner = subprocess.Popen([sys.executable, "-m", "emulator.cluster", "up", "--nodes", "1",
                               "--workdir", str(workdir)], env=env,
@@ -76,3 +78,4 @@ def test_a_killed_owner_is_cleaned_up_by_down() -> None:
     assert down.returncode == 0, down.stderr
     assert "killed" in down.stdout
     assert leftovers(workdir, ids) == []
+    assert not (workdir / "ready").exists()
