@@ -30,13 +30,24 @@ _BARE = re.compile(r"^[A-Za-z0-9_.:/@+\-]+$")
 LOGGER_NAME = "terwayd"
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape_control(m: re.Match[str]) -> str:
+    ch = m.group(0)
+    return _NAMED.get(ch) or f"\\x{ord(ch):02x}"
+
+
 def quote(value: object) -> str:
-    """Render one logfmt value: bare when safe, else double-quoted with escapes like logrus."""
+    """Render one logfmt value: bare when safe, else double-quoted with escapes like logrus (Go's
+    %q): no control character (newline, CR, NUL, ESC …) ever reaches the log raw, so one record
+    stays one line and cannot rewrite a terminal."""
     text = str(value)
-    if text and _BARE.match(text):
+    if text and _BARE.fullmatch(text):
         return text
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{escaped}"'
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + _CONTROL.sub(_escape_control, escaped) + '"'
 
 
 def format_fields(fields: Mapping[str, Any]) -> str:

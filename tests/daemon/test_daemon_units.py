@@ -83,6 +83,26 @@ def test_logfmt_matches_logrus_quoting() -> None:
     assert "s3cr3t" not in line and 'access_secret="[redacted]"' in line
 
 
+@pytest.mark.parametrize(("value", "shown"), [
+    ("pod\n", '"pod\\n"'),                    # was written bare: the record split in two
+    ("a\rb", '"a\\rb"'),
+    ("nul\x00", '"nul\\x00"'),
+    ("\x1b[2Jwiped", '"\\x1b[2Jwiped"'),     # an ESC sequence must not reach a terminal
+    ("tab\there", '"tab\\there"'),
+    ("c1\x85", '"c1\\x85"'),
+    ('say "hi"', '"say \\"hi\\""'),
+    ("plain-value_1.2:3/4@x", "plain-value_1.2:3/4@x"),
+])
+def test_logfmt_never_writes_a_control_character(value: str, shown: str) -> None:
+    assert logfmt.quote(value) == shown
+    stream = io.StringIO()
+    log = logfmt.setup(logging.DEBUG, stream)
+    log.info(value, extra=logfmt.fields(pod=value))
+    line = stream.getvalue()
+    assert line.count("\n") == 1 and line.endswith("\n")
+    assert not any(ord(c) < 0x20 or 0x7f <= ord(c) <= 0x9f for c in line[:-1])
+
+
 def test_bandwidth_annotations() -> None:
     assert parse_quantity("10M") == 10_000_000 and parse_quantity("1Gi") == 2**30
     meta = PodMeta(annotations={"kubernetes.io/ingress-bandwidth": "1M",
