@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import tempfile
 import threading
 from typing import Any
@@ -65,6 +66,7 @@ class FakeDaemon:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
         self._cni.close()
+        shutil.rmtree(self.dir, ignore_errors=True)      # the socket's directory
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
