@@ -225,9 +225,9 @@ class Daemon:
             enis=len(enis), pods=len(self.store.pods()), freed=len(report.freed),
             dropped=len(report.dropped), intents=len(settled.cleared),
             deleted_enis=",".join(settled.deleted_enis)))
-        finished = await self.service.finish_releases()
+        finished = await self.service.finish_pending()
         if finished:
-            log.info("finished interrupted releases", extra=logfmt.fields(
+            log.info("finished interrupted releases and ADDs", extra=logfmt.fields(
                 pods=",".join(finished)))
         await resync_once(self.service)   # pods whose netns is gone are left to GC
         self.driver.pump()

@@ -22,7 +22,7 @@ from terway.daemon import logfmt
 from terway.daemon.clock import Clock
 from terway.daemon.executor import Executor
 from terway.daemon.metrics import Metrics
-from terway.daemon.store import Intent, Store
+from terway.daemon.store import Intent, Store, StoreError
 from terway.ipam import IpamCore
 from terway.ipam.commands import (
     AssignIps,
@@ -51,6 +51,7 @@ INTENT_RELEASE = "release_eni"
 INTENT_ASSIGN = "assign_ips"
 INTENT_UNASSIGN = "unassign_ips"
 ERR_INTERNAL = "TerwayDriverError"
+ERR_STORE = "TerwayStoreUnavailable"
 
 
 class AllocTimeout(Exception):
@@ -245,6 +246,12 @@ class Driver:
     async def _execute(self, cmd: Command) -> None:
         try:
             self._before(cmd)
+        except StoreError as exc:  # the call is not made: its intent could not be kept
+            log.error("state store write failed; cloud call not made", extra=logfmt.fields(
+                command=type(cmd).__name__, error=str(exc)))
+            self._store_failed(cmd, exc)
+            return
+        try:
             outcome: Outcome = await asyncio.to_thread(self.executor.run, cmd)
         except CloudError as err:
             self._failed(cmd, err)
@@ -257,6 +264,18 @@ class Driver:
             self._succeeded(cmd, outcome)
         finally:
             self._running -= 1
+        if not self._stopping:
+            self.pump()
+
+    def _store_failed(self, cmd: Command, exc: StoreError) -> None:
+        """Feed the core a transient failure and answer every waiter now with the store's
+        error: waiting cannot help until the disk does, and a cloud error would mislead."""
+        err = CloudError(ERR_STORE, str(exc), error_class=ErrorClass.TRANSIENT)
+        self._running -= 1
+        feed(self.core, cmd, err, self.clock.now())
+        for key, fut in self._waiters.items():
+            if not fut.done():
+                fut.set_exception(AllocUnavailable(key, err))
         if not self._stopping:
             self.pump()
 
@@ -286,6 +305,14 @@ class Driver:
 
     def _succeeded(self, cmd: Command, outcome: Outcome) -> None:
         """Settle the intent, then feed the outcome to the core."""
+        try:
+            self._settle_succeeded(cmd, outcome)
+        except StoreError as exc:  # the intent stays; reconcile at start settles it
+            log.error("state store write failed after a cloud call", extra=logfmt.fields(
+                command=type(cmd).__name__, error=str(exc)))
+        feed(self.core, cmd, outcome, self.clock.now())
+
+    def _settle_succeeded(self, cmd: Command, outcome: Outcome) -> None:
         match cmd:
             case CreateEni():
                 assert isinstance(outcome, Eni)
@@ -303,18 +330,25 @@ class Driver:
                 self.store.clear_intent(release_token(cmd.eni_id))
             case _:
                 pass
-        feed(self.core, cmd, outcome, self.clock.now())
 
     def _failed(self, cmd: Command, err: CloudError) -> None:
         now = self.clock.now()
+        try:
+            self._settle_failed(cmd, err, now)
+        except StoreError as exc:
+            log.error("state store write failed after a cloud call", extra=logfmt.fields(
+                command=type(cmd).__name__, error=str(exc)))
+        feed(self.core, cmd, err, now)
+
+    def _settle_failed(self, cmd: Command, err: CloudError, now: float) -> None:
         match cmd:
             case CreateEni():
+                self._failures.append(_Failure(now, err))
                 if not err.retryable:  # a definite "no": nothing was created
                     self.store.clear_intent(cmd.client_token or cmd.cmd_id)
-                self._failures.append(_Failure(now, err))
             case AssignIps():
-                self.store.clear_intent(cmd.cmd_id)
                 self._failures.append(_Failure(now, err))
+                self.store.clear_intent(cmd.cmd_id)
             case UnassignIps():
                 self.store.clear_intent(cmd.cmd_id)
             case DeleteEni() if err.error_class is ErrorClass.NOT_FOUND:
@@ -322,7 +356,6 @@ class Driver:
                 self.store.clear_intent(release_token(cmd.eni_id))
             case _:
                 pass
-        feed(self.core, cmd, err, now)
 
     def _clear_create(self, eni_id: str) -> None:
         token = self._create_tokens.pop(eni_id, None)

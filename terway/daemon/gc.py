@@ -16,7 +16,7 @@ from terway.daemon import logfmt
 from terway.daemon.clock import Clock
 from terway.daemon.node import netns_exists
 from terway.daemon.ports import Kube
-from terway.daemon.service import PodService, network_of
+from terway.daemon.service import PENDING, PodService, network_of
 from terway.daemon.store import PodRecord
 
 log = logfmt.get("gc")
@@ -30,8 +30,10 @@ async def is_gone(rec: PodRecord, kube: Kube) -> bool:
 
 
 async def gc_once(service: PodService, kube: Kube) -> list[str]:
-    """Release every gone pod now; returns their keys."""
-    released: list[str] = []
+    """Release every gone pod now, finish what failures left undone (releases whose unwiring
+    failed, ADDs not rolled back, addresses without a record); returns the pods' keys."""
+    released = await service.finish_pending()
+    service.release_orphans()
     for rec in service.store.pods():
         if service.busy(rec.key) or not await is_gone(rec, kube):
             continue
@@ -52,7 +54,8 @@ async def resync_once(service: PodService, records: list[PodRecord] | None = Non
     done: list[str] = []
     for rec in service.store.pods() if records is None else records:
         net = network_of(rec)
-        if net is None or service.busy(rec.key) or not netns_exists(rec.netns):
+        if net is None or service.busy(rec.key) or not netns_exists(rec.netns) or \
+                any(rec.extra.get(flag) for flag in PENDING):
             continue
         try:
             await asyncio.to_thread(service.datapath.setup, net)

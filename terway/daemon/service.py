@@ -5,11 +5,18 @@ the pod has (after re-running the idempotent datapath setup); a new sandbox of a
 the pod's address. Otherwise the core is asked (answered at once when the pool is warm, else after
 the cloud calls), the datapath is set up in the pod's netns in a worker thread (pyroute2 blocks),
 and the record is committed *before* the answer, so an address the CNI has seen is never lost.
+
+Nothing is wired that the store does not know: a new pod's record is written marked ``wiring``
+before its datapath is set up, and completed after. Any failure past that point (setup, the final
+write: a full disk) is rolled back at once - unwired, record deleted, address back to the pool -
+and what a failure or a crash leaves undone (a ``wiring`` record) is finished by the next GC or
+restart (``finish_pending``), exactly like a release.
+
 ReleaseIP is idempotent, ignores a stale container id and works when the netns is gone. It answers
 once the release is durable (the record marked ``releasing``); unwiring the pod (deleting a veth
 takes the kernel ~20 ms) and returning the address to the pool follow right after, so the address
 is never handed out while the old interface exists. A request for the same pod waits for that; a
-restart finishes a release the crash interrupted (``finish_releases``).
+restart or GC finishes a release the crash (or a failed unwiring) interrupted.
 """
 
 from __future__ import annotations
@@ -29,14 +36,17 @@ from terway.daemon.driver import AllocTimeout, Driver
 from terway.daemon.events import ALLOC_FAILED, ALLOC_SUCCEED, EventRecorder
 from terway.daemon.node import EniNet, LoadedConfig
 from terway.daemon.ports import Datapath, Kube, NoopKube, PodMeta, PodNetwork, SetupResult
-from terway.daemon.store import PodRecord, Resource, Store, pod_key
+from terway.daemon.store import PodRecord, Resource, Store, StoreError, pod_key
 from terway.ipam.notices import Allocation
 
 log = logfmt.get("service")
 ERR_DATAPATH = "DatapathSetupFailed"
 ERR_ALLOC_TIMEOUT = "AllocIPTimeout"
+ERR_STORE = "StateStoreUnavailable"
 STICKY_ANNOTATION = "k8s.aliyun.com/pod-ip-reservation"
 RELEASING = "releasing"  # PodRecord.extra key: DEL answered, unwiring not yet done
+WIRING = "wiring"        # PodRecord.extra key: ADD not answered, datapath maybe half set up
+PENDING = (RELEASING, WIRING)  # records GC and restart take apart
 
 
 class PodService:
@@ -102,6 +112,7 @@ class PodService:
 
     async def alloc(self, req: rpc.AllocIPRequest) -> rpc.IPInfo:
         _check_names(req.pod_namespace, req.pod_name)
+        _check_container_id(req.container_id, required=True)
         self._require_ready()
         key = pod_key(req.pod_namespace, req.pod_name)
         await self._after_release(key)
@@ -122,30 +133,61 @@ class PodService:
 
     async def _alloc(self, key: str, req: rpc.AllocIPRequest) -> rpc.IPInfo:
         existing = self.store.get_pod(key)
+        if existing is not None and existing.extra.get(WIRING):
+            await self.release_pod(key, existing)  # a failed ADD's leftovers
+            existing = None
         meta = await self._pod_meta(req)
         alloc = self.driver.core.allocation(key)
         if existing is not None and alloc is not None and \
                 existing.container_id != req.container_id and existing.netns != req.netns:
             await self._teardown(existing)  # the old sandbox's leftovers, if any
         if alloc is None:
-            sticky = _sticky(meta)
+            self._require_writable()
             try:
-                alloc = await self.driver.request(key, sticky=sticky, timeout=self.alloc_timeout)
+                alloc = await self.driver.request(key, sticky=_sticky(meta),
+                                                  timeout=self.alloc_timeout)
             except AllocTimeout as exc:
                 raise _timeout_error(exc) from None
         net = self._network(key, req, alloc, meta)
+        if existing is None:
+            self._write_wiring(key, _record(req, alloc, net, None))
         try:
             result = await asyncio.to_thread(self.datapath.setup, net)
+            self.store.put_pod(_record(req, alloc, net, result))
         except Exception as exc:
-            log.warning("datapath setup failed", extra=logfmt.fields(pod=key, error=str(exc)))
-            await self._teardown_net(net)
-            if existing is None:
-                self.driver.release(key)
-            raise rpc.RpcError(ERR_DATAPATH, rpc.CLASS_TRANSIENT,
-                               f"pod {key}: datapath setup failed: {exc}") from None
-        record = _record(req, alloc, net, result)
-        self.store.put_pod(record)
+            await self._roll_back(key, net, existing is None)
+            raise _setup_error(key, exc) from None
         return _ip_info(net, alloc, result)
+
+    def _write_wiring(self, key: str, record: PodRecord) -> None:
+        """Make the coming setup known to the store; on failure give the address back."""
+        try:
+            self.store.put_pod(record)
+        except StoreError as exc:
+            self.driver.release(key)
+            raise _store_error(exc) from None
+
+    async def _roll_back(self, key: str, net: PodNetwork, new_pod: bool) -> None:
+        """Undo a failed ADD. A new pod loses its record and address; a known pod keeps both
+        (the runtime saw its address; GC re-wires it). What cannot be undone now stays marked
+        ``wiring`` for GC and restart."""
+        log.warning("ADD failed after allocation; rolling back", extra=logfmt.fields(pod=key))
+        unwired = await self._teardown_net(net)
+        if not new_pod or not unwired:
+            return
+        try:
+            self.store.delete_pod(key)
+        except StoreError as exc:
+            log.error("rollback incomplete: record kept for GC", extra=logfmt.fields(
+                pod=key, error=str(exc)))
+            return
+        self.driver.release(key)
+
+    def _require_writable(self) -> None:
+        """Refuse at once, not after the allocation timeout, while the store cannot write."""
+        err = self.store.writable()
+        if err is not None:
+            raise _store_error(err)
 
     def _network(self, key: str, req: rpc.AllocIPRequest, alloc: Allocation,
                  meta: PodMeta | None) -> PodNetwork:
@@ -164,6 +206,7 @@ class PodService:
 
     async def release(self, req: rpc.ReleaseIPRequest) -> rpc.ReleaseIPReply:
         _check_names(req.pod_namespace, req.pod_name)
+        _check_container_id(req.container_id, required=False)
         self._require_ready()
         key = pod_key(req.pod_namespace, req.pod_name)
         await self._after_release(key)
@@ -176,7 +219,10 @@ class PodService:
             if rec is None:
                 return rpc.ReleaseIPReply(released=await self.release_pod(key, None))
             rec = replace(rec, extra={**rec.extra, RELEASING: "1"})
-            self.store.put_pod(rec)  # durable before the answer: a restart finishes it
+            try:
+                self.store.put_pod(rec)  # durable before the answer: a restart finishes it
+            except StoreError as exc:
+                raise _store_error(exc) from None
         self._in_flight.add(key)     # (no await since the with: nobody slipped in)
         self._releasing[key] = asyncio.create_task(self._release_after_answer(key, rec))
         return rpc.ReleaseIPReply(released=True)
@@ -190,19 +236,25 @@ class PodService:
             self._in_flight.discard(key)
             self._releasing.pop(key, None)
 
-    async def finish_releases(self) -> list[str]:
-        """At start-up: finish releases answered before a crash; returns their keys."""
+    async def finish_pending(self) -> list[str]:
+        """Finish the releases and roll back the ADDs a crash or a failure left undone (at
+        start-up, and from GC for pods no request is serving); returns their keys."""
         done = []
         for rec in self.store.pods():
-            if rec.extra.get(RELEASING):
-                await self.release_pod(rec.key, rec)
-                done.append(rec.key)
+            if any(rec.extra.get(flag) for flag in PENDING) and not self.busy(rec.key):
+                with self.exclusive(rec.key):
+                    if await self.release_pod(rec.key, rec):
+                        done.append(rec.key)
         return done
 
     async def release_pod(self, key: str, rec: PodRecord | None) -> bool:
-        """Unwire (best effort) and give the address back; True when something was held."""
+        """Unwire and give the address back; True when something was held. When unwiring fails
+        the record stays (marked ``releasing``) and the address held: GC tries again, and the
+        address is never handed to a pod while the old one's interface may exist."""
         if rec is not None:
-            await self._teardown(rec)
+            if not await self._teardown(rec):
+                self._keep_for_gc(rec)
+                return True
             self.store.delete_pod(key)
         released = self.driver.release(key)
         if rec is not None or released is not None:
@@ -210,17 +262,26 @@ class PodService:
                 pod=key, ip=released.ip if released else ""))
         return rec is not None or released is not None
 
-    async def _teardown(self, rec: PodRecord) -> None:
-        net = network_of(rec)
-        if net is not None:
-            await self._teardown_net(net)
+    def _keep_for_gc(self, rec: PodRecord) -> None:
+        if rec.extra.get(RELEASING) or rec.extra.get(WIRING):
+            return
+        try:
+            self.store.put_pod(replace(rec, extra={**rec.extra, RELEASING: "1"}))
+        except StoreError as exc:
+            log.error("cannot mark pod for GC", extra=logfmt.fields(pod=rec.key, error=str(exc)))
 
-    async def _teardown_net(self, net: PodNetwork) -> None:
+    async def _teardown(self, rec: PodRecord) -> bool:
+        net = network_of(rec)
+        return True if net is None else await self._teardown_net(net)
+
+    async def _teardown_net(self, net: PodNetwork) -> bool:
         try:
             await asyncio.to_thread(self.datapath.teardown, net)
-        except Exception as exc:  # the address is released anyway; GC re-checks routes
+        except Exception as exc:
             log.warning("datapath teardown failed", extra=logfmt.fields(
                 pod=net.pod_key, error=str(exc)))
+            return False
+        return True
 
     # -- GetIPInfo / RecordEvent / Status / GC --------------------------------------------------
 
@@ -228,7 +289,8 @@ class PodService:
         _check_names(req.pod_namespace, req.pod_name)
         key = pod_key(req.pod_namespace, req.pod_name)
         rec = self.store.get_pod(key)
-        if rec is None or (req.container_id and rec.container_id != req.container_id):
+        if rec is None or (req.container_id and rec.container_id != req.container_id) or \
+                any(rec.extra.get(flag) for flag in PENDING):
             raise rpc.RpcError(rpc.ERR_UNKNOWN_CONTAINER, rpc.CLASS_NOT_FOUND,
                                f"pod {key}: no address held for container {req.container_id}")
         net = network_of(rec)
@@ -245,6 +307,9 @@ class PodService:
     def status(self) -> rpc.StatusReply:
         if not self.ready:
             return rpc.StatusReply(False, self.not_ready_reason)
+        broken = self.store.writable()
+        if broken is not None:
+            return rpc.StatusReply(False, f"state store not writable: {broken}")
         cond = self.driver.condition
         stats = self.driver.core.stats()
         if cond is not None and not cond.status and stats.idle == 0:
@@ -252,16 +317,31 @@ class PodService:
         return rpc.StatusReply(True, "")
 
     async def gc(self, req: rpc.GCRequest) -> rpc.GCReply:
+        """CNI GC: release every pod whose attachment the runtime no longer lists, and every
+        address the pool holds for a pod the store does not know."""
         self._require_ready()
         valid = {a.container_id for a in req.valid_attachments}
         released: list[str] = []
         for rec in self.store.pods():
-            if rec.container_id in valid or rec.key in self._in_flight:
+            if rec.container_id in valid or self.busy(rec.key):
                 continue
             with self.exclusive(rec.key):
                 if await self.release_pod(rec.key, rec):
                     released.append(rec.container_id)
+        self.release_orphans()
         return rpc.GCReply(released=tuple(released))
+
+    def release_orphans(self) -> list[str]:
+        """Addresses the pool gives pods that have no record (and no request in flight): no
+        answer ever carried them, so nothing can be using them."""
+        known = {rec.key for rec in self.store.pods()}
+        orphans = [k for k in self.driver.core.owner_keys()
+                   if k not in known and not self.busy(k)]
+        for key in orphans:
+            released = self.driver.release(key)
+            log.warning("released an address no record holds", extra=logfmt.fields(
+                pod=key, ip=released.ip if released else ""))
+        return orphans
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -287,11 +367,34 @@ def _check_names(namespace: str, name: str) -> None:
                           "'-', '_', '.', at most 253, no '/')")
 
 
+# The CNI spec: a container ID is non-empty, of letters, digits, "_", "." and "-".
+_CONTAINER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,1023}")
+
+
+def _check_container_id(cid: str, *, required: bool) -> None:
+    if not cid and not required:
+        return
+    if not _CONTAINER_ID.fullmatch(cid):
+        raise rpc.invalid(f"params.container_id: {cid[:80]!r} is not a container ID (letters, "
+                          "digits, '_', '.', '-', at most 1024)")
+
+
 def _sticky(meta: PodMeta | None) -> bool:
     if meta is None:
         return False
     return meta.owner_kind == "StatefulSet" or \
         meta.annotations.get(STICKY_ANNOTATION, "").lower() == "true"
+
+
+def _store_error(exc: StoreError) -> rpc.RpcError:
+    return rpc.RpcError(ERR_STORE, rpc.CLASS_TRANSIENT, str(exc))
+
+
+def _setup_error(key: str, exc: Exception) -> rpc.RpcError:
+    if isinstance(exc, StoreError):
+        return _store_error(exc)
+    return rpc.RpcError(ERR_DATAPATH, rpc.CLASS_TRANSIENT,
+                        f"pod {key}: datapath setup failed: {exc}")
 
 
 def _timeout_error(exc: AllocTimeout) -> rpc.RpcError:
@@ -301,8 +404,12 @@ def _timeout_error(exc: AllocTimeout) -> rpc.RpcError:
 
 
 def _record(req: rpc.AllocIPRequest, alloc: Allocation, net: PodNetwork,
-            result: SetupResult) -> PodRecord:
+            result: SetupResult | None) -> PodRecord:
+    """The pod's record; without a setup result it is marked ``wiring`` (setup not done)."""
     rtype = "eni" if alloc.exclusive else "eniIp"
+    if result is None:
+        done = _record(req, alloc, net, SetupResult())
+        return replace(done, extra={**done.extra, WIRING: "1"})
     extra = {
         "gateway": net.gateway, "vswitch_cidr": net.vswitch_cidr,
         "prefix_len": str(net.prefix_len), "service_cidr": net.service_cidr,

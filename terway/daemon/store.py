@@ -110,6 +110,14 @@ def pod_key(namespace: str, name: str) -> str:
     return f"{namespace}/{name}"
 
 
+class StoreError(RuntimeError):
+    """A change could not be made durable (disk full, I/O error, read-only file system).
+
+    Nothing of the change was kept. Callers answer with a specific error rather than as if the
+    cloud had failed, and the daemon reports itself not ready until a write succeeds again.
+    """
+
+
 class Store:
     """One SQLite database in the state dir; safe to call from several threads (one lock)."""
 
@@ -117,6 +125,7 @@ class Store:
         self.path = path
         self._lock = threading.RLock()
         self._depth = 0
+        self.last_error: StoreError | None = None  # the last failed change, until one succeeds
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
@@ -149,22 +158,45 @@ class Store:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
-        """One atomic, durable change; nested uses join the outer transaction."""
+        """One atomic, durable change; nested uses join the outer transaction.
+
+        A failure of SQLite itself (ENOSPC, EIO, EROFS…) rolls the change back and becomes a
+        ``StoreError`` naming the state file; ``last_error`` keeps it until a change succeeds.
+        """
         with self._lock:
-            outer = self._depth == 0
-            if outer:
-                self._db.execute("BEGIN IMMEDIATE")
-            self._depth += 1
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
+            self._depth = 1
             try:
+                self._db.execute("BEGIN IMMEDIATE")
                 yield
-            except BaseException:
-                self._depth -= 1
-                if outer:
-                    self._db.execute("ROLLBACK")
-                raise
-            self._depth -= 1
-            if outer:
                 self._db.execute("COMMIT")
+            except BaseException as exc:
+                self._rollback()
+                if isinstance(exc, sqlite3.Error):
+                    self.last_error = StoreError(f"state store {self.path}: {exc}")
+                    raise self.last_error from None
+                raise
+            finally:
+                self._depth = 0
+            self.last_error = None
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+
+    def writable(self) -> StoreError | None:
+        """After a failed change: try a small one now; the error if the store still fails."""
+        if self.last_error is not None:
+            with contextlib.suppress(StoreError):
+                self.set_meta("probe", str(time.time()))
+        return self.last_error
 
     # -- meta --------------------------------------------------------------------------------
 

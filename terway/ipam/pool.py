@@ -512,6 +512,10 @@ class IpamCore:
     def allocation(self, pod_key: str) -> Allocation | None:
         return self._allocation(pod_key) if pod_key in self._owners else None
 
+    def owner_keys(self) -> list[str]:
+        """Every pod key that holds an address now."""
+        return list(self._owners)
+
     def pending_keys(self) -> list[str]:
         return list(self._pending)
 
