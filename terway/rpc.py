@@ -310,6 +310,8 @@ def _load(line: bytes, what: str) -> dict[str, Any]:
         obj = json.loads(line)
     except (ValueError, UnicodeDecodeError) as exc:
         raise invalid(f"{what}: not JSON: {exc}") from None
+    except RecursionError:
+        raise invalid(f"{what}: not JSON: nested too deeply") from None
     if not isinstance(obj, dict):
         raise invalid(f"{what}: expected a JSON object")
     if obj.get("v") != PROTOCOL_VERSION:

@@ -147,7 +147,7 @@ def peek_method(line: bytes) -> str | None:
         return None
     try:
         obj = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):  # rpc.py answers it with a specific error
         return None
     method = obj.get("method") if isinstance(obj, dict) else None
     return method if is_admin(method) else None

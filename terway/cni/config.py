@@ -13,6 +13,7 @@ TYPE_CHECKING = False  # mypy treats this name as True; no ``typing`` import at 
 if TYPE_CHECKING:
     from typing import Any
 
+MIN_RPC_TIMEOUT, MAX_RPC_TIMEOUT = 1, 3600  # seconds; the default is wire.DEFAULT_TIMEOUT
 SUPPORTED_VERSIONS = ("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
 LATEST_VERSION = "1.1.0"
 COMMANDS = ("ADD", "DEL", "CHECK", "VERSION", "STATUS", "GC")
@@ -160,7 +161,62 @@ def parse_env(environ: dict[str, str] | Any) -> CniEnv:
         if command != "DEL":  # DEL must work when the sandbox is already gone
             _require(env.netns, "CNI_NETNS")
         _require(env.pod_name, "CNI_ARGS K8S_POD_NAME")
+        _check_env(env)
     return env
+
+
+# What the CNI spec allows for a container ID and an interface name, and what Kubernetes allows
+# for a namespace (DNS-1123 label). Pod names take the superset podman and Docker send for
+# container names; neither may hold "/" (the daemon's key "<namespace>/<name>" names one pod).
+# Plain set checks, not ``re``: importing it costs the plugin ~5 ms per pod.
+_LOWER_DIGITS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+_ALNUM = _LOWER_DIGITS | frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_ID_CHARS = _ALNUM | frozenset("_.-")
+
+
+def _fits(value: str, first: frozenset[str], rest: frozenset[str], longest: int) -> bool:
+    return 0 < len(value) <= longest and value[0] in first and all(ch in rest for ch in value)
+
+
+def _ifname_ok(value: str) -> bool:
+    return 0 < len(value) <= 15 and value not in (".", "..") and \
+        not any(ch in "/:" or ch.isspace() for ch in value)
+
+
+def namespace_ok(value: str) -> bool:
+    """A Kubernetes namespace name (DNS-1123 label)."""
+    return _fits(value, _LOWER_DIGITS, _LOWER_DIGITS | {"-"}, 63) and value[-1] != "-"
+
+
+def pod_name_ok(value: str) -> bool:
+    """A pod name (DNS-1123 subdomain) or a podman/Docker container name; never a "/"."""
+    return _fits(value, _ALNUM, _ID_CHARS, 253)
+
+
+def container_id_ok(value: str) -> bool:
+    """A container ID as the CNI spec has it."""
+    return _fits(value, _ALNUM, _ID_CHARS, 1024)
+
+
+NAMESPACE_RULE = "lower-case letters, digits and '-', at most 63"
+POD_NAME_RULE = "letters, digits, '-', '_', '.', at most 253, no '/'"
+CONTAINER_ID_RULE = "letters, digits, '_', '.', '-', at most 1024"
+
+
+def _check_env(env: CniEnv) -> None:
+    """Refuse what no runtime sends (and no daemon record can hold) before any RPC."""
+    checks = (
+        (env.container_id, container_id_ok(env.container_id), "CNI_CONTAINERID",
+         CONTAINER_ID_RULE),
+        (env.ifname, _ifname_ok(env.ifname), "CNI_IFNAME",
+         "at most 15 characters, no '/', ':' or space"),
+        (env.pod_namespace, namespace_ok(env.pod_namespace), "CNI_ARGS K8S_POD_NAMESPACE",
+         NAMESPACE_RULE),
+        (env.pod_name, pod_name_ok(env.pod_name), "CNI_ARGS K8S_POD_NAME", POD_NAME_RULE),
+    )
+    for value, ok, name, rule in checks:
+        if not ok:
+            raise CniError(INVALID_ENV, f"{name}={value[:80]!a} is not valid ({rule})")
 
 
 def _require(value: str, name: str) -> None:
@@ -228,6 +284,9 @@ def parse_netconf(obj: dict[str, Any], command: str) -> NetConf:
     if mtu is not None and not 68 <= mtu <= 65535:
         raise CniError(INVALID_CONFIG, f"mtu: {mtu} is outside 68..65535")
     timeout = _opt(obj, "rpc_timeout", int)
+    if timeout is not None and not MIN_RPC_TIMEOUT <= timeout <= MAX_RPC_TIMEOUT:
+        raise CniError(INVALID_CONFIG, f"rpc_timeout: {timeout} is outside "
+                       f"{MIN_RPC_TIMEOUT}..{MAX_RPC_TIMEOUT} (seconds)")
     ingress, egress = _bandwidth(obj)
     prev = _opt(obj, "prevResult", dict)
     if command == "CHECK" and prev is None and version not in ("0.3.0", "0.3.1"):
@@ -243,7 +302,7 @@ def parse_netconf(obj: dict[str, Any], command: str) -> NetConf:
         egress_bps=egress,
         prev_result=prev,
         valid_attachments=_attachments(obj) if command == "GC" else None,
-        rpc_timeout=float(timeout) if timeout else None,
+        rpc_timeout=float(timeout) if timeout is not None else None,
     )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import _json
 import _socket
+from time import monotonic
 
 TYPE_CHECKING = False  # mypy treats this name as True; no ``typing`` import at run time
 if TYPE_CHECKING:
@@ -96,6 +97,7 @@ def protocol_error(message: str) -> RpcError:
 # JSON through the C accelerators: byte-for-byte what ``json.loads`` / ``json.dumps`` give.
 
 _WS = " \t\n\r"
+TOO_DEEP = "nested too deeply"  # arrays/objects deeper than the interpreter's recursion limit
 
 
 class _ScanContext:
@@ -144,9 +146,14 @@ def loads(data: bytes | str) -> Any:
         # SystemError: _json reports some errors (e.g. a control character in a string) through
         # json.decoder.JSONDecodeError, which it looks up in sys.modules without importing it.
         pass
+    except RecursionError:
+        raise ValueError(TOO_DEEP) from None
     import json  # the slow, precise path: only for input that is not plain valid JSON
 
-    return json.loads(data)
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise ValueError(TOO_DEEP) from None
 
 
 def dumps(obj: Any, compact: bool = True) -> str:
@@ -264,7 +271,9 @@ def call(socket_path: str, timeout: float, method: str, params: dict[str, Any]) 
 
 def exchange(socket_path: str, timeout: float, method: str, line: bytes) -> bytes:
     """The transport, shared with ``terway.rpc.RpcClient``: one connection, one request line
-    out, one reply line back; every socket failure becomes an RpcError."""
+    out, one reply line back; every socket failure becomes an RpcError. ``timeout`` bounds the
+    whole exchange, not each read: a peer trickling bytes cannot hold the plugin longer."""
+    deadline = monotonic() + timeout
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         sock.settimeout(timeout)
@@ -276,8 +285,9 @@ def exchange(socket_path: str, timeout: float, method: str, line: bytes) -> byte
                 CLASS_UNREACHABLE,
                 f"terway daemon unreachable at {socket_path}: {exc.strerror}",
             ) from None
+        sock.settimeout(_remaining(deadline))
         sock.sendall(line)
-        return read_line(sock)
+        return read_line(sock, deadline)
     except TimeoutError:
         raise RpcError(
             ERR_TIMEOUT,
@@ -292,11 +302,19 @@ def exchange(socket_path: str, timeout: float, method: str, line: bytes) -> byte
         sock.close()
 
 
-def read_line(sock: Any) -> bytes:
-    """Bytes up to the first newline (or EOF, or just past MAX_MESSAGE)."""
+def _remaining(deadline: float) -> float:
+    left = deadline - monotonic()
+    if left <= 0:
+        raise TimeoutError
+    return left
+
+
+def read_line(sock: Any, deadline: float) -> bytes:
+    """Bytes up to the first newline (or EOF, or just past MAX_MESSAGE), by ``deadline``."""
     chunks: list[bytes] = []
     size = 0
     while True:
+        sock.settimeout(_remaining(deadline))
         chunk = sock.recv(65536)
         if not chunk:
             break

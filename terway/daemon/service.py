@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 
 from terway import rpc
+from terway.cni import config as cniconf
 from terway.daemon import logfmt
 from terway.daemon.bandwidth import pod_bandwidth
 from terway.daemon.driver import AllocTimeout, Driver
@@ -347,36 +347,24 @@ class PodService:
 # -- helpers ---------------------------------------------------------------------------------
 
 
-# A namespace is a DNS-1123 label, as Kubernetes has it. A pod name is a DNS-1123 subdomain in
-# Kubernetes; podman and Docker send container names (upper case and "_" too), so names take that
-# superset. Neither may hold "/": the store's key "<namespace>/<name>" must name one pod only.
-_NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
-_POD_NAME = re.compile(r"[A-Za-z0-9][-A-Za-z0-9_.]{0,252}")
-
-
 def _check_names(namespace: str, name: str) -> None:
+    """The plugin's own rules (terway/cni/config.py), for whoever calls without it."""
     if not namespace:
         raise rpc.invalid("params.pod_namespace: must not be empty")
     if not name:
         raise rpc.invalid("params.pod_name: must not be empty")
-    if not _NAMESPACE.fullmatch(namespace):
-        raise rpc.invalid(f"params.pod_namespace: {namespace[:80]!r} is not a Kubernetes "
-                          "namespace name (lower-case letters, digits and '-', at most 63)")
-    if not _POD_NAME.fullmatch(name):
-        raise rpc.invalid(f"params.pod_name: {name[:80]!r} is not a pod name (letters, digits, "
-                          "'-', '_', '.', at most 253, no '/')")
-
-
-# The CNI spec: a container ID is non-empty, of letters, digits, "_", "." and "-".
-_CONTAINER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,1023}")
+    if not cniconf.namespace_ok(namespace):
+        raise rpc.invalid(f"params.pod_namespace: {namespace[:80]!a} is not a Kubernetes "
+                          f"namespace name ({cniconf.NAMESPACE_RULE})")
+    if not cniconf.pod_name_ok(name):
+        raise rpc.invalid(f"params.pod_name: {name[:80]!a} is not a pod name "
+                          f"({cniconf.POD_NAME_RULE})")
 
 
 def _check_container_id(cid: str, *, required: bool) -> None:
-    if not cid and not required:
-        return
-    if not _CONTAINER_ID.fullmatch(cid):
-        raise rpc.invalid(f"params.container_id: {cid[:80]!r} is not a container ID (letters, "
-                          "digits, '_', '.', '-', at most 1024)")
+    if (cid or required) and not cniconf.container_id_ok(cid):
+        raise rpc.invalid(f"params.container_id: {cid[:80]!a} is not a container ID "
+                          f"({cniconf.CONTAINER_ID_RULE})")
 
 
 def _sticky(meta: PodMeta | None) -> bool:

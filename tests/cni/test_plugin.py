@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -147,6 +148,24 @@ def test_daemon_unreachable() -> None:
               "runtimeConfig": {"bandwidth": {"egressRate": -1}}}, 7,
          "runtimeConfig.bandwidth.egressRate"),
         ({}, {"cniVersion": "1.0.0", "name": "x", "daemon_socket": 5}, 7, "daemon_socket"),
+        # found by fuzzing (issue 9): each was a plugin bug (199), a 103, or went through
+        ({"CNI_CONTAINERID": "c0/ffee"}, None, 4, "CNI_CONTAINERID"),
+        ({"CNI_CONTAINERID": "-c0ffee"}, None, 4, "CNI_CONTAINERID"),
+        ({"CNI_IFNAME": "eth0:1"}, None, 4, "CNI_IFNAME"),
+        ({"CNI_IFNAME": "e" * 16}, None, 4, "CNI_IFNAME"),
+        ({"CNI_IFNAME": ".."}, None, 4, "CNI_IFNAME"),
+        ({"CNI_ARGS": "K8S_POD_NAMESPACE=n;K8S_POD_NAME=m/a/b"}, None, 4, "K8S_POD_NAME="),
+        ({"CNI_ARGS": "K8S_POD_NAMESPACE=n/m;K8S_POD_NAME=a"}, None, 4, "K8S_POD_NAMESPACE="),
+        ({"CNI_ARGS": "K8S_POD_NAMESPACE=Default;K8S_POD_NAME=a"}, None, 4, "K8S_POD_NAMESPACE="),
+        ({"CNI_ARGS": "K8S_POD_NAMESPACE=n;K8S_POD_NAME=" + "a" * 254}, None, 4, "K8S_POD_NAME="),
+        ({}, b'{"cniVersion": "1.0.0", "name": "x", "a": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+         6, "nested too deeply"),
+        ({}, b"[" * 100000, 6, "not valid JSON"),
+        ({}, {"cniVersion": "1.0.0", "name": "x", "rpc_timeout": -1}, 7, "rpc_timeout: -1"),
+        ({}, {"cniVersion": "1.0.0", "name": "x", "rpc_timeout": 0}, 7, "rpc_timeout: 0"),
+        ({}, {"cniVersion": "1.0.0", "name": "x", "rpc_timeout": 10**12}, 7, "rpc_timeout"),
+        ({}, {"cniVersion": "1.0.0", "name": "x", "rpc_timeout": 1.5}, 7, "rpc_timeout"),
+        ({}, {"cniVersion": "1.0.0", "name": "x", "rpc_timeout": 1e12}, 7, "rpc_timeout"),
     ],
 )
 def test_bad_input_is_a_spec_error(
@@ -158,6 +177,16 @@ def test_bad_input_is_a_spec_error(
     assert out["code"] == code and needle in out["msg"], out
     assert "Traceback" not in err
     assert daemon.calls == []  # nothing reached the daemon
+
+
+@pytest.mark.parametrize("command", ["ADD", "DEL", "CHECK"])
+def test_a_non_utf8_pod_name_is_invalid_env_on_every_command(daemon: FakeDaemon,
+                                                             command: str) -> None:
+    env: dict[str, Any] = cni_env(command)
+    env["CNI_ARGS"] = b"K8S_POD_NAMESPACE=default;K8S_POD_NAME=web-\xff"
+    rc, out, err = run(env, netconf(daemon.socket))
+    assert rc == 1 and out["code"] == 4 and "K8S_POD_NAME='web-\\udcff'" in out["msg"], out
+    assert daemon.calls == [] and "Traceback" not in err
 
 
 def test_version(daemon: FakeDaemon) -> None:

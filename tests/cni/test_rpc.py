@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
 import pytest
 
 from cni.fakedaemon import FakeDaemon
+from cni.plugin import misbehaving_daemon
 from terway import rpc
 from terway.cloud.errors import CloudError
 
@@ -39,6 +46,8 @@ def test_round_trip_every_method() -> None:
             "params.mtu: expected an integer",
         ),
         (b'{"v":1,"method":"GC","params":{"valid_attachments":{}}}', "expected a list"),
+        (b"[" * 100000 + b"]" * 100000, "nested too deeply"),
+        (b'{"v":1,"method":"Admin.Mapping","params":' + b"[" * 5000, "nested too deeply"),
         (
             b'{"v":1,"method":"GC","params":{"valid_attachments":[{"container_id":"a"}]}}',
             "params.valid_attachments[0].ifname",
@@ -89,3 +98,34 @@ def test_client_reports_missing_socket() -> None:
         rpc.RpcClient("/nonexistent/eni.socket", timeout=1).status()
     assert info.value.code == rpc.ERR_UNREACHABLE
     assert "/nonexistent/eni.socket" in info.value.message
+
+
+def test_client_timeout_bounds_the_whole_exchange_against_a_trickling_peer(
+        tmp_path: Path) -> None:
+    """A peer that sends a byte every 50 ms (never a newline) held the client for ever: its
+    timeout was per read. Now it is total; the thread join is only a hang guard."""
+    stop = threading.Event()
+
+    def trickle(conn: socket.socket) -> None:
+        conn.recv(65536)
+        while not stop.is_set():
+            try:
+                conn.sendall(b" ")
+            except OSError:
+                return
+            time.sleep(0.05)
+
+    errors: list[rpc.RpcError] = []
+    with misbehaving_daemon(os.path.join(tmp_path, "t.sock"), trickle) as path:
+        def call() -> None:
+            try:
+                rpc.RpcClient(path, timeout=1).status()
+            except rpc.RpcError as exc:
+                errors.append(exc)
+
+        caller = threading.Thread(target=call, daemon=True)
+        caller.start()
+        caller.join(30)
+        stop.set()
+    assert not caller.is_alive(), "the client is still reading from a trickling peer"
+    assert [e.code for e in errors] == [rpc.ERR_TIMEOUT]

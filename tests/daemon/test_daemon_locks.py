@@ -4,6 +4,7 @@ other than a socket is refused, not deleted (issue 9, items 1 and 6)."""
 from __future__ import annotations
 
 import asyncio
+import socket
 from pathlib import Path
 
 import pytest
@@ -84,5 +85,29 @@ def test_container_style_names_still_work(tmp_path: Path) -> None:
         async with running_daemon(tmp_path, world) as d:
             info = await d.alloc("My_Container.1")
             assert info.pod_ip
+
+    run(scenario())
+
+
+@pytest.mark.parametrize("line", [
+    b'{"v":1,"method":"Admin.Mapping","params":' + b"[" * 5000 + b"]" * 5000 + b"}",
+    b'{"v":1,"method":"AllocIP","params":' + b"{\"a\":" * 5000 + b"1" + b"}" * 5001,
+])
+def test_deeply_nested_requests_get_a_specific_error_and_the_daemon_serves_on(
+        tmp_path: Path, line: bytes) -> None:
+    """A nested request starting ``"Admin.`` got no reply and a traceback in the log."""
+    def exchange(path: str) -> bytes:
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(30)
+            s.connect(path)
+            s.sendall(line + b"\n")
+            return s.makefile("rb").readline()
+
+    async def scenario() -> None:
+        async with running_daemon(tmp_path, World.build()) as d:
+            reply = await asyncio.to_thread(exchange, d.socket)
+            assert b'"code":"InvalidRequest"' in reply and b"nested too deeply" in reply
+            assert "Traceback" not in d.log.getvalue()
+            assert (await asyncio.to_thread(d.client().status)).ready
 
     run(scenario())
