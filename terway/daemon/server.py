@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import os
 import time
 from collections.abc import Awaitable, Callable
@@ -49,7 +50,8 @@ class RpcServer:
         finally:
             os.umask(old)
         os.chmod(path, 0o600)
-        self._cni = CniExecutor(str(path), self.handle_line)
+        self._cni = CniExecutor(str(path), self.handle_line, now=self.service.driver.clock.now,
+                                add_budget=self.service.alloc_timeout)
         log.info("serving", extra=logfmt.fields(socket=str(path)))
 
     async def close(self) -> None:
@@ -78,7 +80,9 @@ class RpcServer:
         finally:
             writer.close()
 
-    async def handle_line(self, line: bytes) -> bytes:
+    async def handle_line(self, line: bytes, deadline: float | None = None) -> bytes:
+        """One request line → its reply line. ``deadline`` (on the driver's clock) bounds an
+        AllocIP from ExecCNI, whose budget started when the ADD arrived."""
         method = admin.peek_method(line)
         if method is not None:
             try:
@@ -90,13 +94,13 @@ class RpcServer:
                 log.error("admin request failed", exc_info=True)
                 return rpc.encode_error(rpc.RpcError(rpc.ERR_INTERNAL, rpc.CLASS_FATAL,
                                                      f"{type(exc).__name__}: {exc}"))
-        return await rpc.handle_line(line, self._dispatch)
+        return await rpc.handle_line(line, functools.partial(self._dispatch, deadline=deadline))
 
-    async def _dispatch(self, method: str, request: Any) -> Any:
+    async def _dispatch(self, method: str, request: Any, deadline: float | None = None) -> Any:
         started = time.monotonic()
         error = ""
         try:
-            return await self._call(method, request)
+            return await self._call(method, request, deadline)
         except rpc.RpcError as exc:
             error = exc.code
             log.warning("rpc failed", extra=logfmt.fields(method=method, code=exc.code,
@@ -111,11 +115,11 @@ class RpcServer:
                 self.metrics.rpc_latency.labels(method, error).observe(
                     (time.monotonic() - started) * 1000)
 
-    async def _call(self, method: str, request: Any) -> Any:
+    async def _call(self, method: str, request: Any, deadline: float | None) -> Any:
         s = self.service
         match method:
             case "AllocIP":
-                return await s.alloc(request)
+                return await s.alloc(request, deadline=deadline)
             case "ReleaseIP":
                 return await s.release(request)
             case "GetIPInfo":

@@ -110,7 +110,9 @@ class PodService:
 
     # -- AllocIP ------------------------------------------------------------------------------
 
-    async def alloc(self, req: rpc.AllocIPRequest) -> rpc.IPInfo:
+    async def alloc(self, req: rpc.AllocIPRequest, deadline: float | None = None) -> rpc.IPInfo:
+        """``deadline`` (driver clock): the ADD's budget ends then, not ``alloc_timeout`` from
+        now (ExecCNI: the ADD may have waited for a worker)."""
         _check_names(req.pod_namespace, req.pod_name)
         _check_container_id(req.container_id, required=True)
         self._require_ready()
@@ -118,7 +120,7 @@ class PodService:
         await self._after_release(key)
         with self.exclusive(key):
             started = time.monotonic()
-            info = await self._alloc(key, req)  # a failure's event comes from the CNI plugin
+            info = await self._alloc(key, req, self._budget(key, deadline))
             ms = (time.monotonic() - started) * 1000
             self.events.record(req.pod_namespace, req.pod_name, ALLOC_SUCCEED,
                                f"Alloc IP {info.pod_ip}/{info.prefix_len} for Pod took "
@@ -131,7 +133,17 @@ class PodService:
             return None
         return await asyncio.to_thread(self.kube.pod, req.pod_namespace, req.pod_name)
 
-    async def _alloc(self, key: str, req: rpc.AllocIPRequest) -> rpc.IPInfo:
+    def _budget(self, key: str, deadline: float | None) -> float:
+        if deadline is None:
+            return self.alloc_timeout
+        left = min(self.alloc_timeout, deadline - self.driver.clock.now())
+        if left <= 0:
+            raise rpc.RpcError(ERR_ALLOC_TIMEOUT, rpc.CLASS_TRANSIENT, (
+                f"pod {key}: its --alloc-timeout ({self.alloc_timeout:g}s) ran out while it "
+                "waited for a free ADD worker (too many ADDs in flight); retry"))
+        return left
+
+    async def _alloc(self, key: str, req: rpc.AllocIPRequest, budget: float) -> rpc.IPInfo:
         existing = self.store.get_pod(key)
         if existing is not None and existing.extra.get(WIRING):
             await self.release_pod(key, existing)  # a failed ADD's leftovers
@@ -144,8 +156,7 @@ class PodService:
         if alloc is None:
             self._require_writable()
             try:
-                alloc = await self.driver.request(key, sticky=_sticky(meta),
-                                                  timeout=self.alloc_timeout)
+                alloc = await self.driver.request(key, sticky=_sticky(meta), timeout=budget)
             except AllocTimeout as exc:
                 raise _timeout_error(exc) from None
         net = self._network(key, req, alloc, meta)

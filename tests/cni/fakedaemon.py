@@ -42,7 +42,8 @@ class FakeDaemon:
         self.calls: list[tuple[str, Any]] = []
         self.exec_calls: list[rpc.ExecCNIRequest] = []
         self.exec_cni = True  # False: answer ExecCNI like a daemon older than the native front
-        self._cni = CniExecutor(self.socket, lambda line: rpc.handle_line(line, self.handle))
+        self._cni = CniExecutor(self.socket,
+                                lambda line, _deadline: rpc.handle_line(line, self.handle))
         self.responses: dict[str, Any] = {
             "AllocIP": DEFAULT_INFO,
             "ReleaseIP": rpc.ReleaseIPReply(released=True),
