@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from terway.cloud import retry as backoffs
 from terway.cloud.api import Eni, InstanceTypeLimits, VSwitch
-from terway.cloud.credentials import CredentialProvider
+from terway.cloud.credentials import CredentialError, CredentialProvider
 from terway.cloud.errors import CloudError, ErrorClass
 from terway.cloud.ratelimit import RateLimits
 from terway.cloud.retry import Backoff, OnRetry, call_with_retry
@@ -31,6 +31,7 @@ from terway.cloud.wire import (
 )
 
 log = logging.getLogger(__name__)
+ERR_CREDENTIALS = "TerwayCredentialsInvalid"  # our credential source failed before any call
 T = TypeVar("T")
 
 OnCall = Callable[[str, float, str], None]
@@ -184,6 +185,11 @@ class SdkCloud:
 
     def _attempt(self, api: str, fn: Callable[[], T]) -> T:
         start = self._clock()
+        try:
+            self._credentials.get()  # a bad token file is ours to name; the SDK would wrap it
+        except CredentialError as exc:
+            self._record(api, start, ERR_CREDENTIALS)
+            raise CloudError(ERR_CREDENTIALS, str(exc), error_class=ErrorClass.AUTH) from None
         try:
             result = fn()
         except Exception as exc:

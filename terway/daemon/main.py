@@ -191,6 +191,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AlreadyRunning as exc:
         logger.error(str(exc))
         return EXIT_RUNTIME
+    except CredentialError as exc:
+        return _fail([str(exc)], EXIT_CONFIG, "invalid configuration")
     except (CloudError, MetadataError, OSError) as exc:
         logger.error(f"startup failed: {exc}")
         return EXIT_RUNTIME

@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -187,6 +188,24 @@ def test_bad_credentials_are_auth(mocked: World) -> None:
     with pytest.raises(CloudError) as info:
         cloud.describe_vswitches([mocked.vswitch_id])
     assert info.value.error_class is ErrorClass.AUTH
+
+
+@pytest.mark.parametrize("token", [5, ["s3cr3t-token"], {"v": "s3cr3t-token"}])
+def test_a_malformed_token_file_is_a_named_auth_error_not_an_sdk_exception(
+        mocked: World, tmp_path: Path, token: object) -> None:
+    """``"SecurityToken": 5`` killed terwayd at start with the SDK's wrapped traceback."""
+    from terway.cloud.credentials import TokenFileProvider
+    from terway.cloud.sdk import ERR_CREDENTIALS
+
+    path = tmp_path / "token-config"
+    path.write_text(json.dumps({"AccessKeyId": "id", "AccessKeySecret": "s3cr3t-key",
+                                "SecurityToken": token}))
+    cloud = make_cloud(ENDPOINT, FakeTime(), credentials=TokenFileProvider(path))
+    with pytest.raises(CloudError) as info:
+        cloud.describe_vswitches([mocked.vswitch_id])
+    assert info.value.code == ERR_CREDENTIALS and info.value.error_class is ErrorClass.AUTH
+    assert "field 'SecurityToken' must be a string" in str(info.value)
+    assert "s3cr3t" not in str(info.value)
 
 
 def test_unreachable_endpoint_is_transient_and_retried() -> None:
