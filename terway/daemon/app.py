@@ -64,6 +64,7 @@ class DaemonOptions:
     config_poll: float = 5.0
     attach_timeout: float = 60.0
     metrics_port: int | None = None
+    metrics_address: str = "127.0.0.1"  # the node only; 0.0.0.0 to be scraped (no auth)
     node_name: str = ""
     seed: int | str | None = None        # core's RNG (vSwitch shuffle); None = from os.urandom
     fail_fast: bool = True               # answer an unservable AllocIP at once (not at timeout)
@@ -170,8 +171,10 @@ class Daemon:
         if self.options.metrics_port is not None:
             health = Health(asyncio.get_running_loop(), self.options.socket_path,   # probes
                             lambda: None if self.service.ready else self.service.not_ready_reason)
-            port = self.metrics.serve(self.options.metrics_port, health=health)
-            log.info("serving metrics", extra=logfmt.fields(port=port))
+            port = self.metrics.serve(self.options.metrics_port, self.options.metrics_address,
+                                      health=health)
+            log.info("serving metrics", extra=logfmt.fields(
+                address=self.options.metrics_address, port=port))
         await self._reconcile(executor)
         self.service.ready = True
         self._spawn(self.driver.run())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import os
 import signal
 import sys
@@ -65,7 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="talk to Kubernetes with this kubeconfig (in-cluster config is used "
                         "automatically when present)")
     p.add_argument("--metrics-port", type=int, default=None, metavar="PORT",
-                   help="serve Prometheus metrics on this port (0: any free port, logged)")
+                   help="serve Prometheus metrics and the probes on this port (0: any free "
+                        "port, logged)")
+    p.add_argument("--metrics-address", default="127.0.0.1", metavar="ADDR",
+                   help="the address they listen on (default 127.0.0.1: this node only; "
+                        "0.0.0.0 lets Prometheus scrape them, without authentication)")
     p.add_argument("--alloc-timeout", type=float, default=rpc.DEFAULT_TIMEOUT, metavar="S",
                    help="seconds an AllocIP may wait for the cloud (default 120)")
     p.add_argument("--gc-period", type=float, default=300.0, metavar="S",
@@ -93,6 +98,11 @@ def _check_flags(args: argparse.Namespace) -> list[str]:
     if args.metrics_port is not None and not 0 <= args.metrics_port < 65536:
         problems.append(f"--metrics-port: must be 0..65535 (0: any free port), got "
                         f"{args.metrics_port}")
+    try:
+        ipaddress.ip_address(args.metrics_address)
+    except ValueError:
+        problems.append(f"--metrics-address: {args.metrics_address!r} is not an IP address "
+                        "(e.g. 127.0.0.1 or 0.0.0.0)")
     try:
         logfmt.parse_level(args.log_level)
     except ValueError as exc:
@@ -140,7 +150,8 @@ def build_daemon(args: argparse.Namespace, conf: LoadedConfig,
         state_dir=args.state_dir, socket_path=args.socket, lock_path=args.lock_file,
         alloc_timeout=args.alloc_timeout, gc_period=args.gc_period,
         config_poll=args.config_poll, attach_timeout=args.attach_timeout,
-        metrics_port=args.metrics_port, node_name=args.node_name, seed=args.seed)
+        metrics_port=args.metrics_port, metrics_address=args.metrics_address,
+        node_name=args.node_name, seed=args.seed)
     kube = kube if kube is not None else kube_from_env(args.kubeconfig, args.node_name)
     return Daemon(options, conf, cloud, metadata=metadata, datapath=datapath,
                   kube=kube, clock=clock,

@@ -111,10 +111,11 @@ class Metrics:
         self._server: WSGIServer | None = None
         self.port: int | None = None             # bound by serve()
 
-    def serve(self, port: int, addr: str = "0.0.0.0", health: Health | None = None) -> int:
+    def serve(self, port: int, addr: str = "127.0.0.1", health: Health | None = None) -> int:
         """Serve ``/metrics``, ``/healthz`` and ``/readyz`` (port 0: any free port) in a daemon
-        thread; returns the bound port. ``addr`` 0.0.0.0: with ``hostNetwork`` the kubelet
-        probes the pod IP, which is the node's address."""
+        thread; returns the bound port. ``addr`` 127.0.0.1 keeps them on the node (no
+        authentication; upstream serves its metrics on a local socket): the DaemonSet's probes
+        ask 127.0.0.1, which with ``hostNetwork`` is the node's loopback."""
         if health is not None:
             self.health = health
         server = make_server(addr, port, self.app, _Server, handler_class=_QuietHandler)

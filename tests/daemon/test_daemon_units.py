@@ -142,6 +142,7 @@ def test_metrics_have_upstream_names() -> None:
     (["--gc-period", "0"], "--gc-period: must be > 0"),
     (["--log-level", "loud"], "--log-level"),
     (["--metrics-port", "70000"], "--metrics-port"),
+    (["--metrics-address", "localhost:1"], "--metrics-address: 'localhost:1' is not an IP"),
 ])
 def test_bad_flags_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str],
                           needle: str) -> None:

@@ -105,6 +105,7 @@ def check_probes(docs: list[dict[str, Any]]) -> None:
     c = container("terway", docs)
     args = build_parser().parse_args(c["command"][1:] + c.get("args", []))
     assert args.metrics_port and args.metrics_port not in (10248, 10249, 10250, 10256)
+    assert args.metrics_address == "127.0.0.1"   # no authentication: not on the network
     (port,) = c["ports"]
     assert port["containerPort"] == port["hostPort"] == args.metrics_port
     assert pod_spec(docs)["hostNetwork"] is True   # the kubelet probes the node's address
@@ -114,7 +115,7 @@ def check_probes(docs: list[dict[str, Any]]) -> None:
         get = c[probe]["httpGet"]
         assert get["path"] == path, probe
         assert get["port"] in (port["name"], args.metrics_port), probe
-        assert "host" not in get, f"{probe}: must probe the pod IP (= node IP), not 127.0.0.1"
+        assert get["host"] == "127.0.0.1", f"{probe}: terwayd serves the node's loopback only"
         assert c[probe]["timeoutSeconds"] > Health.loop_timeout, probe
     assert c["startupProbe"]["periodSeconds"] * c["startupProbe"]["failureThreshold"] >= 120
 

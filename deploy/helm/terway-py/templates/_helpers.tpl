@@ -20,6 +20,9 @@
 {{- if not (has $t.daemonMode (list "ENIMultiIP" "ENIOnly")) -}}
 {{- fail (printf "terway.daemonMode: %q is not ENIMultiIP or ENIOnly" $t.daemonMode) -}}
 {{- end -}}
+{{- if not (has $t.metricsAddress (list "127.0.0.1" "0.0.0.0")) -}}
+{{- fail (printf "terway.metricsAddress: %q is not 127.0.0.1 or 0.0.0.0 (the probes ask 127.0.0.1)" $t.metricsAddress) -}}
+{{- end -}}
 {{- if and $t.accessKey (not $t.accessSecret) -}}
 {{- fail "terway.accessSecret: required when terway.accessKey is set" -}}
 {{- end -}}
