@@ -44,6 +44,8 @@ class EniConf:
     security_group: str = ""
     security_groups: tuple[str, ...] = ()
     eni_tags: Mapping[str, str] = field(default_factory=dict)
+    eni_tag_filter: Mapping[str, str] = field(default_factory=dict)
+    eni_tag_block_list: tuple[tuple[str, str], ...] = ()
     service_cidr: str = ""
     max_pool_size: int = 0
     min_pool_size: int = 0
@@ -123,6 +125,8 @@ def _read_upstream(r: FieldReader) -> dict[str, Any]:
         "security_group": r.string("security_group"),
         "security_groups": r.str_list("security_groups", MAX_SECURITY_GROUPS),
         "eni_tags": r.str_map("eni_tags"),
+        "eni_tag_filter": r.str_map("eni_tag_filter"),
+        "eni_tag_block_list": _read_block_list(r),
         "service_cidr": ",".join(r.cidr_list("service_cidr")),
         "max_pool_size": r.integer("max_pool_size", 0),
         "min_pool_size": r.integer("min_pool_size", 0),
@@ -157,6 +161,21 @@ def _read_ours(r: FieldReader) -> dict[str, Any]:
         "pool_policy": r.choice("pool_policy", "terway", POOL_POLICIES),
         "pool_policy_params": r.int_map("pool_policy_params"),
     }
+
+
+def _read_block_list(r: FieldReader) -> tuple[tuple[str, str], ...]:
+    """Upstream's ``[{"key": k, "value": v}, …]``: ENIs with any such tag are not ours."""
+    raw = r.data.get("eni_tag_block_list")
+    r.seen.add("eni_tag_block_list")
+    if raw in (None, ""):
+        return ()
+    items = raw if isinstance(raw, list) else None
+    pairs = [(i.get("key"), i.get("value")) for i in items or () if isinstance(i, dict)]
+    if items is None or len(pairs) != len(items) or not all(
+            isinstance(k, str) and k and isinstance(v, str) for k, v in pairs):
+        r.fail("eni_tag_block_list", "must be a list of {\"key\": string, \"value\": string}")
+        return ()
+    return tuple((str(k), str(v)) for k, v in pairs)
 
 
 def _read_backoffs(r: FieldReader) -> dict[str, Backoff]:

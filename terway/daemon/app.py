@@ -13,7 +13,7 @@ import asyncio
 import os
 import random
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ from terway.daemon.node import (
     metadata_eni_net,
 )
 from terway.daemon.ports import Datapath, Kube, NoDatapath, NoopKube
-from terway.daemon.reconcile import node_enis, owners_from_store, settle_intents
+from terway.daemon.reconcile import Ownership, node_enis, owners_from_store, settle_intents
 from terway.daemon.server import RpcServer
 from terway.daemon.service import PodService
 from terway.daemon.store import Store
@@ -115,6 +115,7 @@ class Daemon:
         self._link_check = link_check
         self._config_loader = config_loader
         self._locks = [LockFile(path) for path in options.lock_files]
+        self._foreign_enis = 0   # attached ENIs we do not manage: they take ENI slots
         self._tasks: list[asyncio.Task[None]] = []
         self._stopped = asyncio.Event()
         self.store: Store
@@ -217,8 +218,16 @@ class Daemon:
         if self.metadata is not None:
             md = self.metadata
             md_macs = {m.lower() for m in await asyncio.to_thread(md.macs)}
-        enis = await asyncio.to_thread(node_enis, self.cloud, executor, node.instance_id,
-                                       md_macs)
+        ownership = Ownership(self.config.eni_conf.eni_tag_filter,
+                              self.config.eni_conf.eni_tag_block_list)
+        enis, foreign = await asyncio.to_thread(node_enis, self.cloud, executor,
+                                                node.instance_id, md_macs, ownership)
+        self._foreign_enis = len(foreign)
+        if foreign:
+            log.warning("leaving alone ENIs terway does not manage (no creator=terway tag, "
+                        "eni_tag_filter or eni_tag_block_list); they take ENI slots",
+                        extra=logfmt.fields(enis=",".join(e.eni_id for e in foreign)))
+            self.apply_config(self.config)
         report = self.core.restore(enis, owners_from_store(self.store), self.clock.now())
         for key, ip in report.dropped.items():
             log.warning("dropping record: its address is no longer on this node",
@@ -248,6 +257,8 @@ class Daemon:
         """A new eni_conf: the core gets new settings now (a vSwitch added takes effect)."""
         assert self.node is not None
         settings, _ = ipam_settings(conf.eni_conf, self.limits, self.node)
+        if self._foreign_enis:
+            settings = replace(settings, max_enis=max(0, settings.max_enis - self._foreign_enis))
         self.config = conf
         self.settings = settings
         self.service.config = conf

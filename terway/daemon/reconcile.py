@@ -10,6 +10,7 @@ Everything here is synchronous cloud work: the daemon runs it in a worker thread
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from terway.cloud.api import CloudAPI, Eni
@@ -18,6 +19,7 @@ from terway.daemon import logfmt
 from terway.daemon.driver import INTENT_CREATE, INTENT_RELEASE
 from terway.daemon.executor import Executor
 from terway.daemon.store import Intent, Store
+from terway.ipam.settings import CREATOR_TAG
 
 log = logfmt.get("reconcile")
 
@@ -119,12 +121,41 @@ def _delete(cloud: CloudAPI, eni_id: str) -> None:
             raise
 
 
+# ENIs that belong to other controllers, whatever else they carry (upstream's built-in list).
+DEFAULT_TAG_BLOCK_LIST = (("creator", "alibabacloud-erdma-controller"),
+                          ("terway.alibabacloud.com/excluded", "true"))
+
+
+@dataclass(frozen=True)
+class Ownership:
+    """Which attached ENIs terwayd manages: those it (or upstream Terway) created - tagged
+    ``creator=terway`` - that carry every ``eni_tag_filter`` tag and no blocked tag. Anything
+    else on the node belongs to someone else and is never adopted, changed or freed."""
+
+    tag_filter: Mapping[str, str] = field(default_factory=dict)
+    block_list: tuple[tuple[str, str], ...] = ()
+
+    def manages(self, eni: Eni) -> bool:
+        tags = eni.tags
+        if tags.get(CREATOR_TAG[0]) != CREATOR_TAG[1]:
+            return False
+        if any(tags.get(k) != v for k, v in self.tag_filter.items()):
+            return False
+        return not any(tags.get(k) == v for k, v in (*DEFAULT_TAG_BLOCK_LIST, *self.block_list))
+
+
 def node_enis(cloud: CloudAPI, executor: Executor, instance_id: str,
-              metadata_macs: set[str] | None) -> list[Eni]:
-    """The node's secondary ENIs in use (waiting out any still Attaching)."""
+              metadata_macs: set[str] | None,
+              ownership: Ownership | None = None) -> tuple[list[Eni], list[Eni]]:
+    """The node's secondary ENIs in use that we manage (waiting out any still Attaching),
+    and the foreign ones (attached, not ours: left alone, but they take ENI slots)."""
     out: list[Eni] = []
+    foreign: list[Eni] = []
     for eni in cloud.describe_network_interfaces(instance_id=instance_id):
         if eni.eni_type == "Primary":
+            continue
+        if ownership is not None and not ownership.manages(eni):
+            foreign.append(eni)
             continue
         if eni.status == "Attaching":
             eni = executor.wait_attached(eni.eni_id, instance_id)
@@ -136,7 +167,7 @@ def node_enis(cloud: CloudAPI, executor: Executor, instance_id: str,
             log.warning("ENI in use per the API but not in instance metadata yet",
                         extra=logfmt.fields(eni=eni.eni_id, mac=eni.mac))
         out.append(eni)
-    return sorted(out, key=lambda e: e.eni_id)
+    return sorted(out, key=lambda e: e.eni_id), sorted(foreign, key=lambda e: e.eni_id)
 
 
 def owners_from_store(store: Store) -> dict[str, str]:

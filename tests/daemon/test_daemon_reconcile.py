@@ -165,3 +165,47 @@ def test_a_release_answered_before_a_crash_is_finished_at_start(tmp_path: Path) 
             assert any("finished interrupted releases" in ln for ln in d.log_lines())
 
     run(scenario())
+
+
+def _attached_eni(world: World, tags: dict[str, str] | None, ips: int = 3) -> str:
+    eni = world.cloud.create_network_interface(world.vswitch_ids[0], [world.sg_id],
+                                               secondary_ip_count=ips, tags=tags)
+    world.cloud.attach_network_interface(eni.eni_id, world.instance_id)
+    world.cloud.describe_network_interfaces()   # let the model settle the attach
+    return eni.eni_id
+
+
+def test_enis_terway_does_not_manage_are_never_touched(tmp_path: Path) -> None:
+    """Issue 10: an ENI attached by someone else (3 addresses) was detached and deleted within
+    20 s of start with max_pool_size 0. Foreign (no creator=terway), blocked (upstream's default
+    block list, ours) and filtered-out ENIs stay as they are; upstream's own (creator=terway,
+    e.g. after a migration) are managed."""
+    world = World.build(instance_type="ecs.g6.8xlarge")   # 7 secondary ENI slots
+    foreign = _attached_eni(world, None)
+    erdma = _attached_eni(world, {"creator": "alibabacloud-erdma-controller"})
+    excluded = _attached_eni(world, {"creator": "terway",
+                                     "terway.alibabacloud.com/excluded": "true"})
+    blocked = _attached_eni(world, {"creator": "terway", "team": "db"})
+    upstream = _attached_eni(world, {"creator": "terway"})
+    left_alone = {e: world.cloud.get_network_interface(e).private_ips
+                  for e in (foreign, erdma, excluded, blocked)}
+    conf = world.eni_conf(max_pool_size=0, min_pool_size=0,
+                          eni_tag_block_list=[{"key": "team", "value": "db"}])
+
+    async def scenario() -> None:
+        async with running_daemon(tmp_path, world, conf=conf, scale=200.0) as d:
+            pods = {(await d.alloc(n)).pod_ip for n in ("a", "b")}
+            await d.release("a")
+            await d.daemon.driver.drain()
+            managed = {e.eni_id for e in d.daemon.core.enis()}
+            assert managed.isdisjoint(left_alone), managed
+            for eni_id, ips in left_alone.items():
+                view = world.cloud.get_network_interface(eni_id)
+                assert (view.status, view.instance_id) == ("InUse", world.instance_id), eni_id
+                assert view.private_ips == ips, eni_id
+                assert pods.isdisjoint(ips)
+            assert d.daemon.settings.max_enis == d.daemon.capacity.max_enis - len(left_alone)
+        assert upstream in managed or world.cloud.get_network_interface(upstream).status != \
+            "InUse", "upstream's own ENI was neither managed nor released"
+
+    run(scenario())
