@@ -33,8 +33,6 @@ def plugin_missing() -> str | None:
     return f"executables missing from {BIN}: {missing}" if missing else None
 
 
-
-
 def make_bed(tmp_path: Path, name: str, vswitch_cidr: str = "10.88.1.0/28",
              **conf: object) -> NodeBed:
     """A node up on the fabric (daemon not started); distinct seed, so ids, per test."""
@@ -55,3 +53,16 @@ def bed(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[NodeBed]:
     finally:
         print(f"terwayd log tail (shown by pytest on failure):\n{node.log_tail(60)}")
         node.down()
+
+
+@pytest.fixture
+def churn_bed(tmp_path: Path, request: pytest.FixtureRequest) -> NodeBed:
+    """A node on a /24 vSwitch (churn never runs out of addresses), daemon started; its log tail
+    is printed (shown by pytest on failure) before the node goes down. A test module may set
+    ``ENI_CONF`` (a dict) to override eni_conf knobs."""
+    conf = getattr(request.module, "ENI_CONF", {})
+    node = make_bed(tmp_path, request.node.name, vswitch_cidr="10.88.4.0/24", **conf)
+    request.addfinalizer(node.down)
+    request.addfinalizer(lambda: print(f"terwayd log tail:\n{node.log_tail(80)}"))
+    node.start_daemon()
+    return node
