@@ -1,10 +1,10 @@
 """Find an ENI's link by MAC without dumping every link per pod.
 
 The first pod on an ENI dumps the node's links once, brings the ENI (and ``lo``) up, and sets
-the sysctls pod traffic needs (``ip_forward``, the ENI's ``rp_filter``); the result is kept per
-(node namespace, MAC). Every later pod validates the entry with one ``RTM_GETLINK`` by index
-(the MAC must still match and the link be up), so a detached and re-attached ENI, which comes
-back with a new ifindex, is found again.
+the sysctls pod traffic needs (``ip_forward``; ``rp_filter`` off on all, default and the ENI);
+the result is kept per (node namespace, MAC). Every later pod validates the entry with one
+``RTM_GETLINK`` by index (the MAC must still match and the link be up), so a detached and
+re-attached ENI, which comes back with a new ifindex, is found again.
 """
 
 from __future__ import annotations
@@ -16,6 +16,10 @@ from terway.datapath.netns import netns_path, write_sysctls
 from terway.datapath.types import DatapathError
 
 SKIP_KINDS = ("ipvlan", "macvlan", "vlan")  # link kinds that copy their parent's MAC
+# The kernel applies max(conf.all.rp_filter, conf.<link>.rp_filter): zeroing it on the ENI alone
+# drops pods' return traffic on distributions that set all=1. Upstream zeroes all and default.
+NODE_SYSCTLS = {"net.ipv4.ip_forward": "1", "net.ipv4.conf.all.rp_filter": "0",
+                "net.ipv4.conf.default.rp_filter": "0"}
 
 
 class EniCache:
@@ -53,7 +57,7 @@ class EniCache:
         eni = found[0]
         sock.set_link(name="lo")  # without a local table the kernel refuses `onlink` gateways
         sock.set_link(eni.index, rp_filter=0)  # hot-plugged ENIs arrive down
-        write_sysctls(netns, {"net.ipv4.ip_forward": "1"})
+        write_sysctls(netns, NODE_SYSCTLS)
         eni.up = True
         return eni
 

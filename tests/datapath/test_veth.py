@@ -69,6 +69,21 @@ def test_packets_flow_to_gateway_node_and_other_pod(node: Node) -> None:
     assert ping(node.node, "10.9.0.12"), "node → pod"
 
 
+def test_strict_rp_filter_on_all_is_lifted(node: Node) -> None:
+    """The kernel uses max(all, link): an ENI with rp_filter 0 on a node whose distribution
+    sets all=1 still filters. Issue 10: set on the ENI and the veth only."""
+    for scope in ("all", "default"):
+        sh("ip", "netns", "exec", node.node, "sysctl", "-qw", f"net.ipv4.conf.{scope}.rp_filter=1")
+    p1 = PodSpec("default", "a", node.pod_ns("p1"))
+    setup_pod(VETH, p1, net("10.9.0.11"), node.node)
+    for scope in ("all", "default"):
+        value = sh("ip", "netns", "exec", node.node, "sysctl", "-n",
+                   f"net.ipv4.conf.{scope}.rp_filter")
+        assert value.strip() == "0", scope
+    node.route_pod("10.9.0.11")
+    assert ping(p1.netns.rsplit("/", 1)[1], GATEWAY)
+
+
 def test_teardown_leaves_nothing_and_is_idempotent(node: Node) -> None:
     sh("ip", "-n", node.node, "link", "set", "eth1", "up")
     before = node.snapshot()
