@@ -26,8 +26,10 @@ def ip_not_enough(vswitch_id: str) -> ApiError:
 
 
 def ip_quota(eni_id: str, limit: int) -> ApiError:
-    return ApiError("QuotaExceeded.PrivateIpAddress",
-                    f"The private IP address quota of {eni_id} is exceeded (limit {limit}).", 403)
+    """The per-ENI address limit (AssignPrivateIpAddresses; the API reference's code)."""
+    return ApiError("InvalidOperation.Ipv4CountExceeded",
+                    f"The number of private IPv4 addresses of {eni_id} exceeds the limit of its "
+                    f"instance type ({limit}).", 403)
 
 
 def eni_per_instance(instance_id: str, limit: int) -> ApiError:

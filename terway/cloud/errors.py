@@ -23,8 +23,14 @@ class ErrorClass(enum.Enum):
 
 _EXACT: dict[str, ErrorClass] = {
     "InvalidVSwitchId.IpNotEnough": ErrorClass.EXHAUSTED,
-    "QuotaExceeded.PrivateIpAddress": ErrorClass.QUOTA,
+    # despite its name, the vSwitch is out of addresses (CreateNetworkInterface, RunInstances);
+    # upstream treats it as IpNotEnough and tries the next vSwitch
+    "QuotaExceeded.PrivateIpAddress": ErrorClass.EXHAUSTED,
+    # the per-ENI address limit of AssignPrivateIpAddresses (403 in the API reference)
+    "InvalidOperation.Ipv4CountExceeded": ErrorClass.QUOTA,
+    "InvalidOperation.Ipv6CountExceeded": ErrorClass.QUOTA,
     "EniPerInstanceLimitExceeded": ErrorClass.QUOTA,
+    "SecurityGroupInstanceLimitExceed": ErrorClass.QUOTA,
     "QuotaExceed.PortableEni": ErrorClass.QUOTA,
     "Throttling": ErrorClass.THROTTLED,
     "Throttling.User": ErrorClass.THROTTLED,

@@ -10,7 +10,9 @@ from terway.cloud.sdk_errors import NETWORK_ERROR, scrub, to_cloud_error
 
 TABLE = [
     ("InvalidVSwitchId.IpNotEnough", ErrorClass.EXHAUSTED),
-    ("QuotaExceeded.PrivateIpAddress", ErrorClass.QUOTA),
+    ("QuotaExceeded.PrivateIpAddress", ErrorClass.EXHAUSTED),   # the vSwitch is out (issue 10)
+    ("InvalidOperation.Ipv4CountExceeded", ErrorClass.QUOTA),   # the per-ENI limit
+    ("SecurityGroupInstanceLimitExceed", ErrorClass.QUOTA),
     ("EniPerInstanceLimitExceeded", ErrorClass.QUOTA),
     ("QuotaExceed.PortableEni", ErrorClass.QUOTA),
     ("QuotaExceed.Something", ErrorClass.QUOTA),

@@ -97,7 +97,8 @@ def test_gives_up_with_last_classified_error() -> None:
 
 @pytest.mark.parametrize(
     "code",
-    ["InvalidVSwitchId.IpNotEnough", "QuotaExceeded.PrivateIpAddress", "InvalidEniId.NotFound",
+    ["InvalidVSwitchId.IpNotEnough", "QuotaExceeded.PrivateIpAddress",
+     "InvalidOperation.Ipv4CountExceeded", "InvalidEniId.NotFound",
      "Forbidden.RAM", "InvalidParameter", "InvalidOperation.InvalidEniState", "Weird.Unknown"],
 )
 def test_non_retryable_raise_at_once(code: str) -> None:

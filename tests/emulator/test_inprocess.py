@@ -50,7 +50,7 @@ def test_api_errors_become_classified_cloud_errors() -> None:
         api.assign_private_ips(eni.eni_id, 1)
     err = info.value
     assert (err.code, err.http_status, err.error_class) == (
-        "QuotaExceeded.PrivateIpAddress", 403, ErrorClass.QUOTA)
+        "InvalidOperation.Ipv4CountExceeded", 403, ErrorClass.QUOTA)
     assert err.request_id
     with pytest.raises(CloudError) as info:
         api.create_network_interface(vswitch_id=vsw, security_group_ids=[sg],

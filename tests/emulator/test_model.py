@@ -107,7 +107,7 @@ def test_ip_quota_per_eni_counts_the_primary() -> None:
     c.attach_network_interface(eni.eni_id, w.node)
     c.assign_private_ips(eni.eni_id, 5)                     # 10 = EniPrivateIpAddressQuantity
     before = c.snapshot()
-    err = refused("QuotaExceeded.PrivateIpAddress", c.assign_private_ips, eni.eni_id, 1)
+    err = refused("InvalidOperation.Ipv4CountExceeded", c.assign_private_ips, eni.eni_id, 1)
     assert err.http_status == 403
     assert c.snapshot() == before
 

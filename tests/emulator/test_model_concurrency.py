@@ -47,4 +47,4 @@ def test_concurrent_allocation_is_safe() -> None:
         assert len(attached) <= 2
         assert all(len(e.private_ips) <= 6 for e in attached)
     assert errors["EniPerInstanceLimitExceeded"] > 0
-    assert errors["QuotaExceeded.PrivateIpAddress"] > 0
+    assert errors["InvalidOperation.Ipv4CountExceeded"] > 0

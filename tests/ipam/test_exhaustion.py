@@ -56,9 +56,10 @@ def test_eni_block_lifts_after_ten_minutes_and_allocation_resumes() -> None:
     assert any(isinstance(n, ConditionChanged) and n.status for n in notices)
 
 
-def test_quota_exceeded_private_ip_blocks_the_eni_only() -> None:
+def test_ipv4_count_exceeded_blocks_the_eni_only() -> None:
     core, cloud = _one_eni_with_pods(1, max_enis=2)
-    cloud.fail["assign"] = [CloudError("QuotaExceeded.PrivateIpAddress", "quota", http_status=403)]
+    cloud.fail["assign"] = [CloudError("InvalidOperation.Ipv4CountExceeded", "per-ENI limit",
+                                       http_status=403)]
     core.request_ip("ns/x", 1.0)
     notices = settle(core, cloud, 1.3)
     assert [(n.scope, n.resource_id) for n in notices if isinstance(n, Exhausted)] == [
@@ -84,6 +85,21 @@ def test_ip_not_enough_on_create_blocks_vswitch_and_tries_the_next_one() -> None
     assert any(isinstance(n, Exhausted) and n.resource_id == "vsw-a" for n in notices)
     cmds = core.tick(0.4)
     assert [c.vswitch_id for c in cmds if isinstance(c, CreateEni)] == ["vsw-b"]
+
+
+def test_quota_exceeded_private_ip_on_create_is_the_vswitch_running_out() -> None:
+    """Issue 10: on the real cloud this code means the vSwitch has no address left; it blocked
+    every ENI creation on the node for 10 minutes instead of trying the next vSwitch."""
+    core, _cloud = make({"vsw-a": 50, "vsw-b": 50}, vswitch_ids=("vsw-a", "vsw-b"),
+                        vswitch_selection="ordered", vswitch_cache_ttl=10**9)
+    core.request_ip("ns/a", 0.0)
+    (create,) = [c for c in core.tick(0.3) if isinstance(c, CreateEni)]
+    assert create.vswitch_id == "vsw-a"
+    err = CloudError("QuotaExceeded.PrivateIpAddress", "no private ip left", http_status=403)
+    core.on_command_failed(create.cmd_id, err, 0.4)
+    assert any(isinstance(n, Exhausted) and n.resource_id == "vsw-a"
+               for n in core.drain_notices())
+    assert [c.vswitch_id for c in core.tick(0.4) if isinstance(c, CreateEni)] == ["vsw-b"]
 
 
 def test_all_vswitches_exhausted_then_a_vswitch_added_through_config() -> None:
