@@ -99,7 +99,7 @@ def parse_eni_conf(source: str | bytes | Mapping[str, Any], prefix: str = "eni_c
     warnings = list(_check_cross_field(r, values))
     if r.errors:
         raise ConfigError(r.errors)
-    warnings = r.unknown(r.seen) + warnings
+    warnings = r.unknown(r.seen) + r.warnings + warnings
     return EniConf(**values, warnings=tuple(warnings))
 
 
@@ -134,9 +134,7 @@ def _read_upstream(r: FieldReader) -> dict[str, Any]:
         "max_eni": r.integer("max_eni", 0),
         "eni_cap_ratio": r.number("eni_cap_ratio", 1.0),
         "eni_cap_shift": r.integer("eni_cap_shift", 0, minimum=None),
-        "vswitch_selection_policy": r.choice(
-            "vswitch_selection_policy", "random", ("random", "ordered")
-        ),
+        "vswitch_selection_policy": _vswitch_policy(r),
         "eni_selection_policy": r.choice(
             "eni_selection_policy", "most_ips", ("most_ips", "least_ips")
         ),
@@ -161,6 +159,23 @@ def _read_ours(r: FieldReader) -> dict[str, Any]:
         "pool_policy": r.choice("pool_policy", "terway", POOL_POLICIES),
         "pool_policy_params": r.int_map("pool_policy_params"),
     }
+
+
+def _vswitch_policy(r: FieldReader) -> str:
+    """Upstream's per-node daemon knows ``ordered`` (most free addresses first) and treats any
+    other string as random; its controller also has ``most``, which means ordered's order."""
+    value = r.data.get("vswitch_selection_policy")
+    r.seen.add("vswitch_selection_policy")
+    if value is None or value in ("random", "ordered"):
+        return str(value or "random")
+    if value == "most":
+        return "ordered"
+    if not isinstance(value, str):
+        r.fail("vswitch_selection_policy", f"must be a string, got {value!r}")
+        return "random"
+    r.warn("vswitch_selection_policy",
+           f"{value[:40]!r} is not ordered, most or random: random, as upstream Terway does")
+    return "random"
 
 
 def _read_block_list(r: FieldReader) -> tuple[tuple[str, str], ...]:

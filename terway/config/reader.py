@@ -20,10 +20,15 @@ class FieldReader:
         self.data = data
         self.prefix = prefix
         self.errors: list[str] = []
+        self.warnings: list[str] = []
         self.seen: set[str] = set()
 
     def fail(self, key: str, why: str) -> None:
         self.errors.append(f"{self.prefix}.{key}: {why}")
+
+    def warn(self, key: str, why: str) -> None:
+        """Accepted, but the user should know how it is read."""
+        self.warnings.append(f"{self.prefix}.{key}: {why}")
 
     def _get(self, key: str) -> Any:
         self.seen.add(key)

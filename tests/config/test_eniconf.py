@@ -86,14 +86,28 @@ def test_unknown_keys_are_warnings() -> None:
     assert c.warnings == ("eni_conf.enable_eni_trunking: unknown field, ignored",)
 
 
+@pytest.mark.parametrize(("value", "meaning", "warned"), [
+    ("ordered", "ordered", False), ("random", "random", False),
+    ("most", "ordered", False),      # upstream's controller: most free addresses first
+    ("best", "random", True),        # upstream's per-node daemon: anything else is random
+])
+def test_upstream_vswitch_policies_start_and_mean_the_same(value: str, meaning: str,
+                                                           warned: bool) -> None:
+    """Issue 10: "most" (and any value upstream reads as random) made terwayd exit 2."""
+    c = parse_eni_conf({"vswitch_selection_policy": value})
+    assert c.vswitch_selection_policy == meaning
+    assert any("vswitch_selection_policy" in w for w in c.warnings) is warned
+
+
 BAD: list[tuple[dict[str, Any], str]] = [
     ({"max_pool_size": "abc"}, 'eni_conf.max_pool_size: must be an integer >= 0, got "abc"'),
     ({"min_pool_size": -2}, "eni_conf.min_pool_size: must be an integer >= 0, got -2"),
     ({"max_eni": 1.5}, "eni_conf.max_eni: must be an integer >= 0, got 1.5"),
     ({"vswitches": ["vsw-1"]}, "eni_conf.vswitches: must be an object of zone"),
     ({"vswitches": {"z": "vsw-1"}}, "eni_conf.vswitches.z: must be a list of vSwitch ids"),
-    ({"vswitch_selection_policy": "best"},
-     'eni_conf.vswitch_selection_policy: must be one of random, ordered, got "best"'),
+    ({"vswitch_selection_policy": 3}, "eni_conf.vswitch_selection_policy: must be a string"),
+    ({"eni_tag_block_list": [{"key": "a"}]}, "eni_conf.eni_tag_block_list: must be a list of"),
+    ({"eni_tag_filter": {"a": 1}}, "eni_conf.eni_tag_filter: must be an object of string"),
     ({"eni_selection_policy": "x"}, "eni_conf.eni_selection_policy: must be one of most_ips"),
     ({"ip_stack": "v4"}, "eni_conf.ip_stack: must be one of ipv4, dual, ipv6"),
     ({"security_groups": [f"sg-{i}" for i in range(11)]},
