@@ -275,6 +275,12 @@ def parse_netconf(obj: dict[str, Any], command: str) -> NetConf:
     vtype = _opt(obj, "eniip_virtual_type", str)
     if vtype is not None:
         vtype = vtype.lower()
+        if vtype == "datapathv2":
+            raise CniError(
+                INVALID_CONFIG,
+                "eniip_virtual_type: 'datapathv2' (upstream's eBPF datapath) is not implemented "
+                "by terway-py; use IPVlan (pods on the ENI through IPVLAN) or Veth",
+            )
         if vtype not in ("veth", "ipvlan"):
             raise CniError(
                 INVALID_CONFIG,

@@ -144,6 +144,8 @@ def test_daemon_unreachable() -> None:
         ({}, {"cniVersion": "1.0.0", "name": "x", "mtu": 20}, 7, "mtu"),
         ({}, {"cniVersion": "1.0.0", "name": "x", "eniip_virtual_type": "vxlan"}, 7,
          "eniip_virtual_type"),
+        ({}, {"cniVersion": "1.0.0", "name": "x", "eniip_virtual_type": "datapathv2"}, 7,
+         "not implemented by terway-py; use IPVlan"),
         ({}, {"cniVersion": "1.0.0", "name": "x",
               "runtimeConfig": {"bandwidth": {"egressRate": -1}}}, 7,
          "runtimeConfig.bandwidth.egressRate"),
