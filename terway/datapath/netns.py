@@ -38,7 +38,15 @@ def netns_path(netns: str) -> str:
 
 
 def netns_exists(netns: str | None) -> bool:
-    return netns is None or os.path.exists(netns_path(netns))
+    """The namespace exists *as this process sees it*: a file on nsfs (the same device as our
+    own ``/proc/self/ns/net``). A sandbox bind-mounted in another mount namespace (a runtime
+    under ``ip netns exec``) is only a plain file here: nothing of ours can be inside it."""
+    if netns is None:
+        return True
+    try:
+        return os.stat(netns_path(netns)).st_dev == os.stat("/proc/self/ns/net").st_dev
+    except OSError:
+        return False
 
 
 def _setns(fd: int) -> None:
