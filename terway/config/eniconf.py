@@ -68,6 +68,7 @@ class EniConf:
     ip_batch_window: float = 0.3
     ip_sticky_ttl: float = 300.0
     exhaustion_block: float = 600.0
+    eni_limit_block: float = 60.0
     vswitch_cache_ttl: float = 600.0
     pool_policy: str = "terway"
     pool_policy_params: Mapping[str, int] = field(default_factory=dict)
@@ -155,6 +156,7 @@ def _read_ours(r: FieldReader) -> dict[str, Any]:
         "ip_batch_window": r.duration("ip_batch_window", 0.3),
         "ip_sticky_ttl": r.duration("ip_sticky_ttl", 300.0),
         "exhaustion_block": r.duration("exhaustion_block", 600.0),
+        "eni_limit_block": r.duration("eni_limit_block", 60.0),
         "vswitch_cache_ttl": r.duration("vswitch_cache_ttl", 600.0),
         "pool_policy": r.choice("pool_policy", "terway", POOL_POLICIES),
         "pool_policy_params": r.int_map("pool_policy_params"),

@@ -55,6 +55,8 @@ class _Backoff:
     failures: int
 
 
+ENI_LIMIT_CODE = "EniPerInstanceLimitExceeded"  # blocks creation eni_limit_block, not 10 min
+
 class IpamCore:
     """One node's ENI/IP pool. Deterministic for given inputs, ``id_prefix`` and ``rng`` seed."""
 
@@ -936,6 +938,8 @@ class IpamCore:
             self._log("warning", f"create network interface on vSwitch {cmd.vswitch_id} "
                       f"failed: {error.describe()}, trying another vSwitch")
         elif error.error_class is ErrorClass.QUOTA:
+            if error.code == ENI_LIMIT_CODE:
+                until = now + self._s.eni_limit_block
             self._memory.create = Block(until, error)
             self._exhausted("instance", self._s.instance_id, until, error)
             self._log("warning", f"create network interface failed: {error.describe()}")
@@ -987,7 +991,7 @@ class IpamCore:
                 eni.state = EniState.DETACHING  # give the half-made ENI back
                 self._back_off("create", now)   # and do not make another one at once
                 if error.error_class is ErrorClass.QUOTA:  # EniPerInstanceLimitExceeded
-                    until = now + self._s.exhaustion_block
+                    until = now + self._s.eni_limit_block
                     self._memory.create = Block(until, error)
                     self._exhausted("instance", self._s.instance_id, until, error)
             case DetachEni() if gone or error.error_class is ErrorClass.INVALID_STATE:

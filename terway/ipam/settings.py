@@ -41,6 +41,7 @@ class IpamSettings:
     sync_period: float = 120.0
     sticky_ttl: float = 300.0
     exhaustion_block: float = 600.0
+    eni_limit_block: float = 60.0   # after EniPerInstanceLimitExceeded (upstream: 1 min)
     vswitch_cache_ttl: float = 600.0
     idle_reclaim_after: float | None = None
     idle_reclaim_interval: float = 120.0
@@ -83,6 +84,7 @@ class IpamSettings:
             sync_period=conf.ip_pool_sync_period,
             sticky_ttl=conf.ip_sticky_ttl or 0.0,
             exhaustion_block=conf.exhaustion_block or 0.0,
+            eni_limit_block=conf.eni_limit_block or 0.0,
             vswitch_cache_ttl=conf.vswitch_cache_ttl or 0.0,
             idle_reclaim_after=conf.idle_ip_reclaim_after,
             idle_reclaim_interval=conf.idle_ip_reclaim_interval or conf.ip_pool_sync_period,

@@ -148,15 +148,27 @@ def test_vswitch_addresses_back_lift_the_block() -> None:
     assert ready_keys(notices) == ["ns/a"]
 
 
-def test_instance_eni_quota_blocks_creation() -> None:
+def test_instance_eni_limit_blocks_creation_for_a_minute_as_upstream() -> None:
+    """Issue 10: EniPerInstanceLimitExceeded blocked creation 10 minutes (upstream: 1)."""
     core, cloud = make()
     cloud.fail["create"] = [CloudError("EniPerInstanceLimitExceeded", "too many", http_status=403)]
     core.request_ip("ns/a", 0.0)
     notices = settle(core, cloud, 0.3)
     assert any(isinstance(n, Exhausted) and n.scope == "instance" for n in notices)
-    settle(core, cloud, 100.0)
+    settle(core, cloud, 60.0)
     assert cloud.calls.count("create") == 1
-    settle(core, cloud, 600.3)
+    settle(core, cloud, 60.4)
+    assert core.allocation("ns/a") is not None
+
+
+def test_an_account_eni_quota_blocks_creation_for_exhaustion_block() -> None:
+    core, cloud = make()
+    cloud.fail["create"] = [CloudError("QuotaExceed.PortableEni", "account", http_status=403)]
+    core.request_ip("ns/a", 0.0)
+    settle(core, cloud, 0.3)
+    settle(core, cloud, 300.0)
+    assert cloud.calls.count("create") == 1
+    settle(core, cloud, 600.4)
     assert core.allocation("ns/a") is not None
 
 
@@ -195,7 +207,7 @@ def test_eni_limit_on_attach_blocks_creation_and_cleans_up() -> None:
     settle(core, cloud, 5.0)
     assert cloud.enis == {}  # the half-made ENI was detached and deleted
     assert core.pending_keys() == ["ns/a"]
-    settle(core, cloud, 600.3)
+    settle(core, cloud, 60.4)
     assert core.allocation("ns/a") is not None
 
 
