@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from terway import rpc
-from terway.cloud.api import CloudAPI, InstanceTypeLimits
+from terway.cloud.api import CloudAPI, Eni, InstanceTypeLimits
 from terway.cloud.metadata import MetadataClient
 from terway.daemon import logfmt
 from terway.daemon.adminapi import AdminView
+from terway.daemon.adopt import adopted_records
 from terway.daemon.clock import Clock, RealClock
 from terway.daemon.configwatch import ConfigWatcher
 from terway.daemon.driver import Driver
@@ -228,7 +229,9 @@ class Daemon:
                         "eni_tag_filter or eni_tag_block_list); they take ENI slots",
                         extra=logfmt.fields(enis=",".join(e.eni_id for e in foreign)))
             self.apply_config(self.config)
-        report = self.core.restore(enis, owners_from_store(self.store), self.clock.now())
+        owners = owners_from_store(self.store)
+        await self._adopt_wired(enis, owners)
+        report = self.core.restore(enis, owners, self.clock.now())
         for key, ip in report.dropped.items():
             log.warning("dropping record: its address is no longer on this node",
                         extra=logfmt.fields(pod=key, ip=ip))
@@ -243,6 +246,18 @@ class Daemon:
                 pods=",".join(finished)))
         await resync_once(self.service)   # pods whose netns is gone are left to GC
         self.driver.pump()
+
+    async def _adopt_wired(self, enis: list[Eni], owners: dict[str, str]) -> None:
+        """Before anything is freed: addresses the node routes to pods we have no record of
+        (terway/daemon/adopt.py) get adopted records and stay used."""
+        wired = await asyncio.to_thread(self.datapath.wired_pods)
+        adopted = adopted_records(enis, owners, wired)
+        for rec in adopted:
+            self.store.put_pod(rec)
+            owners[rec.resources[0].ip] = rec.key
+        if adopted:
+            log.warning("adopted addresses of pods wired before our records (upstream Terway?)",
+                        extra=logfmt.fields(ips=",".join(r.resources[0].ip for r in adopted)))
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         self._tasks.append(asyncio.ensure_future(coro))

@@ -42,3 +42,6 @@ class RealDatapath:
 
     def check(self, net: PodNetwork) -> list[str]:
         return dp.check_pod(net.datapath, _spec(net), _net(net), self.host_netns)
+
+    def wired_pods(self) -> dict[str, str]:
+        return dp.wired_pods(self.host_netns)

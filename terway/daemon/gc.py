@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 
 from terway.daemon import logfmt
+from terway.daemon.adopt import is_adopted
 from terway.daemon.clock import Clock
 from terway.daemon.node import netns_exists
 from terway.daemon.ports import Kube
@@ -34,8 +35,14 @@ async def gc_once(service: PodService, kube: Kube) -> list[str]:
     failed, ADDs not rolled back, addresses without a record); returns the pods' keys."""
     released = await service.finish_pending()
     service.release_orphans()
+    wired: dict[str, str] | None = None
     for rec in service.store.pods():
-        if service.busy(rec.key) or not await is_gone(rec, kube):
+        if is_adopted(rec):  # its pod is gone when its veth (and so its route) is
+            if wired is None:
+                wired = await asyncio.to_thread(service.datapath.wired_pods)
+            if service.busy(rec.key) or rec.resources[0].ip in wired:
+                continue
+        elif service.busy(rec.key) or not await is_gone(rec, kube):
             continue
         if service.busy(rec.key):
             continue
@@ -55,7 +62,7 @@ async def resync_once(service: PodService, records: list[PodRecord] | None = Non
     for rec in service.store.pods() if records is None else records:
         net = network_of(rec)
         if net is None or service.busy(rec.key) or not netns_exists(rec.netns) or \
-                any(rec.extra.get(flag) for flag in PENDING):
+                any(rec.extra.get(flag) for flag in PENDING) or is_adopted(rec):
             continue
         try:
             await asyncio.to_thread(service.datapath.setup, net)

@@ -53,6 +53,10 @@ class Datapath(Protocol):
         """Problems found in the pod's datapath (empty = fine)."""
         ...
 
+    def wired_pods(self) -> dict[str, str]:
+        """{pod IP: host interface} of every pod wired on the node, records or not."""
+        ...
+
 
 class NoDatapath:
     """Does nothing: for a daemon run against the emulator without network namespaces."""
@@ -65,6 +69,9 @@ class NoDatapath:
 
     def check(self, net: PodNetwork) -> list[str]:
         return []
+
+    def wired_pods(self) -> dict[str, str]:
+        return {}
 
 
 @dataclass(frozen=True)

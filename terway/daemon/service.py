@@ -31,6 +31,7 @@ from dataclasses import replace
 from terway import rpc
 from terway.cni import config as cniconf
 from terway.daemon import logfmt
+from terway.daemon.adopt import adopted_for
 from terway.daemon.bandwidth import pod_bandwidth
 from terway.daemon.driver import AllocTimeout, Driver
 from terway.daemon.events import ALLOC_FAILED, ALLOC_SUCCEED, EventRecorder
@@ -228,6 +229,11 @@ class PodService:
                     pod=key, container=req.container_id, current=rec.container_id))
                 return rpc.ReleaseIPReply(released=False)
             if rec is None:
+                adopted = adopted_for(self.store, req.pod_namespace, req.pod_name)
+                if adopted is not None:  # wired before our records: unwire it as this pod
+                    as_pod = replace(adopted, namespace=req.pod_namespace, name=req.pod_name)
+                    return rpc.ReleaseIPReply(released=await self.release_pod(
+                        adopted.key, adopted, network_of(as_pod)))
                 return rpc.ReleaseIPReply(released=await self.release_pod(key, None))
             rec = replace(rec, extra={**rec.extra, RELEASING: "1"})
             try:
@@ -258,12 +264,15 @@ class PodService:
                         done.append(rec.key)
         return done
 
-    async def release_pod(self, key: str, rec: PodRecord | None) -> bool:
-        """Unwire and give the address back; True when something was held. When unwiring fails
-        the record stays (marked ``releasing``) and the address held: GC tries again, and the
-        address is never handed to a pod while the old one's interface may exist."""
+    async def release_pod(self, key: str, rec: PodRecord | None,
+                          net: PodNetwork | None = None) -> bool:
+        """Unwire (``net``, default: the record's) and give the address back; True when
+        something was held. When unwiring fails the record stays (marked ``releasing``) and the
+        address held: GC tries again, and the address is never handed to a pod while the old
+        one's interface may exist."""
         if rec is not None:
-            if not await self._teardown(rec):
+            net = net or network_of(rec)
+            if net is not None and not await self._teardown_net(net):
                 self._keep_for_gc(rec)
                 return True
             self.store.delete_pod(key)

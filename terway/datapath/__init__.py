@@ -41,6 +41,7 @@ __all__ = [
     "tbf_burst",
     "tbf_limit",
     "teardown_pod",
+    "wired_pods",
 ]
 
 
@@ -58,6 +59,11 @@ def setup_pod(mode: str, pod: PodSpec, net: PodNetwork, host_netns: str | None =
     if mode == IPVLAN:
         return ipvlan.setup(pod, net, host_netns)
     return exclusive.setup(pod, net, host_netns)
+
+
+def wired_pods(host_netns: str | None = None) -> dict[str, str]:
+    """{pod IP: host interface} of the pods the node's routes lead to (veth datapath)."""
+    return veth.wired_pods(host_netns)
 
 
 def teardown_pod(mode: str, pod: PodSpec, net: PodNetwork, host_netns: str | None = None) -> None:

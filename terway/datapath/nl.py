@@ -249,6 +249,10 @@ class Socket:
 
     def routes(self, table: int) -> list[tuple[str, int]]:
         """(dst, dst_len) of the IPv4 routes in ``table``."""
+        return [(dst, dst_len) for dst, dst_len, _ in self.routes_via(table)]
+
+    def routes_via(self, table: int) -> list[tuple[str, int, int]]:
+        """(dst, dst_len, output ifindex or 0) of the IPv4 routes in ``table``."""
         body = _RTMSG.pack(socket.AF_INET, 0, 0, 0, 0, 0, 0, 0, 0)
         out = []
         for kind, payload in self.request(RTM_GETROUTE, NLM_F_DUMP, body):
@@ -259,7 +263,8 @@ class Socket:
             real = struct.unpack("=I", attrs[RTA_TABLE])[0] if RTA_TABLE in attrs else rtm_table
             if real == table:
                 dst = socket.inet_ntoa(attrs[RTA_DST]) if RTA_DST in attrs else "0.0.0.0"
-                out.append((dst, dst_len))
+                oif = struct.unpack("=I", attrs[RTA_OIF])[0] if RTA_OIF in attrs else 0
+                out.append((dst, dst_len, oif))
         return out
 
     def del_route(self, dst: str, dst_len: int, table: int) -> None:

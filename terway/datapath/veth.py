@@ -16,6 +16,7 @@ from pyroute2 import IPRoute
 from terway.datapath import links, nl, tc
 from terway.datapath.eni import eni_cache
 from terway.datapath.naming import (
+    HOST_VETH_PREFIX,
     MAIN_TABLE,
     POD_GATEWAY,
     PRIO_FROM_POD,
@@ -146,6 +147,16 @@ def teardown(pod: PodSpec, pod_ip: str, host_netns: str | None = None) -> None:
         index = links.ifindex(podr, pod.ifname)
         if index is not None and _is_veth(podr, index):
             links.ignore_missing(podr.link, "del", index=index)
+
+
+def wired_pods(host_netns: str | None = None) -> dict[str, str]:
+    """{pod IP: host veth} of every pod the node routes to through a ``cali*`` veth: what a
+    daemon without records (a migration from upstream Terway, whose datapath is the same) must
+    not hand out again."""
+    with nl.host_socket(host_netns) as host:
+        names = {link.index: link.name for link in host.links()}
+        return {dst: names[oif] for dst, dst_len, oif in host.routes_via(MAIN_TABLE)
+                if dst_len == 32 and names.get(oif, "").startswith(HOST_VETH_PREFIX)}
 
 
 def _is_veth(ipr: IPRoute, index: int) -> bool:

@@ -98,6 +98,7 @@ class FakeDatapath:
         self.setups: list[PodNetwork] = []
         self.teardowns: list[PodNetwork] = []
         self.fail_setup: str | None = None
+        self.foreign: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def setup(self, net: PodNetwork) -> SetupResult:
@@ -114,6 +115,10 @@ class FakeDatapath:
 
     def check(self, net: PodNetwork) -> list[str]:
         return []
+
+    def wired_pods(self) -> dict[str, str]:
+        """``foreign``: pods wired by someone else (upstream Terway before a migration)."""
+        return dict(self.foreign)
 
 
 class GatedCloud(ModelCloud):
