@@ -97,6 +97,7 @@ def parse_eni_conf(source: str | bytes | Mapping[str, Any], prefix: str = "eni_c
     data = _decode(source, prefix)
     r = FieldReader(data, prefix)
     values = _read_upstream(r) | _read_ours(r)
+    r.seen.update(UNAVAILABLE_FEATURES)
     warnings = list(_check_cross_field(r, values))
     if r.errors:
         raise ConfigError(r.errors)
@@ -220,6 +221,15 @@ def _read_backoffs(r: FieldReader) -> dict[str, Backoff]:
     return out
 
 
+# Upstream switches for features terway-py does not have: accepted when off, refused when on
+# (a node that silently ran without them would not be what its operator configured).
+UNAVAILABLE_FEATURES = {
+    "enable_eni_trunking": "ENI trunking (pod ENIs on a trunk ENI)",
+    "enable_erdma": "ERDMA (RDMA-capable ENIs)",
+    "enable_ip_prefix": "IP prefix delegation",
+}
+
+
 def _check_cross_field(r: FieldReader, v: dict[str, Any]) -> list[str]:
     """Checks involving several fields; returns warnings, adds errors to ``r``."""
     warnings: list[str] = []
@@ -239,9 +249,13 @@ def _check_cross_field(r: FieldReader, v: dict[str, Any]) -> list[str]:
             r.fail(f"pool_policy_params.{name}", f"not a parameter of pool_policy "
                    f"{v['pool_policy']!r} (allowed: {', '.join(allowed) or 'none'})")
     if v["ip_stack"] != "ipv4":
-        warnings.append(f"{r.prefix}.ip_stack: {v['ip_stack']!r} accepted but only IPv4 "
-                        "addresses are allocated")
+        r.fail("ip_stack", f"{v['ip_stack']!r}: IPv6 is not available in terway-py yet (only "
+               "ipv4 addresses are allocated); use ipv4")
     if v["ipam_type"] == "crd":
-        warnings.append(f"{r.prefix}.ipam_type: 'crd' (controller IPAM) is not implemented; "
-                        "using local IPAM")
+        r.fail("ipam_type", "'crd': centralized IPAM (terway-controlplane) is not available in "
+               "terway-py yet; remove it (or use default) for per-node IPAM")
+    for key, why in UNAVAILABLE_FEATURES.items():
+        if r.data.get(key) not in (None, False, "false", ""):
+            r.fail(key, f"{r.data.get(key)!r}: {why} is not available in terway-py yet; "
+                   "set it to false or remove it")
     return warnings

@@ -82,8 +82,22 @@ def test_a_mistyped_secret_is_named_but_never_shown(bad: object) -> None:
 
 
 def test_unknown_keys_are_warnings() -> None:
-    c = parse_eni_conf({"max_pool_size": 1, "enable_eni_trunking": True})
-    assert c.warnings == ("eni_conf.enable_eni_trunking: unknown field, ignored",)
+    c = parse_eni_conf({"max_pool_size": 1, "frobnicate": True})
+    assert c.warnings == ("eni_conf.frobnicate: unknown field, ignored",)
+
+
+def test_upstream_switches_for_missing_features_are_accepted_off_and_refused_on() -> None:
+    """Issue 10: they were 'unknown field, ignored' - a trunking node silently without it."""
+    off = parse_eni_conf({"enable_eni_trunking": False, "enable_erdma": False,
+                          "enable_ip_prefix": False, "ip_stack": "ipv4", "ipam_type": "default"})
+    assert off.warnings == ()
+    with pytest.raises(ConfigError) as exc:
+        parse_eni_conf({"enable_eni_trunking": True, "enable_erdma": True,
+                        "enable_ip_prefix": True, "ip_stack": "dual", "ipam_type": "crd"})
+    text = str(exc.value)
+    for key in ("enable_eni_trunking", "enable_erdma", "enable_ip_prefix", "ip_stack",
+                "ipam_type"):
+        assert f"eni_conf.{key}: " in text and "not available in terway-py yet" in text, key
 
 
 @pytest.mark.parametrize(("value", "meaning", "warned"), [
