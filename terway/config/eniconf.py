@@ -46,6 +46,7 @@ class EniConf:
     eni_tags: Mapping[str, str] = field(default_factory=dict)
     eni_tag_filter: Mapping[str, str] = field(default_factory=dict)
     eni_tag_block_list: tuple[tuple[str, str], ...] = ()
+    custom_stateful_workload_kinds: tuple[str, ...] = ()
     service_cidr: str = ""
     max_pool_size: int = 0
     min_pool_size: int = 0
@@ -129,6 +130,7 @@ def _read_upstream(r: FieldReader) -> dict[str, Any]:
         "eni_tags": r.str_map("eni_tags"),
         "eni_tag_filter": r.str_map("eni_tag_filter"),
         "eni_tag_block_list": _read_block_list(r),
+        "custom_stateful_workload_kinds": r.str_list("custom_stateful_workload_kinds"),
         "service_cidr": ",".join(r.cidr_list("service_cidr")),
         "max_pool_size": r.integer("max_pool_size", 0),
         "min_pool_size": r.integer("min_pool_size", 0),

@@ -156,8 +156,9 @@ class PodService:
             await self._teardown(existing)  # the old sandbox's leftovers, if any
         if alloc is None:
             self._require_writable()
+            sticky = _sticky(meta, self._stateful_kinds())
             try:
-                alloc = await self.driver.request(key, sticky=_sticky(meta), timeout=budget)
+                alloc = await self.driver.request(key, sticky=sticky, timeout=budget)
             except AllocTimeout as exc:
                 raise _timeout_error(exc) from None
         net = self._network(key, req, alloc, meta)
@@ -200,6 +201,9 @@ class PodService:
         err = self.store.writable()
         if err is not None:
             raise _store_error(err)
+
+    def _stateful_kinds(self) -> tuple[str, ...]:
+        return tuple(self.config.eni_conf.custom_stateful_workload_kinds)
 
     def _network(self, key: str, req: rpc.AllocIPRequest, alloc: Allocation,
                  meta: PodMeta | None) -> PodNetwork:
@@ -387,10 +391,12 @@ def _check_container_id(cid: str, *, required: bool) -> None:
                           f"({cniconf.CONTAINER_ID_RULE})")
 
 
-def _sticky(meta: PodMeta | None) -> bool:
+def _sticky(meta: PodMeta | None, kinds: tuple[str, ...] = ()) -> bool:
+    """A StatefulSet's pod (or one of ``custom_stateful_workload_kinds``, e.g. an OpenKruise
+    AdvancedStatefulSet), or a pod asking for it, keeps its address across re-creation."""
     if meta is None:
         return False
-    return meta.owner_kind == "StatefulSet" or \
+    return meta.owner_kind in ("StatefulSet", *kinds) or \
         meta.annotations.get(STICKY_ANNOTATION, "").lower() == "true"
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from terway.config.eniconf import parse_eni_conf
 from terway.daemon import logfmt
 from terway.daemon.bandwidth import parse_quantity, pod_bandwidth
 from terway.daemon.install import main as install_main
@@ -196,3 +197,15 @@ def test_install_cni_bundle_runs_without_the_installing_environment(tmp_path: Pa
                              check=False, env={"CNI_COMMAND": "VERSION", "PATH": "/usr/bin:/bin"})
         assert out.returncode == 0, out.stdout + out.stderr
         assert "1.0.0" in json.loads(out.stdout)["supportedVersions"]
+
+
+def test_custom_stateful_workload_kinds_keep_their_address() -> None:
+    """Issue 10: upstream's custom_stateful_workload_kinds was warned about and ignored."""
+    from terway.daemon.service import _sticky
+
+    kruise = PodMeta(owner_kind="AdvancedStatefulSet")
+    assert not _sticky(kruise)
+    assert _sticky(kruise, parse_eni_conf(
+        {"custom_stateful_workload_kinds": ["AdvancedStatefulSet"]}).custom_stateful_workload_kinds)
+    assert _sticky(PodMeta(owner_kind="StatefulSet"))
+    assert not _sticky(PodMeta(owner_kind="Deployment"), ("AdvancedStatefulSet",))
