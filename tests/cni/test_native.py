@@ -11,8 +11,11 @@ import base64
 import json
 import os
 import shutil
+import socket
 import subprocess
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -38,12 +41,16 @@ def front_alone(native_plugin: str, tmp_path: Path) -> str:
 
 
 def test_source_builds_without_warnings(tmp_path: Path) -> None:
+    """The installed front is built with -Werror, so a warning fails the build (and the image
+    build) instead of going unread."""
     cc = native.compiler()
     if cc is None:
         pytest.skip("no C compiler")
-    proc = subprocess.run([cc, "-O2", "-Wall", "-Wextra", "-Werror", "-o", str(tmp_path / "t"),
-                           str(native.SOURCE)], capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, proc.stderr
+    assert {"-Wall", "-Wextra", "-Werror"} <= set(native.CFLAGS)
+    for opt in ("-O0", "-O2", "-O3"):
+        proc = subprocess.run([cc, *native.CFLAGS, opt, "-o", str(tmp_path / "t"),
+                               str(native.SOURCE)], capture_output=True, text=True, check=False)
+        assert proc.returncode == 0, proc.stderr
 
 
 @pytest.mark.parametrize("command", ["ADD", "CHECK", "DEL", "STATUS", "VERSION"])
@@ -166,3 +173,201 @@ def test_install_without_a_compiler_is_the_python_plugin(
     assert write_plugin(path) is False
     assert Path(path).read_text() == Path(path + "-python").read_text()
     assert os.access(path, os.X_OK)
+
+
+# ---- the reply, read as JSON ------------------------------------------------------------------
+
+OUT = b'{"cniVersion":"1.0.0","ips":[]} "stderr":"QUFB" \xff\n'
+ERR = b"terway: a warning\n"
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _read_request(conn: socket.socket) -> bytes:
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = conn.recv(1 << 16)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def replying(reply: bytes) -> Callable[[socket.socket], None]:
+    """A daemon's answer: read the request line, send ``reply``, hang up."""
+
+    def answer(conn: socket.socket) -> None:
+        _read_request(conn)
+        conn.sendall(reply)
+
+    return answer
+
+
+def _front(argv: list[str], stdin: bytes) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(argv, input=stdin, env={"PATH": os.environ.get("PATH", ""),
+                                                  **cni_env("ADD")},
+                          capture_output=True, timeout=60, check=False)
+
+
+@pytest.mark.parametrize("reply", [
+    # key order and whitespace do not matter
+    ('{ "result" : { "stderr" : "%(err)s" , "exit" : 3 , "stdout" : "%(out)s" } ,\t"ok" : true'
+     ' , "v" : 1 }\r\n'),
+    # unknown keys are skipped, also ones holding the known names
+    ('{"v":1,"ok":true,"trace":[1,-2.5e3,true,null,{"stderr":"ZGVjb3k="}],"result":{"exit":3,'
+     '"note":{"stderr":"ZGVjb3k=","exit":9},"stdout":"%(out)s","stderr":"%(err)s","x":"\\""}}\n'),
+    # string escapes inside the base64: \/ and \u0041 are the characters they stand for
+    '{"v":1,"ok":true,"result":{"exit":3,"stdout":"%(out_escaped)s","stderr":"%(err)s"}}\n',
+])
+def test_a_reply_is_read_as_json(tmp_path: Path, front_alone: str, reply: str) -> None:
+    """Read with a JSON reader, not searched for: the stdout above holds the text
+    ``"stderr":"`` and there are decoys, which once corrupted both streams."""
+    out = b64(OUT)
+    assert "/" in out
+    escaped = out.replace("/", "\\/").replace("A", "\\u0041").replace("e", "\\u0065")
+    line = reply % {"out": out, "err": b64(ERR), "out_escaped": escaped}
+    conf = netconf(str(tmp_path / "d.sock"))
+    with misbehaving_daemon(conf["daemon_socket"], replying(line.encode())):
+        proc = _front([front_alone], json.dumps(conf).encode())
+    assert (proc.returncode, proc.stdout, proc.stderr) == (3, OUT, ERR)
+
+
+@pytest.mark.parametrize("bad", [
+    '"exit":1e2', '"exit":0.5', '"exit":-1', '"exit":256', '"exit":007', '"exit":"0"',
+    '"exit":true', '"exit":3,"exit":3', '"stdout":"QUI"', '"stdout":"QUJ="', '"stdout":"Q=I="',
+    '"stdout":"\\u00e9"', '"stdout":"QUI=\\x"', '"stdout":1',
+])
+def test_a_malformed_reply_means_the_fallback(tmp_path: Path, front_alone: str, bad: str) -> None:
+    """Anything but a whole, well-typed result is not taken: the fallback (absent here, so the
+    front's own error shows that it was tried)."""
+    fields = {"exit": '"exit":3', "stdout": '"stdout":"QUI="', "stderr": '"stderr":""'}
+    fields[bad[1:bad.index('"', 1)]] = bad
+    line = '{"v":1,"ok":true,"result":{' + ",".join(fields.values()) + "}}\n"
+    conf = netconf(str(tmp_path / "d.sock"))
+    with misbehaving_daemon(conf["daemon_socket"], replying(line.encode())):
+        proc = _front([front_alone], json.dumps(conf).encode())
+    assert proc.returncode == 1, proc
+    assert json.loads(proc.stdout)["code"] == 11 and b"-python cannot run" in proc.stdout
+
+
+def test_the_fronts_own_error_is_valid_utf8_json(tmp_path: Path, native_plugin: str) -> None:
+    """A cniVersion and a path with bytes that are not UTF-8: replaced, never echoed."""
+    bin_dir = tmp_path / os.fsdecode(b"bin\xff\xc0\x80")
+    bin_dir.mkdir()
+    front = bin_dir / "terway"
+    shutil.copy(native_plugin, front)
+    stdin = (b'{"cniVersion": "1.0\xff\xfe\x01", "daemon_socket": "'
+             + str(tmp_path / "none.sock").encode() + b'"}')
+    proc = _front([str(front)], stdin)
+    assert proc.returncode == 1
+    out = json.loads(proc.stdout.decode("utf-8"))  # strict: raises on an invalid byte
+    assert out["cniVersion"] == "1.0\ufffd\ufffd\x01" and out["code"] == 11
+    assert "bin\ufffd\ufffd\ufffd/terway-python cannot run" in out["msg"]
+
+
+# ---- the deadline -----------------------------------------------------------------------------
+
+
+def _silent(stop: threading.Event) -> Callable[[socket.socket], None]:
+    def answer(conn: socket.socket) -> None:
+        _read_request(conn)
+        stop.wait(30)
+
+    return answer
+
+
+def _trickling(stop: threading.Event) -> Callable[[socket.socket], None]:
+    """A byte of a reply every 0.2 s, never a whole line: the deadline is for all of it."""
+
+    def answer(conn: socket.socket) -> None:
+        _read_request(conn)
+        for byte in b'{"v":1,"ok":true,"result":{"exit":0,"stdout":"' + b"A" * 1000:
+            if stop.wait(0.2):
+                return
+            try:
+                conn.sendall(bytes([byte]))
+            except OSError:
+                return
+
+    return answer
+
+
+def _run_stalled(path: str, kind: str, stdin: bytes,
+                 argv: list[str]) -> subprocess.CompletedProcess[bytes]:
+    """Run the front against a daemon at ``path`` that stalls the way ``kind`` says."""
+    stop = threading.Event()
+    try:
+        if kind in ("silent", "trickling"):
+            answer = (_silent if kind == "silent" else _trickling)(stop)
+            with misbehaving_daemon(path, answer):
+                return _front(argv, stdin)
+        with socket.socket(socket.AF_UNIX) as srv:
+            srv.bind(path)
+            if kind == "never accepted":  # a stopped daemon: the kernel queues the connect
+                srv.listen(8)
+                return _front(argv, stdin)
+            srv.listen(0)  # "backlog full": one connection waits, so the front's connect does
+            with socket.socket(socket.AF_UNIX) as first:
+                first.connect(path)
+                return _front(argv, stdin)
+    finally:
+        stop.set()
+
+
+@pytest.mark.parametrize("kind", ["silent", "trickling", "never accepted", "backlog full"])
+def test_no_reply_within_rpc_timeout_is_a_daemon_timeout(
+    tmp_path: Path, native_plugin: str, kind: str
+) -> None:
+    """No fallback once the deadline passed (it would wait as long again while the daemon may
+    still work on the request): CNI error 101. The hang guard is _front's 60 s timeout."""
+    conf = netconf(str(tmp_path / "stalled.sock"), version="0.4.0", rpc_timeout=1)
+    proc = _run_stalled(conf["daemon_socket"], kind, json.dumps(conf).encode(), [native_plugin])
+    assert proc.returncode == 1, proc
+    out = json.loads(proc.stdout)
+    msg = f"terway: no reply from the terway daemon at {conf['daemon_socket']} within 1s"
+    assert out == {"cniVersion": "0.4.0", "code": 101, "msg": msg, "details": ""}
+    assert proc.stderr.decode() == msg + "\n"
+
+
+def test_rpc_timeout_bounds_the_whole_exchange(tmp_path: Path, native_plugin: str) -> None:
+    """rpc_timeout 2 against a daemon trickling a byte every 0.2 s: each byte does not reset
+    it."""
+    conf = netconf(str(tmp_path / "slow.sock"), rpc_timeout=2)
+    proc = _run_stalled(conf["daemon_socket"], "trickling", json.dumps(conf).encode(),
+                        [native_plugin])
+    assert json.loads(proc.stdout)["msg"].endswith("within 2s")
+
+
+NOT_A_TIMEOUT = ("0", "-1", "3601", "1.5", "1e0", '"1"', "true", "01", "null",
+                 '1, "args": {"rpc_timeout": 1}')
+
+
+def test_an_rpc_timeout_not_in_1_to_3600_means_the_default(
+    tmp_path: Path, native_plugin: str
+) -> None:
+    """Only a plain integer in 1..3600 is taken; anything else means 120 s (and the Python
+    plugin, run by the daemon, rejects it with its own error). All still waiting after 2 s
+    shows it: with rpc_timeout 1 they would have ended."""
+    path = str(tmp_path / "stopped.sock")
+    procs = []
+    with socket.socket(socket.AF_UNIX) as srv:
+        srv.bind(path)
+        srv.listen(len(NOT_A_TIMEOUT))
+        try:
+            for n, value in enumerate(NOT_A_TIMEOUT):
+                stdin = tmp_path / f"stdin{n}"
+                stdin.write_text(f'{{"cniVersion": "1.0.0", "daemon_socket": "{path}", '
+                                 f'"rpc_timeout": {value}}}')
+                with stdin.open("rb") as fh:
+                    procs.append(subprocess.Popen([native_plugin], stdin=fh, env=cni_env("ADD"),
+                                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+            time.sleep(2)
+            ended = {v: p.poll() for v, p in zip(NOT_A_TIMEOUT, procs, strict=True)
+                     if p.poll() is not None}
+            assert ended == {}
+        finally:
+            for proc in procs:
+                proc.kill()
+                proc.communicate()
