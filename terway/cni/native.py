@@ -1,18 +1,35 @@
 """The native plugin front (``shim.c``): compiled once, cached, copied into a CNI bin dir.
 
-Why: see shim.c. It is built from source with the system C compiler (``cc``), statically
-linked when the C library allows (no loader work per pod; it also runs on nodes whose libc or
-Python differ from the image's). The binary is cached under ``terway/cni/_native/`` named by
-the source's hash (the DaemonSet image builds it at image build time: ``python -m
-terway.cni.native``); without a compiler and without a cached binary the plugin is the Python
-launcher alone (``native_plugin`` returns None and callers say so).
+Why: see shim.c. It is built from source with the system C compiler (``cc``, ``-Wall -Wextra
+-Werror``), statically linked when the C library allows (no loader work per pod; it also runs on
+nodes whose libc or Python differ from the image's). The DaemonSet image builds it at image
+build time (``python -m terway.cni.native``); without a compiler and without a cached binary the
+plugin is the Python launcher alone (``native_plugin`` returns None and callers say so).
+
+Where the binary is kept, and why it can be trusted: it is copied into the CNI bin dir and run
+as root for every pod, so it is only ever taken from, or built in, a directory that no other
+user can write to. A cached binary is used only when it and its directory are owned by this user
+(or root), are not symlinks, and are not group- or world-writable; anything else is ignored and
+the binary is built again. In order:
+
+1. ``terway/cni/_native/terway-<hash of shim.c>`` in the package (where the image build puts it);
+2. when the package tree cannot be written (a read-only install): a per-user cache,
+   ``<tempdir>/terway-native-<euid>``, created 0700 and used only while it still is private
+   (no group or world permissions, ours);
+3. when that directory is not ours or not private (someone made it first), a fresh private
+   directory (``mkdtemp``, 0700) for this one build.
+
+A predictable shared path (the old ``<tempdir>/terway-native/<name>``, reused when present) is
+never looked at: anyone could have planted a binary there.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -20,7 +37,7 @@ from pathlib import Path
 
 SOURCE = Path(__file__).with_name("shim.c")
 CACHE = Path(__file__).with_name("_native")
-CFLAGS = ("-O2", "-Wall")
+CFLAGS = ("-O2", "-Wall", "-Wextra", "-Werror")
 
 
 class NativeBuildError(RuntimeError):
@@ -39,7 +56,7 @@ def compiler() -> str | None:
 
 def build(dest: Path, cc: str) -> None:
     """Compile shim.c to ``dest`` (atomically): static if possible, else dynamic."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
     os.close(fd)
     try:
@@ -58,22 +75,68 @@ def build(dest: Path, cc: str) -> None:
             os.unlink(tmp)
 
 
+def _owned_without(path: Path, kind: int, forbidden: int) -> bool:
+    """``path`` itself (not a symlink) is of ``kind``, owned by us or root, and has none of
+    the ``forbidden`` mode bits."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return (stat.S_IFMT(st.st_mode) == kind and st.st_uid in (os.geteuid(), 0)
+            and not st.st_mode & forbidden)
+
+
+def trusted_dir(directory: Path, private: bool = False) -> bool:
+    """No other user can add or replace files in ``directory`` (``private``: nor look)."""
+    return _owned_without(directory, stat.S_IFDIR, 0o077 if private else 0o022)
+
+
+def trusted_binary(path: Path, private: bool = False) -> bool:
+    """``path`` is an executable no other user could have written, in such a directory."""
+    return (trusted_dir(path.parent, private)
+            and _owned_without(path, stat.S_IFREG, 0o022)
+            and os.access(path, os.X_OK))
+
+
+def user_cache() -> Path:
+    """The per-user cache for a read-only package tree (see the module docstring)."""
+    return Path(tempfile.gettempdir()) / f"terway-native-{os.geteuid()}"
+
+
+def _build_in(directory: Path, name: str, cc: str, private: bool) -> Path | None:
+    """Build into ``directory`` when it is (or can be made) a trusted one; None when it cannot
+    be written or is not trusted. A compiler error is raised."""
+    path = directory / name
+    try:
+        if private:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(directory, 0o700)
+        if directory.exists() and not trusted_dir(directory, private):
+            return None
+        build(path, cc)
+    except OSError:  # a read-only package tree (EROFS, EACCES), or no such parent
+        return None
+    return path if trusted_binary(path, private) else None
+
+
 def native_plugin() -> Path | None:
     """The compiled front for the current source: cached, or built now; None without a
     compiler (the caller installs the Python plugin alone)."""
-    path = cached_path()
-    if path.is_file() and os.access(path, os.X_OK):
-        return path
+    name = cached_path().name
+    places = ((CACHE, False), (user_cache(), True))
+    for directory, private in places:
+        if trusted_binary(directory / name, private):
+            return directory / name
     cc = compiler()
     if cc is None:
         return None
-    try:
-        build(path, cc)
-    except PermissionError:  # a read-only package tree: build where we may
-        path = Path(tempfile.gettempdir()) / "terway-native" / path.name
-        if not path.is_file():
-            build(path, cc)
-    return path
+    for directory, private in places:
+        path = _build_in(directory, name, cc, private)
+        if path is not None:
+            return path
+    fresh = Path(tempfile.mkdtemp(prefix="terway-native-"))  # 0700 and new: nobody else's
+    build(fresh / name, cc)
+    return fresh / name
 
 
 def main() -> int:

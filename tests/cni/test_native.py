@@ -13,6 +13,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -371,3 +372,81 @@ def test_an_rpc_timeout_not_in_1_to_3600_means_the_default(
             for proc in procs:
                 proc.kill()
                 proc.communicate()
+
+
+# ---- where the binary comes from ---------------------------------------------------------------
+
+
+@pytest.fixture
+def read_only_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A package cache that cannot be written, and a temp dir of the test's own (its path)."""
+    if native.compiler() is None:
+        pytest.skip("no C compiler")
+    blocker = tmp_path / "site-packages"
+    blocker.write_text("")  # a file: the cache directory under it can never be created
+    monkeypatch.setattr(native, "CACHE", blocker / "_native")
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    return tmp
+
+
+def _plant(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("#!/bin/sh\necho planted\n")
+    path.chmod(0o755)
+
+
+def _is_front(path: Path) -> bool:
+    return path.read_bytes().startswith(b"\x7fELF")
+
+
+def test_a_binary_planted_at_the_old_shared_path_is_not_used(read_only_package: Path) -> None:
+    """The old fallback reused ``<tmp>/terway-native/<name>`` if present: anyone's file, then
+    installed into the CNI bin dir and run as root."""
+    planted = read_only_package / "terway-native" / native.cached_path().name
+    _plant(planted)
+    path = native.native_plugin()
+    assert path is not None and path != planted and _is_front(path)
+    assert path.parent == native.user_cache()
+    assert (path.parent.stat().st_mode & 0o777) == 0o700
+    assert native.native_plugin() == path  # the private cache is reused
+
+
+@pytest.mark.parametrize("how", ["dir world-writable", "dir someone else's", "file writable"])
+def test_an_untrusted_user_cache_is_not_used(read_only_package: Path, how: str) -> None:
+    cache = native.user_cache()
+    planted = cache / native.cached_path().name
+    _plant(planted)
+    cache.chmod(0o700)
+    if how == "dir world-writable":
+        cache.chmod(0o777)
+    elif how == "dir someone else's":
+        if os.geteuid() != 0:
+            pytest.skip("needs root to give a directory away")
+        os.chown(cache, 65534, 65534)
+    else:
+        planted.chmod(0o777)
+    path = native.native_plugin()
+    assert path is not None and _is_front(path)
+    if how == "file writable":  # our own directory: the file is built again, in place
+        assert path == planted and (path.stat().st_mode & 0o022) == 0
+    else:  # a directory that is not ours alone is neither used nor built into
+        assert planted.read_text() == "#!/bin/sh\necho planted\n"
+        assert path.parent.parent == read_only_package and path.parent != cache
+        assert (path.parent.stat().st_mode & 0o777) == 0o700
+
+
+def test_a_writable_package_cache_is_not_trusted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if native.compiler() is None:
+        pytest.skip("no C compiler")
+    cache = tmp_path / "_native"
+    monkeypatch.setattr(native, "CACHE", cache)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    planted = cache / native.cached_path().name
+    _plant(planted)
+    cache.chmod(0o777)
+    path = native.native_plugin()
+    assert path is not None and path != planted and _is_front(path)
