@@ -379,12 +379,19 @@ def test_an_rpc_timeout_not_in_1_to_3600_means_the_default(
 
 @pytest.fixture
 def read_only_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A package cache that cannot be written, and a temp dir of the test's own (its path)."""
+    """A package cache that cannot be written (root may write anywhere, so the build refuses
+    it as a read-only tree would) and a temp dir of the test's own; returns the temp dir."""
     if native.compiler() is None:
         pytest.skip("no C compiler")
-    blocker = tmp_path / "site-packages"
-    blocker.write_text("")  # a file: the cache directory under it can never be created
-    monkeypatch.setattr(native, "CACHE", blocker / "_native")
+    monkeypatch.setattr(native, "CACHE", tmp_path / "site-packages" / "_native")
+    real_build = native.build
+
+    def build(dest: Path, cc: str) -> None:
+        if dest.parent == native.CACHE:
+            raise PermissionError(13, "Permission denied", str(dest))
+        real_build(dest, cc)
+
+    monkeypatch.setattr(native, "build", build)
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(tmp))
