@@ -45,29 +45,6 @@ class Backoff:
             base *= self.factor
         return out
 
-    @classmethod
-    def from_config(cls, key: str, raw: Mapping[str, object]) -> Backoff:
-        """Build from an eni_conf ``backoff_override`` entry (upstream's Go field names too)."""
-        aliases = {"duration": "initial", "Duration": "initial", "Factor": "factor",
-                   "Steps": "steps", "Jitter": "jitter", "Cap": "cap"}
-        fields: dict[str, float] = {}
-        for name, value in raw.items():
-            field = aliases.get(name, name)
-            if field not in ("initial", "factor", "steps", "jitter", "cap"):
-                raise ValueError(f"backoff_override.{key}.{name}: unknown field")
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ValueError(f"backoff_override.{key}.{name}: expected a number, got {value!r}")
-            fields[field] = float(value)
-        if "initial" not in fields:
-            raise ValueError(f"backoff_override.{key}: 'initial' (seconds) is required")
-        steps = fields.pop("steps", 1.0)
-        if steps != int(steps):
-            raise ValueError(f"backoff_override.{key}.steps: expected a whole number, got {steps}")
-        try:
-            return cls(steps=int(steps), **fields)
-        except ValueError as e:
-            raise ValueError(f"backoff_override.{key}: {e}") from None
-
 
 # Upstream's presets (pkg/backoff), seconds.
 NO_RETRY = Backoff(0.0, 1.0, 1)
@@ -78,6 +55,21 @@ ENI_RELEASE = Backoff(4.0, 2.0, 8, jitter=0.5)
 ENI_IP_OPS = Backoff(5.0, 1.0, 6, jitter=1.3)     # assign/unassign private IPs
 WAIT_ENI_STATUS = Backoff(5.0, 1.5, 8, jitter=0.5)
 
+ECS_ENI_OPS = ("CreateNetworkInterface", "AttachNetworkInterface", "DetachNetworkInterface",
+               "DeleteNetworkInterface")
+ECS_IP_OPS = ("AssignPrivateIpAddresses", "UnassignPrivateIpAddresses")
+
+# eni_conf backoff_override keys (upstream's names) → the API calls they govern, applied in this
+# order (the specific ones win over eni_ops). Upstream's other keys name waits terway-py does
+# not have (its attach wait is --attach-timeout).
+OVERRIDE_APIS: Mapping[str, tuple[str, ...]] = {
+    "": ("",),
+    "eni_ops": ECS_ENI_OPS,
+    "eni_create": ("CreateNetworkInterface",),
+    "eni_release": ("DetachNetworkInterface", "DeleteNetworkInterface"),
+    "eni_ip_ops": ECS_IP_OPS,
+}
+
 PRESETS: Mapping[str, Backoff] = {
     "": DEFAULT,
     "eni_create": ENI_CREATE,
@@ -86,16 +78,6 @@ PRESETS: Mapping[str, Backoff] = {
     "eni_ip_ops": ENI_IP_OPS,
     "wait_eni_status": WAIT_ENI_STATUS,
 }
-
-
-def presets_with_overrides(raw: Mapping[str, Mapping[str, object]] | None) -> dict[str, Backoff]:
-    """Upstream's presets with eni_conf ``backoff_override`` entries applied over them."""
-    out = dict(PRESETS)
-    for key, entry in (raw or {}).items():
-        if not isinstance(entry, Mapping):
-            raise ValueError(f"backoff_override.{key}: expected a mapping")
-        out[key] = Backoff.from_config(key, entry)
-    return out
 
 
 class Limiter(Protocol):

@@ -5,7 +5,6 @@ from terway.config.durations import parse_duration
 from terway.config.eniconf import (
     EXCLUSIVE_MODE,
     SHARED_MODE,
-    Backoff,
     EniConf,
     parse_eni_conf,
 )
@@ -16,7 +15,6 @@ from terway.config.secret import Secret
 __all__ = [
     "EXCLUSIVE_MODE",
     "SHARED_MODE",
-    "Backoff",
     "ConfigError",
     "ConfigMapData",
     "EniConf",

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from terway.cloud.retry import OVERRIDE_APIS, Backoff
+from terway.config.durations import parse_duration
 from terway.config.errors import ConfigError
 from terway.config.reader import FieldReader
 from terway.config.secret import Secret
@@ -20,16 +22,6 @@ POLICY_PARAMS: dict[str, tuple[str, ...]] = {
     "aws": ("warm_ip_target", "minimum_ip_target", "warm_eni_target"),
     "cilium": ("pre_allocate", "min_allocate", "max_allocate", "max_above_watermark"),
 }
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """One entry of ``backoff_override``: initial delay, growth factor, jitter and attempts."""
-
-    duration: float = 5.0
-    factor: float = 2.0
-    jitter: float = 0.0
-    steps: int = 6
 
 
 @dataclass(frozen=True)
@@ -198,7 +190,14 @@ def _read_block_list(r: FieldReader) -> tuple[tuple[str, str], ...]:
     return tuple((str(k), str(v)) for k, v in pairs)
 
 
+_BACKOFF_FIELDS = {"duration": "initial", "initial": "initial", "factor": "factor",
+                   "jitter": "jitter", "steps": "steps", "cap": "cap", "initialdelay": "delay"}
+
+
 def _read_backoffs(r: FieldReader) -> dict[str, Backoff]:
+    """Upstream's form ``{"eni_ip_ops": {"Duration": 1000000000, "Factor": 1.5, "Steps": 4}}``
+    (Go's field names in any case, as Go's JSON reads them; durations in nanoseconds or as
+    "1s") and ours (``initial`` in seconds)."""
     raw = r.data.get("backoff_override")
     r.seen.add("backoff_override")
     if raw in (None, ""):
@@ -208,19 +207,62 @@ def _read_backoffs(r: FieldReader) -> dict[str, Backoff]:
         return {}
     out: dict[str, Backoff] = {}
     for name, spec in raw.items():
+        where = f"backoff_override.{name}"
         if not isinstance(spec, dict):
-            r.fail(f"backoff_override.{name}", f"must be an object, got {spec!r}")
+            r.fail(where, f"must be an object, got {spec!r}")
             continue
-        sub = FieldReader(spec, f"{r.prefix}.backoff_override.{name}")
-        out[name] = Backoff(
-            duration=sub.duration("duration", 5.0) or 0.0,
-            factor=sub.number("factor", 2.0),
-            jitter=sub.number("jitter", 0.0),
-            steps=sub.integer("steps", 6, minimum=1),
-        )
-        r.errors.extend(sub.errors)
-        r.errors.extend(f"{e.split(': ', 1)[0]}: unknown field" for e in sub.unknown(sub.seen))
+        if name not in OVERRIDE_APIS and not name[:1].isupper():
+            r.warn(where, "not used by terway-py (it retries " + ", ".join(
+                repr(k) for k in OVERRIDE_APIS) + " or an API name)")
+        backoff = _read_backoff(r, where, spec)
+        if backoff is not None:
+            out[name] = backoff
     return out
+
+
+def _read_backoff(r: FieldReader, where: str, spec: Mapping[str, Any]) -> Backoff | None:
+    values: dict[str, float] = {}
+    for key, value in spec.items():
+        field_name = _BACKOFF_FIELDS.get(str(key).lower())
+        if field_name is None:
+            r.fail(f"{where}.{key}", "unknown field")
+            continue
+        try:
+            values[field_name] = _backoff_number(field_name, key, value)
+        except ValueError as exc:
+            r.fail(f"{where}.{key}", str(exc))
+    if values.get("delay"):
+        r.warn(f"{where}.InitialDelay", "not applied: terway-py makes the first call at once")
+    if "initial" not in values:
+        r.fail(where, "duration (the first pause) is required")
+        return None
+    steps = values.get("steps", 1.0)
+    if steps != int(steps) or steps < 1:
+        r.fail(f"{where}.steps", f"must be an integer >= 1, got {steps!r}")
+        return None
+    try:
+        return Backoff(initial=values["initial"], factor=values.get("factor", 1.0),
+                       steps=int(steps), jitter=values.get("jitter", 0.0),
+                       cap=values.get("cap") or None)
+    except ValueError as exc:
+        r.fail(where, str(exc))
+        return None
+
+
+def _backoff_number(field_name: str, key: str, value: Any) -> float:
+    """Durations: a Go duration string, Go's nanoseconds (upstream's ``Duration``) or seconds
+    (our ``initial``); the rest plain numbers."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"expected a number, got {value!r}")
+    if field_name in ("initial", "cap", "delay"):
+        if isinstance(value, str):
+            return parse_duration(value)
+        if key != "initial" and isinstance(value, int):
+            return value / 1e9
+        return parse_duration(value)
+    if isinstance(value, str):
+        raise ValueError(f"expected a number, got {value!r}")
+    return float(value)
 
 
 # Upstream switches for features terway-py does not have: accepted when off, refused when on

@@ -127,21 +127,3 @@ def test_limiter_is_consulted_before_every_attempt() -> None:
     # attempt 1 free; pause 0.25; attempt 2 waits the bucket's remaining 0.75.
     assert ft.sleeps == [0.25, 0.75]
     assert calls[0] == 2
-
-
-def test_backoff_override_from_config() -> None:
-    presets = retry.presets_with_overrides(
-        {"eni_ip_ops": {"Duration": 1, "Factor": 1.5, "Steps": 3, "Jitter": 0}})
-    assert presets["eni_ip_ops"] == Backoff(1.0, 1.5, 3, 0.0)
-    assert presets["eni_ops"] == retry.ENI_OPS
-
-
-@pytest.mark.parametrize(
-    ("entry", "field"),
-    [({"Steps": 3}, "initial"), ({"initial": 1, "bogus": 2}, "bogus"),
-     ({"initial": "1"}, "initial"), ({"initial": 1, "steps": 2.5}, "steps"),
-     ({"initial": 1, "steps": 0}, "eni_ops")],
-)
-def test_bad_backoff_override_names_field(entry: dict[str, object], field: str) -> None:
-    with pytest.raises(ValueError, match=rf"backoff_override\.eni_ops.*{field}|{field}"):
-        retry.presets_with_overrides({"eni_ops": entry})

@@ -56,7 +56,7 @@ def test_every_upstream_field() -> None:
     })
     assert c.idle_ip_reclaim_after == 1800.0 and c.idle_ip_reclaim_interval == 60.0
     assert c.rate_limit == {"AssignPrivateIpAddresses": 100}
-    assert c.backoff_override["eni_ops"].duration == 2.0
+    assert c.backoff_override["eni_ops"].initial == 2.0
     assert c.backoff_override["eni_ops"].steps == 3
     assert c.all_security_groups == ("sg-2", "sg-1")
     assert c.eni_cap_shift == -1 and c.ip_pool_sync_period == 90.0
@@ -135,9 +135,12 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ({"ip_pool_sync_period": -1}, "eni_conf.ip_pool_sync_period: must be >= 0"),
     ({"rate_limit": {"CreateNetworkInterface": 0}},
      "eni_conf.rate_limit.CreateNetworkInterface: must be an integer >= 1, got 0"),
-    ({"backoff_override": {"x": {"steps": 0}}},
+    ({"backoff_override": {"x": {"duration": "1s", "steps": 0}}},
      "eni_conf.backoff_override.x.steps: must be an integer >= 1"),
     ({"backoff_override": {"x": {"bogus": 1}}}, "eni_conf.backoff_override.x.bogus: unknown"),
+    ({"backoff_override": {"x": {"Steps": 3}}},
+     "eni_conf.backoff_override.x: duration (the first pause) is required"),
+    ({"backoff_override": {"x": {"Duration": "soon"}}}, "eni_conf.backoff_override.x.Duration"),
     ({"eni_cap_ratio": "2"}, "eni_conf.eni_cap_ratio: must be a number >= 0"),
     ({"min_eni": 3, "max_eni": 2}, "eni_conf.min_eni: must be <= max_eni (2), got 3"),
     ({"ipam_type": "magic"}, "eni_conf.ipam_type: must be one of"),
@@ -269,3 +272,24 @@ def test_exclusive_capacity_counts_enis() -> None:
     cap = compute_capacity(G6_XLARGE, parse_eni_conf({"daemon_mode": "ENIOnly",
                                                       "max_pool_size": 5}))
     assert cap.capacity == 2 and cap.max_pool_size == 2
+
+
+def test_backoff_override_in_upstreams_form_means_the_same_and_is_applied() -> None:
+    """Issue 10: upstream's form (Go field names, nanoseconds) was refused, and ours was parsed
+    but never reached the cloud client."""
+    from terway.cloud.retry import ENI_OPS, Backoff
+    from terway.cloud.sdk import sdk_policies
+
+    c = parse_eni_conf({"backoff_override": {
+        "eni_ip_ops": {"Duration": 1_000_000_000, "Factor": 1.5, "Jitter": 0.1, "Steps": 4},
+        "eni_create": {"duration": "3s", "steps": 2},
+        "CreateNetworkInterface": {"initial": 7, "steps": 3},
+        "wait_podeni_status": {"Duration": 1, "Steps": 1}}})
+    assert c.backoff_override["eni_ip_ops"] == Backoff(1.0, 1.5, 4, jitter=0.1)
+    assert c.warnings == ("eni_conf.backoff_override.wait_podeni_status: not used by terway-py "
+                          "(it retries '', 'eni_ops', 'eni_create', 'eni_release', 'eni_ip_ops' "
+                          "or an API name)",)
+    policies = sdk_policies(c.backoff_override)
+    assert policies["AssignPrivateIpAddresses"] == Backoff(1.0, 1.5, 4, jitter=0.1)
+    assert policies["CreateNetworkInterface"] == Backoff(7.0, 1.0, 3)   # the API name wins
+    assert policies["AttachNetworkInterface"] == ENI_OPS               # untouched
