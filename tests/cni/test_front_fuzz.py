@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -83,7 +83,7 @@ class Fronts:
     env: dict[str, str]
 
 
-def _unavailable(why: str) -> None:
+def _unavailable(why: str) -> NoReturn:
     if os.environ.get("TERWAY_REQUIRE_PRIVILEGED") == "1":
         pytest.fail(f"TERWAY_REQUIRE_PRIVILEGED=1 but the sanitized front cannot run: {why}")
     pytest.skip(why)
@@ -111,7 +111,6 @@ def fronts(tmp_path_factory: pytest.TempPathFactory) -> Fronts:
     cc = native.compiler()
     if cc is None:
         _unavailable("no C compiler (cc)")
-    assert cc is not None
     work = tmp_path_factory.mktemp("front-fuzz")
     probe = work / "probe.c"
     probe.write_text("#include <stdlib.h>\nint main(void) { free(malloc(1)); return 0; }\n")
@@ -126,11 +125,13 @@ def fronts(tmp_path_factory: pytest.TempPathFactory) -> Fronts:
     script = work / "fb" / "terway-python"
     script.write_text(FALLBACK_SCRIPT)
     script.chmod(0o755)
-    leaks = True  # LeakSanitizer needs ptrace, which some sandboxes refuse: then without it
-    probe_run = subprocess.run([str(work / "probe")], env=_sanitizer_env(True),
-                               capture_output=True, check=False, timeout=HANG_GUARD)
-    if b"LeakSanitizer has encountered a fatal error" in probe_run.stderr:
-        leaks = False
+    for leaks in (True, False):  # LeakSanitizer needs ptrace, which some sandboxes refuse
+        ran = subprocess.run([str(work / "probe")], env=_sanitizer_env(leaks),
+                             capture_output=True, check=False, timeout=HANG_GUARD)
+        if b"LeakSanitizer has encountered a fatal error" not in ran.stderr:
+            break
+    if ran.returncode != 0:
+        _unavailable(f"the sanitizer runtime does not run here: {ran.stderr[:300]!r}")
     return Fronts(str(work / "fb" / "terway"), str(work / "alone" / "terway"), work,
                   _sanitizer_env(leaks))
 
