@@ -56,7 +56,9 @@ class MetadataClient:
         attempts: int = 3,
         retry_pause: float = 0.2,
         sleep: Callable[[float], None] = time.sleep,
+        observe: Callable[[str, float, bool], None] | None = None,
     ) -> None:
+        """``observe(url, ms, failed)`` is told of every request (aliyun_metadata_latency)."""
         if attempts < 1:
             raise ValueError(f"attempts must be >= 1, got {attempts}")
         self.base_url = base_url.rstrip("/")
@@ -64,6 +66,7 @@ class MetadataClient:
         self.attempts = attempts
         self.retry_pause = retry_pause
         self._sleep = sleep
+        self.observe = observe
 
     def __repr__(self) -> str:
         return f"MetadataClient(base_url={self.base_url!r})"
@@ -77,19 +80,27 @@ class MetadataClient:
         for attempt in range(self.attempts):
             if attempt:
                 self._sleep(self.retry_pause * attempt)
+            start = time.monotonic()
             try:
                 with urllib.request.urlopen(url, timeout=self.timeout) as resp:
                     body: bytes = resp.read()
-                    return body.decode("utf-8").strip()
+                self._observed(url, start, False)
+                return body.decode("utf-8").strip()
             except urllib.error.HTTPError as e:
+                self._observed(url, start, True)
                 last = MetadataError(path, f"HTTP {e.code} {e.reason}", e.code)
                 if e.code < 500:
                     raise last from None
             except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as e:
+                self._observed(url, start, True)
                 reason = getattr(e, "reason", e)
                 last = MetadataError(path, f"unreachable at {self.base_url}: {reason}")
         assert last is not None
         raise last
+
+    def _observed(self, url: str, start: float, failed: bool) -> None:
+        if self.observe is not None:
+            self.observe(url, (time.monotonic() - start) * 1000, failed)
 
     def get_lines(self, path: str) -> list[str]:
         """A directory-style listing: one entry per line, trailing ``/`` removed."""

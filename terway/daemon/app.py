@@ -151,6 +151,8 @@ class Daemon:
         self.limits = await asyncio.to_thread(self.cloud.describe_instance_type,
                                               node.instance_type)
         settings, self.capacity = ipam_settings(self.config.eni_conf, self.limits, node)
+        self.metrics.max_enis, self.metrics.max_ips = (self.capacity.max_enis,
+                                                       self.capacity.ips_per_eni)
         self.settings = settings
         generation = int(self.store.meta("generation") or "0") + 1
         self.store.set_meta("generation", str(generation))

@@ -172,6 +172,19 @@ class Driver:
 
     async def request(self, pod_key: str, *, sticky: bool, timeout: float) -> Allocation:
         """An address for ``pod_key``: at once from the pool, else after the cloud calls."""
+        try:
+            alloc = await self._request(pod_key, sticky, timeout)
+        except BaseException:
+            self._count_alloc("", False)
+            raise
+        self._count_alloc(alloc.mac, True)
+        return alloc
+
+    def _count_alloc(self, mac: str, ok: bool) -> None:
+        if self.metrics is not None:
+            self.metrics.count_alloc(mac, ok)
+
+    async def _request(self, pod_key: str, sticky: bool, timeout: float) -> Allocation:
         since = self.clock.now()
         res = self.core.request_ip(pod_key, since, sticky=sticky)
         if isinstance(res, Allocation):
@@ -390,4 +403,4 @@ class Driver:
             return
         s = self.core.stats()
         self.metrics.set_pool(total=s.total, idle=s.idle, disposed=s.disposed,
-                              eni_count=s.eni_count)
+                              ips_by_eni={e.mac: len(e.ips) for e in self.core.enis()})

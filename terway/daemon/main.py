@@ -130,7 +130,7 @@ def build_daemon(args: argparse.Namespace, conf: LoadedConfig,
                  kube: Kube | None = None) -> Daemon:
     """The production wiring: metadata, SDK cloud, real datapath, Kubernetes if configured."""
     metrics = Metrics()
-    metadata = MetadataClient(args.metadata_endpoint)
+    metadata = MetadataClient(args.metadata_endpoint, observe=metrics.observe_metadata)
     region = args.region or metadata.region_id()
     e = conf.eni_conf
     creds = provider_from_config(access_key=e.access_key, access_secret=e.access_secret.reveal(),

@@ -14,6 +14,11 @@ answers the kubelet's probes (the DaemonSet's ``httpGet``, deploy/kubernetes/dae
 
 Upstream serves its metrics on a unix socket (``/var/run/eni/eni_debug.socket``, exposed on the
 node's TCP 15432 by its terway-metric-proxy) and has no probes on the terway container.
+
+Names *and labels* are upstream's, so its Grafana dashboard works unchanged: ``error`` is
+``"true"``/``"false"``, the pool gauges carry ``type="LocalIP"`` and ``ipStack="ipv4"``. Upstream's
+counters are Go counters without a ``_total`` suffix; prometheus_client would add one, so they are
+exposed as gauges that only ever grow (``rate()``/``increase()`` work the same).
 """
 
 from __future__ import annotations
@@ -30,6 +35,13 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from prometheus_client import CollectorRegistry, Gauge, Histogram, make_wsgi_app
 
 _BUCKETS_MS = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 120000)
+POOL_LABELS = ("LocalIP", "ipv4")   # upstream's type and ipStack of a node's own pool
+FACTORY = "eniip"                   # upstream's factory name label
+
+
+def error_label(error: str | bool) -> str:
+    """Upstream's ``fmt.Sprint(err != nil)``."""
+    return "true" if error else "false"
 
 StartResponse = Callable[..., Any]
 
@@ -95,16 +107,26 @@ class Metrics:
         self.openapi_latency = Histogram(
             "aliyun_openapi_latency", "cloud OpenAPI call latency in ms", ["api", "error"],
             buckets=_BUCKETS_MS, registry=r)
+        self.metadata_latency = Histogram(
+            "aliyun_metadata_latency", "instance metadata latency in ms", ["url", "error"],
+            buckets=_BUCKETS_MS, registry=r)
+        pool = ["type", "ipStack"]
         self.pool_total = Gauge("terway_resource_pool_total_count",
-                                "resources in the pool (idle + in use)", registry=r)
+                                "resources in the pool (idle + in use)", pool, registry=r)
         self.pool_idle = Gauge("terway_resource_pool_idle_count",
-                               "idle resources in the pool", registry=r)
+                               "idle resources in the pool", pool, registry=r)
         self.pool_disposed = Gauge("terway_resource_pool_disposed_count",
-                                   "resources released back to the cloud", registry=r)
+                                   "resources being released back to the cloud", pool, registry=r)
         self.eni_count = Gauge("terway_eniip_factory_eni_count",
-                               "secondary ENIs managed by the daemon", registry=r)
+                               "secondary ENIs managed by the daemon", ["name", "max_eni"],
+                               registry=r)
         self.ip_count = Gauge("terway_eniip_factory_ip_count",
-                              "addresses on the daemon's ENIs", registry=r)
+                              "addresses on one of the daemon's ENIs", ["name", "eni", "max_ip"],
+                              registry=r)
+        self.ip_alloc_count = Gauge("terway_eniip_factory_ip_alloc_count",
+                                    "address allocations (a counter)", ["eni", "status"],
+                                    registry=r)
+        self.max_enis = self.max_ips = 0        # the node's capacity, for the labels above
 
         self.health: Health | None = None          # None: /healthz ok, /readyz 503
         self._metrics_app = make_wsgi_app(self.registry)
@@ -148,14 +170,25 @@ class Metrics:
             self._server = None
 
     def observe_openapi(self, api: str, ms: float, error: str) -> None:
-        self.openapi_latency.labels(api, error).observe(ms)
+        self.openapi_latency.labels(api, error_label(error)).observe(ms)
 
-    def set_pool(self, *, total: int, idle: int, disposed: int, eni_count: int) -> None:
-        self.pool_total.set(total)
-        self.pool_idle.set(idle)
-        self.pool_disposed.set(disposed)
-        self.eni_count.set(eni_count)
-        self.ip_count.set(total)
+    def observe_metadata(self, url: str, ms: float, failed: bool) -> None:
+        self.metadata_latency.labels(url, error_label(failed)).observe(ms)
+
+    def count_alloc(self, eni_mac: str, ok: bool) -> None:
+        self.ip_alloc_count.labels(eni_mac, "succeed" if ok else "fail").inc()
+
+    def set_pool(self, *, total: int, idle: int, disposed: int,
+                 ips_by_eni: dict[str, int]) -> None:
+        """The pool's sizes; ``ips_by_eni``: {ENI MAC: its addresses}."""
+        self.pool_total.labels(*POOL_LABELS).set(total)
+        self.pool_idle.labels(*POOL_LABELS).set(idle)
+        self.pool_disposed.labels(*POOL_LABELS).set(disposed)
+        self.eni_count.clear()
+        self.eni_count.labels(FACTORY, str(self.max_enis)).set(len(ips_by_eni))
+        self.ip_count.clear()
+        for mac, count in ips_by_eni.items():
+            self.ip_count.labels(FACTORY, mac, str(self.max_ips)).set(count)
 
 
 def _reply(start_response: StartResponse, status: str, text: str) -> list[bytes]:

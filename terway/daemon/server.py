@@ -19,7 +19,7 @@ from terway import rpc
 from terway.cli import admin
 from terway.daemon import logfmt
 from terway.daemon.cniexec import CniExecutor
-from terway.daemon.metrics import Metrics
+from terway.daemon.metrics import Metrics, error_label
 from terway.daemon.service import PodService
 
 log = logfmt.get("server")
@@ -112,7 +112,7 @@ class RpcServer:
             raise
         finally:
             if self.metrics is not None:
-                self.metrics.rpc_latency.labels(method, error).observe(
+                self.metrics.rpc_latency.labels(method, error_label(error)).observe(
                     (time.monotonic() - started) * 1000)
 
     async def _call(self, method: str, request: Any, deadline: float | None) -> Any:

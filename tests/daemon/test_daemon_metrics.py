@@ -17,7 +17,9 @@ from terway.daemon.timedcloud import TimedCloud
 UPSTREAM_NAMES = ("terway_rpc_latency", "aliyun_openapi_latency",
                   "terway_resource_pool_total_count", "terway_resource_pool_idle_count",
                   "terway_resource_pool_disposed_count", "terway_eniip_factory_eni_count",
-                  "terway_eniip_factory_ip_count")
+                  "terway_eniip_factory_ip_count", "terway_eniip_factory_ip_alloc_count",
+                  "aliyun_metadata_latency")
+POOL = '{ipStack="ipv4",type="LocalIP"}'   # upstream's labels: its dashboard selects on them
 
 
 def _scrape(port: int) -> str:
@@ -43,14 +45,22 @@ def test_metrics_endpoint_serves_upstream_names(tmp_path: Path) -> None:
             text = await asyncio.to_thread(_scrape, port)
             for name in UPSTREAM_NAMES:
                 assert re.search(rf"^# TYPE {name} ", text, re.M), name
-            assert _value(text, 'terway_rpc_latency_count{error="",rpc_api="AllocIP"}') == 1
+            assert _value(text, 'terway_rpc_latency_count{error="false",rpc_api="AllocIP"}') == 1
             for api in ("DescribeInstanceTypes", "DescribeVSwitches", "CreateNetworkInterface",
                         "AttachNetworkInterface"):
-                assert _value(text, f'aliyun_openapi_latency_count{{api="{api}",error=""}}') >= 1
-            assert _value(text, "terway_eniip_factory_eni_count") == 1
-            total = _value(text, "terway_resource_pool_total_count")
-            idle = _value(text, "terway_resource_pool_idle_count")
+                assert _value(
+                    text, f'aliyun_openapi_latency_count{{api="{api}",error="false"}}') >= 1
+            cap = d.daemon.capacity
+            assert _value(text, f'terway_eniip_factory_eni_count{{max_eni="{cap.max_enis}",'
+                                'name="eniip"}') == 1
+            total = _value(text, "terway_resource_pool_total_count" + POOL)
+            idle = _value(text, "terway_resource_pool_idle_count" + POOL)
             assert total >= 1 and idle == total - 1, (total, idle)   # one address in use
+            (eni,) = world.enis()
+            assert _value(text, f'terway_eniip_factory_ip_count{{eni="{eni.mac}",'
+                                f'max_ip="{cap.ips_per_eni}",name="eniip"}}') == total
+            assert _value(text, f'terway_eniip_factory_ip_alloc_count{{eni="{info.eni_mac}",'
+                                'status="succeed"}') == 1
             assert any(f"port={port}" in ln for ln in d.log_lines())
             assert info.pod_ip
         # the endpoint is closed with the daemon
@@ -67,6 +77,19 @@ def test_metrics_endpoint_serves_upstream_names(tmp_path: Path) -> None:
 class _Failing:
     def delete_network_interface(self, eni_id: str) -> None:
         raise CloudError("InvalidEniId.NotFound", f"{eni_id} is gone")
+
+
+def test_metadata_latency_is_observed_per_url(tmp_path: Path) -> None:
+    from terway.cloud.metadata import MetadataClient, MetadataError
+    from terway.daemon.metrics import Metrics
+
+    m = Metrics()
+    client = MetadataClient("http://127.0.0.1:9", attempts=1, timeout=0.5,
+                            observe=m.observe_metadata)
+    with pytest.raises(MetadataError):
+        client.region_id()
+    names = {(s.name, s.labels.get("error")) for f in m.registry.collect() for s in f.samples}
+    assert ("aliyun_metadata_latency_count", "true") in names
 
 
 def test_timed_cloud_labels_errors_with_their_code() -> None:

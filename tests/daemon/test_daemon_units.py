@@ -128,15 +128,19 @@ def test_lock_file_refuses_a_second_daemon(tmp_path: Path) -> None:
 
 def test_metrics_have_upstream_names() -> None:
     m = Metrics()
-    m.set_pool(total=4, idle=3, disposed=0, eni_count=1)
-    m.openapi_latency.labels("AssignPrivateIpAddresses", "").observe(12)
-    m.rpc_latency.labels("AllocIP", "").observe(3)
+    m.set_pool(total=4, idle=3, disposed=0, ips_by_eni={"02:00:00:00:00:01": 4})
+    m.observe_openapi("AssignPrivateIpAddresses", 12, "Throttling")
+    m.rpc_latency.labels("AllocIP", "false").observe(3)
+    m.count_alloc("02:00:00:00:00:01", True)
     names = {s.name for fam in m.registry.collect() for s in fam.samples}
     for name in ("terway_resource_pool_total_count", "terway_resource_pool_idle_count",
                  "terway_resource_pool_disposed_count", "terway_eniip_factory_eni_count",
                  "terway_eniip_factory_ip_count", "aliyun_openapi_latency_count",
-                 "terway_rpc_latency_count"):
+                 "terway_rpc_latency_count", "terway_eniip_factory_ip_alloc_count"):
         assert name in names, name
+    errors = {s.labels.get("error") for f in m.registry.collect() for s in f.samples
+              if s.name == "aliyun_openapi_latency_count"}
+    assert errors == {"true"}   # upstream's fmt.Sprint(err != nil), not the code
 
 
 @pytest.mark.parametrize(("argv", "needle"), [
