@@ -44,7 +44,10 @@ def compute_capacity(limits: InstanceTypeLimits, conf: EniConf) -> NodeCapacity:
     enis = max_enis(limits, conf)
     capacity = enis if conf.exclusive else enis * limits.ips_per_eni
     max_pool = min(conf.max_pool_size, capacity)
-    min_pool = min(conf.min_pool_size, max_pool)
+    # upstream: min_eni > 0 sets the pool's floor to that many ENIs' worth of addresses
+    floor = conf.min_eni * (1 if conf.exclusive else limits.ips_per_eni) if conf.min_eni > 0 \
+        else conf.min_pool_size
+    min_pool = min(floor, max_pool)
     exclusive_pods = max(0, limits.eni_quantity - 1)
     if conf.max_eni > 0:
         exclusive_pods = min(exclusive_pods, conf.max_eni)

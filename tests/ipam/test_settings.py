@@ -34,3 +34,16 @@ def test_policy_selection_from_config() -> None:
     conf = parse_eni_conf({"pool_policy": "cilium", "pool_policy_params": {"pre_allocate": 4}})
     s = IpamSettings.from_config(conf, compute_capacity(LIMITS, conf), NODE)
     assert type(make_policy(s)).__name__ == "CiliumPolicy"
+
+
+def test_min_eni_sets_the_pool_floor_as_upstream() -> None:
+    """Issue 10: min_eni only floored releases; upstream makes min_pool_size = min_eni * IPs
+    per ENI (capped at max_pool_size)."""
+    per_eni = LIMITS.ips_per_eni
+    cap = compute_capacity(LIMITS, parse_eni_conf({"max_pool_size": 100, "min_pool_size": 1,
+                                                   "min_eni": 2}))
+    assert cap.min_pool_size == min(2 * per_eni, cap.max_pool_size) and cap.min_enis == 2
+    capped = compute_capacity(LIMITS, parse_eni_conf({"max_pool_size": 3, "min_eni": 2}))
+    assert capped.min_pool_size == 3
+    plain = compute_capacity(LIMITS, parse_eni_conf({"max_pool_size": 5, "min_pool_size": 2}))
+    assert plain.min_pool_size == 2
