@@ -50,7 +50,8 @@ class EniConf:
     eni_selection_policy: str = "most_ips"
     ip_stack: str = "ipv4"
     idle_ip_reclaim_after: float | None = None
-    idle_ip_reclaim_interval: float | None = None
+    idle_ip_reclaim_interval: float | None = None   # None: upstream's 10 minutes
+    idle_ip_reclaim_jitter_factor: float = 0.1
     idle_ip_reclaim_batch_size: int = 5
     rate_limit: Mapping[str, int] = field(default_factory=dict)
     backoff_override: Mapping[str, Backoff] = field(default_factory=dict)
@@ -137,6 +138,7 @@ def _read_upstream(r: FieldReader) -> dict[str, Any]:
         "ip_stack": r.choice("ip_stack", "ipv4", ("ipv4", "dual", "ipv6")),
         "idle_ip_reclaim_after": r.duration("idle_ip_reclaim_after", None),
         "idle_ip_reclaim_interval": r.duration("idle_ip_reclaim_interval", None),
+        "idle_ip_reclaim_jitter_factor": _jitter_factor(r),
         "idle_ip_reclaim_batch_size": r.integer("idle_ip_reclaim_batch_size", 5, minimum=1),
         "rate_limit": r.int_map("rate_limit", minimum=1),
         "backoff_override": _read_backoffs(r),
@@ -156,6 +158,22 @@ def _read_ours(r: FieldReader) -> dict[str, Any]:
         "pool_policy": r.choice("pool_policy", "terway", POOL_POLICIES),
         "pool_policy_params": r.int_map("pool_policy_params"),
     }
+
+
+def _jitter_factor(r: FieldReader) -> float:
+    """Upstream reads it as a string ("0.1", strconv.ParseFloat); a number is fine too."""
+    value = r.data.get("idle_ip_reclaim_jitter_factor")
+    r.seen.add("idle_ip_reclaim_jitter_factor")
+    if value is None:
+        return 0.1
+    try:
+        factor = float(value) if not isinstance(value, bool) else -1.0
+    except (TypeError, ValueError):
+        factor = -1.0
+    if not 0 <= factor <= 10:
+        r.fail("idle_ip_reclaim_jitter_factor", f"must be a number 0..10, got {value!r}")
+        return 0.1
+    return factor
 
 
 def _vswitch_policy(r: FieldReader) -> str:

@@ -861,7 +861,8 @@ class IpamCore:
             return 0
         if self._next_reclaim is not None and now < self._next_reclaim:
             return 0
-        self._next_reclaim = now + self._s.idle_reclaim_interval
+        jitter = self._rng.random() * self._s.idle_reclaim_jitter  # upstream's wait.Jitter
+        self._next_reclaim = now + self._s.idle_reclaim_interval * (1 + jitter)
         st = self._state()
         if st.pending:
             return 0

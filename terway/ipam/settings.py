@@ -44,7 +44,8 @@ class IpamSettings:
     eni_limit_block: float = 60.0   # after EniPerInstanceLimitExceeded (upstream: 1 min)
     vswitch_cache_ttl: float = 600.0
     idle_reclaim_after: float | None = None
-    idle_reclaim_interval: float = 120.0
+    idle_reclaim_interval: float = 600.0
+    idle_reclaim_jitter: float = 0.1
     idle_reclaim_batch: int = 5
     max_ips_per_call: int = MAX_IPS_PER_CALL
     retry_base: float = 1.0
@@ -87,7 +88,8 @@ class IpamSettings:
             eni_limit_block=conf.eni_limit_block or 0.0,
             vswitch_cache_ttl=conf.vswitch_cache_ttl or 0.0,
             idle_reclaim_after=conf.idle_ip_reclaim_after,
-            idle_reclaim_interval=conf.idle_ip_reclaim_interval or conf.ip_pool_sync_period,
+            idle_reclaim_interval=conf.idle_ip_reclaim_interval or 600.0,
+            idle_reclaim_jitter=conf.idle_ip_reclaim_jitter_factor,
             idle_reclaim_batch=conf.idle_ip_reclaim_batch_size,
             pool_policy=conf.pool_policy,
             pool_policy_params=dict(conf.pool_policy_params),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from terway.ipam import DetachEni, UnassignIps, execute, feed
 from tests.ipam.helpers import make, settle
 
@@ -144,8 +146,29 @@ def test_idle_reclaim_after_quiet_period_in_batches() -> None:
     assert core.stats().idle == 7
     settle(core, cloud, 2000.0)
     assert core.stats().idle == 7  # interval not elapsed
-    settle(core, cloud, 2400.0)
+    settle(core, cloud, 2400.0 + 60.0)   # the interval, stretched by up to 10% (jitter)
     assert core.stats().idle == 5
+
+
+def test_idle_reclaim_interval_is_jittered_as_upstream() -> None:
+    """Issue 10: upstream waits interval * (1 + U[0, jitter_factor)) between reclaim steps."""
+    core, cloud = make(min_pool_size=0, max_pool_size=10, ips_per_eni=10,
+                       idle_reclaim_after=100.0, idle_reclaim_interval=600.0,
+                       idle_reclaim_jitter=0.5, idle_reclaim_batch=1, sync_period=100000.0)
+    for i in range(8):
+        core.request_ip(f"ns/p{i}", 0.0)
+    settle(core, cloud, 0.3)
+    for i in range(8):
+        core.release_ip(f"ns/p{i}", 1.0)
+    drops, idle = [], core.stats().idle
+    for t in range(101, 3000, 5):
+        settle(core, cloud, float(t))
+        if core.stats().idle < idle:
+            drops.append(t)
+            idle = core.stats().idle
+    gaps = [b - a for a, b in itertools.pairwise(drops)]
+    assert len(gaps) >= 3 and all(600 <= g <= 905 for g in gaps), drops
+    assert len(set(gaps)) > 1, f"no jitter: {drops}"
 
 
 def test_stats_and_mapping_rows() -> None:
