@@ -1,10 +1,14 @@
-"""``terway-cli [--socket PATH] mapping|pool|config|metadata|show POD``: ask the running terwayd."""
+"""``terway-cli [--socket PATH] [-o json] mapping|list|eni|pool|config|metadata|show POD``: ask
+the running terwayd. ``-o json`` prints the daemon's reply as JSON, for scripts."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from terway import rpc
 from terway.cli import admin, render
@@ -15,8 +19,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--socket", default=rpc.DEFAULT_SOCKET,
                    help=f"daemon socket (default {rpc.DEFAULT_SOCKET})")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the daemon")
+    p.add_argument("-o", "--output", choices=("table", "json"), default="table",
+                   help="table (default) or json")
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("mapping", help="every resource: pods, idle addresses, errors")
+    sub.add_parser("list", help="the pods holding addresses")
+    sub.add_parser("eni", help="the ENIs the daemon manages")
     sub.add_parser("pool", help="pool counters and ENIs")
     sub.add_parser("config", help="the daemon's eni_conf (secrets redacted)")
     sub.add_parser("metadata", help="what the daemon knows of this instance")
@@ -25,28 +33,53 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# command → the admin request it sends
+REQUESTS: dict[str, Any] = {
+    "mapping": admin.MappingRequest, "list": admin.MappingRequest, "pool": admin.PoolRequest,
+    "eni": admin.PoolRequest, "config": admin.ConfigRequest, "metadata": admin.MetadataRequest,
+}
+
+
 def run(args: argparse.Namespace) -> int:
     client = admin.AdminClient(args.socket, timeout=args.timeout)
-    out = sys.stdout
-    if args.command == "mapping":
-        reply: admin.MappingReply = client.call(admin.MappingRequest())
-        out.write(render.mapping(reply.entries))
-        if render.has_error(reply.entries):
-            print("error exists in mapping", file=sys.stderr)
-            return 1
-        return 0
-    if args.command == "pool":
-        out.write(render.pool(client.call(admin.PoolRequest())))
-    elif args.command == "config":
-        cfg: admin.ConfigReply = client.call(admin.ConfigRequest())
-        out.write(f"# {cfg.source}\n{cfg.eni_conf}\n")
-        for w in cfg.warnings:
-            out.write(f"# warning: {w}\n")
-    elif args.command == "metadata":
-        out.write(render.metadata(client.call(admin.MetadataRequest())))
-    elif args.command == "show":
-        out.write(render.show(client.call(admin.ShowRequest(args.pod))))
+    request = admin.ShowRequest(args.pod) if args.command == "show" else \
+        REQUESTS[args.command]()
+    reply = client.call(request)
+    if args.output == "json":
+        json.dump(_json_of(args.command, reply), sys.stdout, indent=2, sort_keys=True)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(_table_of(args.command, reply))
+    if args.command == "mapping" and render.has_error(reply.entries):
+        print("error exists in mapping", file=sys.stderr)
+        return 1
     return 0
+
+
+def _json_of(command: str, reply: Any) -> Any:
+    if command == "list":
+        return [dataclasses.asdict(e) for e in render.pod_entries(reply.entries)]
+    if command == "eni":
+        return [dataclasses.asdict(e) for e in reply.enis]
+    return dataclasses.asdict(reply)
+
+
+def _table_of(command: str, reply: Any) -> str:
+    match command:
+        case "mapping":
+            return render.mapping(reply.entries)
+        case "list":
+            return render.pods(reply.entries)
+        case "eni":
+            return render.enis(reply.enis)
+        case "pool":
+            return render.pool(reply)
+        case "config":
+            return f"# {reply.source}\n{reply.eni_conf}\n" + "".join(
+                f"# warning: {w}\n" for w in reply.warnings)
+        case "metadata":
+            return render.metadata(reply)
+    return render.show(reply)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -31,6 +31,29 @@ def has_error(entries: Sequence[admin.MappingEntry]) -> bool:
     return any(e.status == "Error" for e in entries)
 
 
+def pod_entries(entries: Sequence[admin.MappingEntry]) -> list[admin.MappingEntry]:
+    return [e for e in entries if e.pod_name]
+
+
+def pods(entries: Sequence[admin.MappingEntry]) -> str:
+    """``terway-cli list``: one row per pod holding an address."""
+    rows = [(f"{e.pod_namespace}/{e.pod_name}" if e.pod_namespace else e.pod_name,
+             e.res_id.split(".", 1)[0], _ip_of(e.res_id), e.eni_id, e.status)
+            for e in pod_entries(entries)]
+    return table(("Pod", "MAC", "IP", "ENI", "Status"), rows)
+
+
+def _ip_of(res_id: str) -> str:
+    """``<mac>.<ip>`` → ip (the MAC has no dot; the address has three)."""
+    return res_id.split(".", 1)[1] if "." in res_id else ""
+
+
+def enis(summaries: Sequence[admin.EniSummary]) -> str:
+    rows = [(e.eni_id, e.mac, e.vswitch_id, e.status, str(e.ips), str(e.used),
+             "" if e.blocked_until is None else f"{e.blocked_until:.0f}") for e in summaries]
+    return table(("ENI", "MAC", "vSwitch", "Status", "IPs", "Used", "Blocked Until"), rows)
+
+
 def pool(reply: admin.PoolReply) -> str:
     state = "ready" if reply.ready else f"not ready: {reply.message}"
     head = (f"status: {state}\n"
@@ -38,12 +61,7 @@ def pool(reply: admin.PoolReply) -> str:
             f"reserved: {reply.reserved}  in flight: {reply.in_flight}  "
             f"pending: {reply.pending}  disposed: {reply.disposed}  "
             f"enis: {reply.eni_count}  capacity: {reply.capacity}\n")
-    if not reply.enis:
-        return head
-    rows = [(e.eni_id, e.mac, e.vswitch_id, e.status, str(e.ips), str(e.used),
-             "" if e.blocked_until is None else f"{e.blocked_until:.0f}") for e in reply.enis]
-    return head + table(("ENI", "MAC", "vSwitch", "Status", "IPs", "Used", "Blocked Until"),
-                        rows)
+    return head + enis(reply.enis) if reply.enis else head
 
 
 def metadata(reply: admin.MetadataReply) -> str:

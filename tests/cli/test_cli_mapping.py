@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import json
 import sys
 from pathlib import Path
 
@@ -72,6 +73,26 @@ def test_cli_against_a_running_daemon(tmp_path: Path) -> None:
             assert code == 0 and "very-secret" not in out and "******" in out
             code, out, _ = await asyncio.to_thread(_cli, "--socket", d.socket, "metadata")
             assert code == 0 and f"instance-id: {world.instance_id}" in out
+
+            # upstream's newer verbs and -o json (issue 10)
+            code, out, _ = await asyncio.to_thread(_cli, "--socket", d.socket, "list")
+            assert code == 0 and out.splitlines()[0].startswith("Pod")
+            assert [ln.split(" | ")[:3] for ln in out.splitlines()[1:]] == [
+                ["default/web-0", a.eni_mac, a.pod_ip]]
+            code, out, _ = await asyncio.to_thread(_cli, "--socket", d.socket, "eni")
+            (eni,) = world.enis()
+            assert code == 0 and eni.eni_id in out and eni.mac in out
+            code, out, _ = await asyncio.to_thread(_cli, "--socket", d.socket, "-o", "json",
+                                                   "list")
+            assert code == 0
+            (pod,) = json.loads(out)
+            assert (pod["pod_name"], pod["res_id"]) == ("web-0", f"{a.eni_mac}.{a.pod_ip}")
+            code, out, _ = await asyncio.to_thread(_cli, "--socket", d.socket, "-o", "json",
+                                                   "pool")
+            assert code == 0 and json.loads(out)["used"] == 1
+            code, out, _ = await asyncio.to_thread(_cli, "--socket", d.socket, "-o", "json",
+                                                   "config")
+            assert code == 0 and "very-secret" not in out
 
             # a record the pool does not know about is an Error row and exit 1
             d.daemon.store.put_pod(PodRecord("default", "ghost", "cid-g", "", "eth0", (
