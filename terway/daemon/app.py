@@ -26,7 +26,7 @@ from terway.daemon.adopt import adopted_records
 from terway.daemon.clock import Clock, RealClock
 from terway.daemon.configwatch import ConfigWatcher
 from terway.daemon.driver import Driver
-from terway.daemon.events import EventRecorder
+from terway.daemon.events import ALLOC_FAILED, EventRecorder
 from terway.daemon.executor import Executor, WaitPolicy
 from terway.daemon.gc import gc_loop, gc_once, resync_once
 from terway.daemon.k8s import MAX_AVAILABLE_IP
@@ -161,12 +161,15 @@ class Daemon:
         self.core = IpamCore(settings, id_prefix=f"{node.instance_id}-g{generation}",
                              rng=random.Random(seed))
         executor = self._executor()
+        events = EventRecorder(self.kube)
         self.driver = Driver(self.core, executor, self.store, self.clock, metrics=self.metrics,
-                             on_condition=self._on_condition)
+                             on_condition=self._on_condition,
+                             on_alloc_failure=lambda err: events.record_node(
+                                 ALLOC_FAILED, err.describe(), same_as=err.code))
         self.driver.batch_window = settings.batch_window
         self.driver.fail_fast = self.options.fail_fast
         self.service = PodService(
-            self.driver, self.store, self.datapath, self.kube, EventRecorder(self.kube),
+            self.driver, self.store, self.datapath, self.kube, events,
             self.config, self._eni_lookup(), alloc_timeout=self.options.alloc_timeout)
         view = AdminView(self.core, self.store, self.service, node, self.capacity,
                          lambda: self.config)

@@ -99,6 +99,7 @@ class Driver:
         *,
         metrics: Metrics | None = None,
         on_condition: Callable[[ConditionChanged], None] | None = None,
+        on_alloc_failure: Callable[[CloudError], None] | None = None,
         max_idle: float = 30.0,
     ) -> None:
         self.core = core
@@ -107,6 +108,7 @@ class Driver:
         self.clock = clock
         self.metrics = metrics
         self.on_condition = on_condition
+        self.on_alloc_failure = on_alloc_failure  # a cloud call that should have added addresses
         self.max_idle = max_idle
         self.condition: ConditionChanged | None = None
         self._waiters: dict[str, asyncio.Future[Allocation]] = {}
@@ -346,6 +348,8 @@ class Driver:
 
     def _failed(self, cmd: Command, err: CloudError) -> None:
         now = self.clock.now()
+        if self.on_alloc_failure is not None and isinstance(cmd, CreateEni | AttachEni | AssignIps):
+            self.on_alloc_failure(err)
         try:
             self._settle_failed(cmd, err, now)
         except StoreError as exc:

@@ -61,6 +61,7 @@ class KubeApi:
         # Pod UIDs seen by pod(): an event must name its pod's UID, or `kubectl describe pod`
         # (which selects events by involvedObject.uid) does not show it.
         self._uids: dict[tuple[str, str], str] = {}
+        self._node_uid_cache: str | None = None
 
     def _status(self, exc: Exception) -> int:
         return int(getattr(exc, "status", 0) or 0)
@@ -119,6 +120,34 @@ class KubeApi:
         except Exception as exc:
             log.warning("recording event failed", extra=logfmt.fields(
                 pod=f"{namespace}/{name}", reason=reason, error=str(exc)))
+
+    def record_node_event(self, reason: str, message: str, warning: bool) -> None:
+        """Upstream's node events live in the default namespace, about the Node object."""
+        if not self.node_name:
+            return
+        c = self._client
+        now = _now()
+        event = c.CoreV1Event(
+            metadata=c.V1ObjectMeta(generate_name=f"{self.node_name}.", namespace="default"),
+            involved_object=c.V1ObjectReference(kind="Node", name=self.node_name,
+                                                uid=self._node_uid(), api_version="v1"),
+            reason=reason, message=message, type="Warning" if warning else "Normal",
+            source=c.V1EventSource(component=COMPONENT, host=self.node_name),
+            first_timestamp=now, last_timestamp=now, count=1)
+        try:
+            self.core.create_namespaced_event("default", event)
+        except Exception as exc:
+            log.warning("recording node event failed", extra=logfmt.fields(
+                reason=reason, error=str(exc)))
+
+    def _node_uid(self) -> str | None:
+        if self._node_uid_cache is None:
+            try:
+                node: Any = self.core.read_node(self.node_name)
+                self._node_uid_cache = str(node.metadata.uid)
+            except Exception:
+                return None
+        return self._node_uid_cache
 
     def set_node_condition(self, cond_type: str, status: bool, reason: str,
                            message: str) -> None:

@@ -98,6 +98,10 @@ class Kube(Protocol):
     def record_event(self, namespace: str, name: str, reason: str, message: str,
                      warning: bool) -> None: ...
 
+    def record_node_event(self, reason: str, message: str, warning: bool) -> None:
+        """An event on this node (upstream: cloud failures as AllocIPFailed warnings)."""
+        ...
+
     def set_node_condition(self, cond_type: str, status: bool, reason: str,
                            message: str) -> None: ...
 
@@ -122,6 +126,9 @@ class NoopKube:
 
     def record_event(self, namespace: str, name: str, reason: str, message: str,
                      warning: bool) -> None:
+        return None
+
+    def record_node_event(self, reason: str, message: str, warning: bool) -> None:
         return None
 
     def set_node_condition(self, cond_type: str, status: bool, reason: str,

@@ -56,6 +56,10 @@ def test_ip_not_enough_then_a_new_vswitch_heals_the_node(tmp_path: Path) -> None
             (event,) = [e for e in d.daemon.service.events.recent if e.name == "p2"]
             assert event.reason == "AllocIPFailed" and event.warning
             assert "InvalidVSwitchId.IpNotEnough" in event.message
+            # and on the node, as upstream records cloud failures (once, not per retry)
+            node_events = [e for e in d.daemon.service.events.recent if not e.name]
+            assert [e.reason for e in node_events] == ["AllocIPFailed"], node_events
+            assert "InvalidVSwitchId.IpNotEnough" in node_events[0].message
 
             vsw_b = world.add_vswitch("192.168.1.0/24")
             d.write_config(world.eni_conf(vswitches={"cn-hangzhou-h": [vsw_a, vsw_b]}))
