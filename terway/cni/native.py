@@ -33,6 +33,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 SOURCE = Path(__file__).with_name("shim.c")
@@ -119,18 +120,28 @@ def _build_in(directory: Path, name: str, cc: str, private: bool) -> Path | None
     return path if trusted_binary(path, private) else None
 
 
+def _places() -> Iterator[tuple[Path, bool]]:
+    """(directory, must be private) to look in, in order. The per-user cache only when there
+    is a temporary directory at all: the DaemonSet's install-cni has a read-only root and no
+    /tmp, and finds the image's package cache first."""
+    yield CACHE, False
+    try:
+        yield user_cache(), True
+    except OSError:  # tempfile: "No usable temporary directory found"
+        return
+
+
 def native_plugin() -> Path | None:
     """The compiled front for the current source: cached, or built now; None without a
     compiler (the caller installs the Python plugin alone)."""
     name = cached_path().name
-    places = ((CACHE, False), (user_cache(), True))
-    for directory, private in places:
+    for directory, private in _places():
         if trusted_binary(directory / name, private):
             return directory / name
     cc = compiler()
     if cc is None:
         return None
-    for directory, private in places:
+    for directory, private in _places():
         path = _build_in(directory, name, cc, private)
         if path is not None:
             return path

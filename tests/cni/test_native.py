@@ -457,3 +457,22 @@ def test_a_writable_package_cache_is_not_trusted(
     cache.chmod(0o777)
     path = native.native_plugin()
     assert path is not None and path != planted and _is_front(path)
+
+
+def test_no_temporary_directory_at_all_still_finds_the_package_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The DaemonSet's install-cni has a read-only root and no /tmp: asking for the per-user
+    cache raised FileNotFoundError before the image's package cache was even looked at."""
+    if native.compiler() is None:
+        pytest.skip("no C compiler")
+    cache = tmp_path / "_native"
+    cache.mkdir(mode=0o755)
+    monkeypatch.setattr(native, "CACHE", cache)
+    native.build(cache / native.cached_path().name, native.compiler() or "cc")
+
+    def no_tempdir() -> str:
+        raise FileNotFoundError(2, "No usable temporary directory found")
+
+    monkeypatch.setattr(tempfile, "gettempdir", no_tempdir)
+    assert native.native_plugin() == cache / native.cached_path().name
