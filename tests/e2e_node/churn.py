@@ -46,11 +46,11 @@ class Churn:
         self.errors: Counter[str] = Counter()   # failure messages of ADD/DEL, for the report
 
     def step(self) -> None:
-        self.steps += 1
         if not self.bed.daemon_alive():
             self.bed.start_daemon()
             self.restarts += 1
         self.retry_deletes()
+        self.steps += 1
         timer, self.killed_at, start = None, 0.0, time.monotonic()
         if self.rng.random() < self.kill_p:
             timer = threading.Timer(self.rng.uniform(0.0, self.kill_window), self._kill)
