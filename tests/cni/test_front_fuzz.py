@@ -514,25 +514,19 @@ def _replace(obj: Obj, key: str, value: Any) -> None:
     obj[:] = [(k, value if k == key else v) for k, v in obj]
 
 
+# (in the result object?, key, the tokens it may get): the first mutations of mutate_structure
+TOKEN_SWAPS = ((True, "exit", EXIT_TOKENS), (False, "v", V_TOKENS), (False, "ok", OK_TOKENS),
+               (False, "result", RESULT_TOKENS))
+
+
 def mutate_structure(rng: random.Random, top: Obj, result: Obj) -> str:
     """Break (or merely bend) the reply's structure; returns what was done."""
     what = rng.randrange(8)
-    if what == 0:
-        token = rng.choice(EXIT_TOKENS)
-        _replace(result, "exit", Token(token))
-        return f"exit {token}"
-    if what == 1:
-        token = rng.choice(V_TOKENS)
-        _replace(top, "v", Token(token))
-        return f"v {token}"
-    if what == 2:
-        token = rng.choice(OK_TOKENS)
-        _replace(top, "ok", Token(token))
-        return f"ok {token}"
-    if what == 3:
-        token = rng.choice(RESULT_TOKENS)
-        _replace(top, "result", Token(token))
-        return f"result {token}"
+    if what < len(TOKEN_SWAPS):  # one value replaced by an odd token
+        in_result, key, tokens = TOKEN_SWAPS[what]
+        token = rng.choice(tokens)
+        _replace(result if in_result else top, key, Token(token))
+        return f"{key} {token}"
     if what == 4:
         obj = rng.choice((top, result))
         del obj[rng.randrange(len(obj))]
