@@ -241,7 +241,7 @@ def summary(churn: Churn, tally: FaultTally, duplicates: int, stale: int) -> str
 
 
 def test_chaos_churn_with_cloud_faults_and_kill_9_leaves_consistent_state(
-        churn_bed: NodeBed) -> None:
+        churn_bed: NodeBed, capsys: pytest.CaptureFixture[str]) -> None:
     bed = churn_bed
     tally = FaultTally(bed.emulator.faults)
     bed.emulator.faults.reseed(SEED)
@@ -281,7 +281,8 @@ def test_chaos_churn_with_cloud_faults_and_kill_9_leaves_consistent_state(
         print("\n".join(audit.noted()))
     finally:
         dups = len(churn.duplicates) + len(twice)
-        print(summary(churn, tally, dups, len(audit.stale)))
+        with capsys.disabled():  # the figures show in nox -s tests output, past the capture
+            print("\n" + summary(churn, tally, dups, len(audit.stale)))
     assert tally.injected > 0 and churn.kills > 0, "the seeded storm injected nothing"
     problems = churn.duplicates + twice + store + audit.report()
     assert not problems, "\n".join(problems)
