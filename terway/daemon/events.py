@@ -19,6 +19,7 @@ from terway.daemon.ports import Kube
 
 ALLOC_SUCCEED = "AllocIPSucceed"
 ALLOC_FAILED = "AllocIPFailed"
+PARSE_FAILED = "ParseFailed"   # a pod annotation that could not be read
 log = logfmt.get("events")
 
 

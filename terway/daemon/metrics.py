@@ -17,8 +17,10 @@ node's TCP 15432 by its terway-metric-proxy) and has no probes on the terway con
 
 Names *and labels* are upstream's, so its Grafana dashboard works unchanged: ``error`` is
 ``"true"``/``"false"``, the pool gauges carry ``type="LocalIP"`` and ``ipStack="ipv4"``. Upstream's
-counters are Go counters without a ``_total`` suffix; prometheus_client would add one, so they are
-exposed as gauges that only ever grow (``rate()``/``increase()`` work the same).
+counters are Go counters without a ``_total`` suffix; prometheus_client would add one, so
+``terway_eniip_factory_ip_alloc_count`` is a gauge that only ever grows (``rate()`` and
+``increase()`` work the same). ``terway_resource_pool_disposed_count`` is not upstream's running
+count but the addresses being released now (docs/upstream.md).
 """
 
 from __future__ import annotations

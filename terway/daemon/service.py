@@ -34,7 +34,7 @@ from terway.daemon import logfmt
 from terway.daemon.adopt import adopted_for
 from terway.daemon.bandwidth import pod_bandwidth
 from terway.daemon.driver import AllocTimeout, Driver
-from terway.daemon.events import ALLOC_FAILED, ALLOC_SUCCEED, EventRecorder
+from terway.daemon.events import ALLOC_FAILED, ALLOC_SUCCEED, PARSE_FAILED, EventRecorder
 from terway.daemon.node import EniNet, LoadedConfig
 from terway.daemon.ports import Datapath, Kube, NoopKube, PodMeta, PodNetwork, SetupResult
 from terway.daemon.store import PodRecord, Resource, Store, StoreError, pod_key
@@ -210,7 +210,12 @@ class PodService:
         gateway, cidr = self.eni_net(alloc.mac)
         datapath = self.config.datapath
         prefix = ipaddress.ip_network(cidr, strict=False).prefixlen if datapath == "ipvlan" else 32
-        ingress, egress = pod_bandwidth(meta, req.ingress_bps, req.egress_bps)
+        def bad(annotation: str, value: str) -> None:   # upstream's event, word for word
+            way = "ingress" if "ingress" in annotation else "egress"
+            self.events.record(req.pod_namespace, req.pod_name, PARSE_FAILED,
+                               f"Parse {way} bandwidth {value} failed.", warning=True)
+
+        ingress, egress = pod_bandwidth(meta, req.ingress_bps, req.egress_bps, bad)
         return PodNetwork(
             pod_key=key, container_id=req.container_id, netns=req.netns, ifname=req.ifname,
             ip=alloc.ip, prefix_len=prefix, gateway=gateway, eni_mac=alloc.mac,
@@ -393,11 +398,14 @@ def _check_container_id(cid: str, *, required: bool) -> None:
 
 def _sticky(meta: PodMeta | None, kinds: tuple[str, ...] = ()) -> bool:
     """A StatefulSet's pod (or one of ``custom_stateful_workload_kinds``, e.g. an OpenKruise
-    AdvancedStatefulSet), or a pod asking for it, keeps its address across re-creation."""
+    AdvancedStatefulSet, compared trimmed and case-blind as upstream), or a pod asking for it
+    (Go's ``strconv.ParseBool`` true: 1, t, true in any case), keeps its address."""
     if meta is None:
         return False
-    return meta.owner_kind in ("StatefulSet", *kinds) or \
-        meta.annotations.get(STICKY_ANNOTATION, "").lower() == "true"
+    stateful = {"statefulset", *(k.strip().lower() for k in kinds)}
+    return meta.owner_kind.strip().lower() in stateful or \
+        meta.annotations.get(STICKY_ANNOTATION, "").strip() in ("1", "t", "T", "true", "TRUE",
+                                                                 "True")
 
 
 def _store_error(exc: StoreError) -> rpc.RpcError:

@@ -14,7 +14,7 @@ import pytest
 
 from terway.config.eniconf import parse_eni_conf
 from terway.daemon import logfmt
-from terway.daemon.bandwidth import parse_quantity, pod_bandwidth
+from terway.daemon.bandwidth import parse_aliyun, parse_quantity, pod_bandwidth
 from terway.daemon.install import main as install_main
 from terway.daemon.lock import AlreadyRunning, LockFile
 from terway.daemon.main import main as terwayd_main
@@ -108,13 +108,32 @@ def test_bandwidth_annotations() -> None:
     assert parse_quantity("10M") == 10_000_000 and parse_quantity("1Gi") == 2**30
     meta = PodMeta(annotations={"kubernetes.io/ingress-bandwidth": "1M",
                                 "kubernetes.io/egress-bandwidth": "lots"})
-    assert pod_bandwidth(meta, 5, 7) == (1_000_000, 7)  # a bad value is ignored
+    assert pod_bandwidth(meta, None, 7) == (1_000_000, 7)  # a bad value is ignored
     with pytest.raises(ValueError, match="lots"):
         parse_quantity("lots")
     upstream = PodMeta(annotations={"k8s.aliyun.com/ingress-bandwidth": "2M",
                                     "k8s.aliyun.com/egress-bandwidth": "3M",
                                     "kubernetes.io/egress-bandwidth": "9M"})
-    assert pod_bandwidth(upstream, None, None) == (2_000_000, 3_000_000)  # upstream's key wins
+    # upstream's annotation is bytes/s in 1024-based units; the kubernetes.io one wins over it
+    assert pod_bandwidth(upstream, None, None) == (2 * 2**20 * 8, 9_000_000)
+    assert pod_bandwidth(upstream, 5, None) == (5, 9_000_000)   # the runtime's value wins
+
+
+@pytest.mark.parametrize(("value", "bits"), [
+    ("10M", 10 * 2**20 * 8), ("10mb", 10 * 2**20 * 8), ("10MiB", 10 * 2**20 * 8),
+    ("512K", 512 * 2**10 * 8), ("1.5G", int(1.5 * 2**30) * 8), ("100B", 800),
+])
+def test_aliyun_bandwidth_annotation_is_upstreams_bytes(value: str, bits: int) -> None:
+    """Issue 10: read as bits/s, the same annotation limited 8.4x harder than upstream."""
+    assert parse_aliyun(value) == bits
+
+
+@pytest.mark.parametrize("value", ["10", "", "10X", "-5M", "0M", "ten"])
+def test_a_bad_aliyun_bandwidth_is_ignored_and_reported(value: str) -> None:
+    bad: list[tuple[str, str]] = []
+    meta = PodMeta(annotations={"k8s.aliyun.com/ingress-bandwidth": value})
+    assert pod_bandwidth(meta, None, None, lambda k, v: bad.append((k, v))) == (0, 0)
+    assert bad == [("k8s.aliyun.com/ingress-bandwidth", value)]
 
 
 def test_lock_file_refuses_a_second_daemon(tmp_path: Path) -> None:
@@ -213,3 +232,8 @@ def test_custom_stateful_workload_kinds_keep_their_address() -> None:
         {"custom_stateful_workload_kinds": ["AdvancedStatefulSet"]}).custom_stateful_workload_kinds)
     assert _sticky(PodMeta(owner_kind="StatefulSet"))
     assert not _sticky(PodMeta(owner_kind="Deployment"), ("AdvancedStatefulSet",))
+    assert _sticky(PodMeta(owner_kind="advancedstatefulset"), (" AdvancedStatefulSet ",))
+    for yes in ("1", "t", "T", "true", "TRUE", "True"):    # Go's strconv.ParseBool
+        assert _sticky(PodMeta(annotations={"k8s.aliyun.com/pod-ip-reservation": yes})), yes
+    for no in ("0", "yes", "tRuE", ""):
+        assert not _sticky(PodMeta(annotations={"k8s.aliyun.com/pod-ip-reservation": no})), no

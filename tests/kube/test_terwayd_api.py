@@ -72,11 +72,12 @@ def test_node_annotation_max_available_ip(cluster: Cluster) -> None:
 def test_bandwidth_annotations_shape_the_pods_traffic(cluster: Cluster) -> None:
     apply(cluster, deployment("bw-k8s", 1, annotations={
         "kubernetes.io/ingress-bandwidth": "10M", "kubernetes.io/egress-bandwidth": "20M"}))
+    # upstream's own annotation is bytes/s in 1024-based units: 125K = 128000 B/s = 1024 kbit/s
     apply(cluster, deployment("bw-aliyun", 1, annotations={
-        "k8s.aliyun.com/ingress-bandwidth": "30M", "k8s.aliyun.com/egress-bandwidth": "40M"}))
+        "k8s.aliyun.com/ingress-bandwidth": "125K", "k8s.aliyun.com/egress-bandwidth": "250K"}))
     try:
         for app, ingress, egress in (("bw-k8s", "10Mbit", "20Mbit"),
-                                     ("bw-aliyun", "30Mbit", "40Mbit")):
+                                     ("bw-aliyun", "1024Kbit", "2048Kbit")):
             (p,) = running(cluster, f"app={app}", 1)
             pod_tc = tc_in(pod_pid(p["metadata"]["name"]))
             node = cluster.node(p["spec"]["nodeName"])
