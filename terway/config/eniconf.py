@@ -92,6 +92,7 @@ def parse_eni_conf(source: str | bytes | Mapping[str, Any], prefix: str = "eni_c
     r = FieldReader(data, prefix)
     values = _read_upstream(r) | _read_ours(r)
     r.seen.update(UNAVAILABLE_FEATURES)
+    _check_upstream_only(r)
     warnings = list(_check_cross_field(r, values))
     if r.errors:
         raise ConfigError(r.errors)
@@ -290,6 +291,29 @@ UNAVAILABLE_FEATURES = {
     "enable_erdma": "ERDMA (RDMA-capable ENIs)",
     "enable_ip_prefix": "IP prefix delegation",
 }
+
+
+# Upstream keys its per-node daemon reads but does not use (so neither do we, silently), and
+# keys whose "on" is what we always do (no device plugin at all).
+UPSTREAM_UNUSED = ("region_id", "prefix", "extra_routes")
+OURS_ALWAYS = {"disable_device_plugin": True}
+PREFIX_COUNTS = ("ipv4_prefix_count", "ipv6_prefix_count")  # only with enable_ip_prefix
+
+
+def _check_upstream_only(r: FieldReader) -> None:
+    """The keys above: accepted as upstream has them, refused where they would ask for more."""
+    r.seen.update(UPSTREAM_UNUSED)
+    for key, ours in OURS_ALWAYS.items():
+        r.seen.add(key)
+        value = r.data.get(key)
+        if value is not None and value != ours and value not in ("", "true"):
+            r.warn(key, f"{value!r}: terway-py has no device plugin (aliyun/eni, ERDMA); "
+                   "the scheduler does not count exclusive ENIs")
+    for key in PREFIX_COUNTS:
+        r.seen.add(key)
+        if r.data.get(key) not in (None, 0, "", "0"):
+            r.fail(key, f"{r.data.get(key)!r}: IP prefix delegation is not available in "
+                   "terway-py yet; remove it")
 
 
 def _check_cross_field(r: FieldReader, v: dict[str, Any]) -> list[str]:

@@ -293,3 +293,39 @@ def test_backoff_override_in_upstreams_form_means_the_same_and_is_applied() -> N
     assert policies["AssignPrivateIpAddresses"] == Backoff(1.0, 1.5, 4, jitter=0.1)
     assert policies["CreateNetworkInterface"] == Backoff(7.0, 1.0, 3)   # the API name wins
     assert policies["AttachNetworkInterface"] == ENI_OPS               # untouched
+
+
+# upstream's Helm chart (charts/terway/templates/configmap.yaml) with its default values
+UPSTREAM_CHART_CONF = {
+    "version": "1", "max_pool_size": 5, "min_pool_size": 0, "enable_eni_trunking": False,
+    "access_key": "", "access_secret": "", "vswitches": {"cn-hangzhou-k": ["vsw-1"]},
+    "service_cidr": "172.21.0.0/20", "security_groups": ["sg-1"], "ip_stack": "ipv4",
+    "vswitch_selection_policy": "ordered",
+}
+# the seeds' (vswitch-expansion blog's) eni_conf
+SEEDS_CONF = {
+    "version": "1", "max_pool_size": 80, "min_pool_size": 20,
+    "credential_path": "/var/addon/token-config",
+    "vswitches": {"cn-shanghai-f": ["vsw-AAA", "vsw-BBB"]},
+    "eni_tags": {"ack.aliyun.com": "xxxxxxxxx"}, "service_cidr": "172.16.0.0/16",
+    "security_group": "sg-xxxxxxx", "vswitch_selection_policy": "ordered",
+}
+
+
+@pytest.mark.parametrize("conf", [UPSTREAM_CHART_CONF, SEEDS_CONF], ids=["chart", "seeds"])
+def test_upstream_chart_defaults_and_the_seeds_start_without_a_warning(
+        conf: dict[str, Any]) -> None:
+    """Issue 10 acceptance: no warning except for features documented as unavailable."""
+    assert parse_eni_conf(conf).warnings == ()
+
+
+def test_keys_upstream_reads_but_never_uses_are_accepted_quietly() -> None:
+    c = parse_eni_conf({"region_id": "cn-hangzhou", "prefix": "terway",
+                        "extra_routes": [{"dst": "192.168.0.0/16"}],
+                        "disable_device_plugin": True, "ipv4_prefix_count": 0})
+    assert c.warnings == ()
+    assert parse_eni_conf({"disable_device_plugin": False}).warnings == (
+        "eni_conf.disable_device_plugin: False: terway-py has no device plugin (aliyun/eni, "
+        "ERDMA); the scheduler does not count exclusive ENIs",)
+    with pytest.raises(ConfigError, match=r"eni_conf\.ipv4_prefix_count: 4: IP prefix"):
+        parse_eni_conf({"ipv4_prefix_count": 4})
