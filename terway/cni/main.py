@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         stdin = sys.stdin.buffer.read()
     except OSError as exc:
         stdin = b""
-        code, out, err = _error_output(c.LATEST_VERSION, c.PLUGIN_BUG, f"reading stdin: {exc}")
+        code, out, err = _error_output(c.LATEST_VERSION, c.IO_FAILURE, f"reading stdin: {exc}")
     else:
         code, out, err = run(_environ(), stdin)
     try:

@@ -331,3 +331,20 @@ def test_podman_cni_args_without_a_namespace_mean_the_default_namespace() -> Non
     env = parse_env({"CNI_COMMAND": "ADD", "CNI_CONTAINERID": "c1", "CNI_NETNS": "/run/netns/x",
                      "CNI_IFNAME": "eth0", "CNI_ARGS": "IgnoreUnknown=1;K8S_POD_NAME=web"})
     assert (env.pod_namespace, env.pod_name) == ("default", "web")
+
+
+def test_an_unreadable_stdin_is_an_io_failure(monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """CNI code 5, as upstream's skel answers (it was 199, a plugin bug)."""
+    from terway.cni import main as plugin
+
+    class Unreadable:
+        class buffer:  # sys.stdin.buffer's shape
+            @staticmethod
+            def read() -> bytes:
+                raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(sys, "stdin", Unreadable)
+    assert plugin.main() == 1
+    out = json.loads(capsys.readouterr().out)
+    assert out["code"] == 5 and "reading stdin" in out["msg"]
