@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -219,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"\nreal terwayd: not measured: {type(exc).__name__}: {exc}")
     finally:
         node.destroy()
+        shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -54,8 +55,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from emulator.fabric.testbed import NodeBed
 
-    bed = NodeBed(Path(tempfile.mkdtemp(prefix="terway-bench-d-")), seed=4343,
-                  vswitch_cidr="10.88.1.0/24",
+    workdir = Path(tempfile.mkdtemp(prefix="terway-bench-d-"))
+    bed = NodeBed(workdir, seed=4343, vswitch_cidr="10.88.1.0/24",
                   conf={"min_pool_size": 4, "max_pool_size": args.n + 8}).up()
     try:
         bed.start_daemon()
@@ -73,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         loaded = rss_kib(pid)
     finally:
         bed.down()
+        shutil.rmtree(workdir, ignore_errors=True)
     base = baseline_rss_kib()
     print(f"terwayd RSS: {idle / 1024:.1f} MiB idle, {loaded / 1024:.1f} MiB after {args.n} pods "
           f"({took:.1f} s to add them)")
