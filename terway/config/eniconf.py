@@ -39,6 +39,8 @@ class EniConf:
     eni_tag_filter: Mapping[str, str] = field(default_factory=dict)
     eni_tag_block_list: tuple[tuple[str, str], ...] = ()
     custom_stateful_workload_kinds: tuple[str, ...] = ()
+    kube_client_qps: float = 0.0     # 0: client-go's default (5), as upstream's daemon
+    kube_client_burst: int = 0       # 0: client-go's default (10)
     service_cidr: str = ""
     max_pool_size: int = 0
     min_pool_size: int = 0
@@ -125,6 +127,8 @@ def _read_upstream(r: FieldReader) -> dict[str, Any]:
         "eni_tag_filter": r.str_map("eni_tag_filter"),
         "eni_tag_block_list": _read_block_list(r),
         "custom_stateful_workload_kinds": r.str_list("custom_stateful_workload_kinds"),
+        "kube_client_qps": r.number("kube_client_qps", 0.0),
+        "kube_client_burst": r.integer("kube_client_burst", 0),
         "service_cidr": ",".join(r.cidr_list("service_cidr")),
         "max_pool_size": r.integer("max_pool_size", 0),
         "min_pool_size": r.integer("min_pool_size", 0),

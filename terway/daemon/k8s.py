@@ -12,9 +12,11 @@ from __future__ import annotations
 import datetime
 import json
 import os
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from terway.cloud.ratelimit import TokenBucket
 from terway.daemon import logfmt
 from terway.daemon.ports import Kube, NoopKube, PodMeta
 
@@ -45,6 +47,38 @@ def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
+DEFAULT_QPS, DEFAULT_BURST = 5.0, 10   # client-go's, what upstream gets with 0
+
+
+class RateLimited:
+    """Every call of the wrapped API object waits for a token first (client-go's QPS/burst:
+    the API server sees at most ``qps`` requests a second from this node, after a burst)."""
+
+    def __init__(self, api: Any, bucket: TokenBucket,
+                 sleep: Callable[[float], None] = time.sleep,
+                 now: Callable[[], float] = time.monotonic) -> None:
+        self._api, self.bucket, self._sleep, self._now = api, bucket, sleep, now
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._api, name)
+        if not callable(attr):
+            return attr
+
+        def limited(*args: Any, **kwargs: Any) -> Any:
+            wait = self.bucket.reserve(self._now())
+            if wait > 0:
+                self._sleep(wait)
+            return attr(*args, **kwargs)
+
+        return limited
+
+
+def rate_limited(api: Any, qps: float, burst: int) -> RateLimited:
+    """eni_conf's ``kube_client_qps``/``kube_client_burst`` (0: client-go's defaults)."""
+    return RateLimited(api, TokenBucket(qps or DEFAULT_QPS, burst or DEFAULT_BURST,
+                                        now=time.monotonic()))
+
+
 class KubeApi:
     enabled = True
 
@@ -56,12 +90,16 @@ class KubeApi:
         else:
             config.load_incluster_config()  # type: ignore[no-untyped-call]
         self._client = client
-        self.core = client.CoreV1Api()
+        self.core: Any = rate_limited(client.CoreV1Api(), DEFAULT_QPS, DEFAULT_BURST)
         self.node_name = node_name
         # Pod UIDs seen by pod(): an event must name its pod's UID, or `kubectl describe pod`
         # (which selects events by involvedObject.uid) does not show it.
         self._uids: dict[tuple[str, str], str] = {}
         self._node_uid_cache: str | None = None
+
+    def set_rate_limit(self, qps: float, burst: int) -> None:
+        """Apply eni_conf's client limits (known only once the config is read)."""
+        self.core = rate_limited(self.core._api, qps, burst)
 
     def _status(self, exc: Exception) -> int:
         return int(getattr(exc, "status", 0) or 0)

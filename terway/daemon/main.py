@@ -26,7 +26,7 @@ from terway.daemon import logfmt
 from terway.daemon.app import DEFAULT_STATE_DIR, Daemon, DaemonOptions
 from terway.daemon.clock import Clock, RealClock, ScaledClock
 from terway.daemon.executor import link_with_mac_exists
-from terway.daemon.k8s import kube_from_env
+from terway.daemon.k8s import KubeApi, kube_from_env
 from terway.daemon.lock import AlreadyRunning
 from terway.daemon.metrics import Metrics
 from terway.daemon.node import LoadedConfig, load_config
@@ -190,6 +190,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(exc.problems, EXIT_CONFIG, "invalid configuration")
     for w in conf.eni_conf.warnings:
         logger.warning("config: %s", w)
+    if isinstance(kube, KubeApi):
+        kube.set_rate_limit(conf.eni_conf.kube_client_qps, conf.eni_conf.kube_client_burst)
     try:
         daemon = build_daemon(args, conf, kube)
     except CredentialError as exc:

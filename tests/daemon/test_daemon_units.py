@@ -237,3 +237,23 @@ def test_custom_stateful_workload_kinds_keep_their_address() -> None:
         assert _sticky(PodMeta(annotations={"k8s.aliyun.com/pod-ip-reservation": yes})), yes
     for no in ("0", "yes", "tRuE", ""):
         assert not _sticky(PodMeta(annotations={"k8s.aliyun.com/pod-ip-reservation": no})), no
+
+
+def test_the_kubernetes_client_waits_for_its_rate_limit() -> None:
+    """Issue 10: kube_client_qps/burst were ignored; every API call now takes a token."""
+    from terway.cloud.ratelimit import TokenBucket
+    from terway.daemon.k8s import RateLimited
+
+    class Api:
+        calls = 0
+
+        def read_node(self, name: str) -> str:
+            Api.calls += 1
+            return name
+
+    slept: list[float] = []
+    api = RateLimited(Api(), TokenBucket(2.0, 2, now=0.0), sleep=slept.append, now=lambda: 0.0)
+    assert [api.read_node("n") for _ in range(4)] == ["n"] * 4 and Api.calls == 4
+    assert slept == [0.5, 1.0]      # the burst of 2 is free, then one every 1/qps s
+    c = parse_eni_conf({"kube_client_qps": 20, "kube_client_burst": 40})
+    assert (c.kube_client_qps, c.kube_client_burst) == (20.0, 40) and c.warnings == ()
