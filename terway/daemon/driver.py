@@ -22,7 +22,7 @@ from terway.daemon import logfmt
 from terway.daemon.clock import Clock
 from terway.daemon.executor import Executor
 from terway.daemon.metrics import Metrics
-from terway.daemon.store import Intent, Store, StoreError
+from terway.daemon.store import ERR_STORE, Intent, Store, StoreError
 from terway.ipam import IpamCore
 from terway.ipam.commands import (
     AssignIps,
@@ -51,7 +51,6 @@ INTENT_RELEASE = "release_eni"
 INTENT_ASSIGN = "assign_ips"
 INTENT_UNASSIGN = "unassign_ips"
 ERR_INTERNAL = "TerwayDriverError"
-ERR_STORE = "TerwayStoreUnavailable"
 
 
 class AllocTimeout(Exception):

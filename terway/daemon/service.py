@@ -37,13 +37,12 @@ from terway.daemon.driver import AllocTimeout, Driver
 from terway.daemon.events import ALLOC_FAILED, ALLOC_SUCCEED, PARSE_FAILED, EventRecorder
 from terway.daemon.node import EniNet, LoadedConfig
 from terway.daemon.ports import Datapath, Kube, NoopKube, PodMeta, PodNetwork, SetupResult
-from terway.daemon.store import PodRecord, Resource, Store, StoreError, pod_key
+from terway.daemon.store import ERR_STORE, PodRecord, Resource, Store, StoreError, pod_key
 from terway.ipam.notices import Allocation
 
 log = logfmt.get("service")
 ERR_DATAPATH = "DatapathSetupFailed"
 ERR_ALLOC_TIMEOUT = "AllocIPTimeout"
-ERR_STORE = "StateStoreUnavailable"
 STICKY_ANNOTATION = "k8s.aliyun.com/pod-ip-reservation"
 RELEASING = "releasing"  # PodRecord.extra key: DEL answered, unwiring not yet done
 WIRING = "wiring"        # PodRecord.extra key: ADD not answered, datapath maybe half set up

@@ -110,6 +110,9 @@ def pod_key(namespace: str, name: str) -> str:
     return f"{namespace}/{name}"
 
 
+ERR_STORE = "StateStoreUnavailable"  # the error code of a StoreError, wherever it is answered
+
+
 class StoreError(RuntimeError):
     """A change could not be made durable (disk full, I/O error, read-only file system).
 

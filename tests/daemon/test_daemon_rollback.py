@@ -19,8 +19,8 @@ from daemon_harness import FakeDatapath, World, run, running_daemon
 
 from terway import rpc
 from terway.daemon.ports import PodNetwork
-from terway.daemon.service import ERR_STORE, RELEASING, WIRING
-from terway.daemon.store import PodRecord, Store, StoreError
+from terway.daemon.service import RELEASING, WIRING
+from terway.daemon.store import ERR_STORE, PodRecord, Store, StoreError
 
 
 class FlakyDatapath(FakeDatapath):
