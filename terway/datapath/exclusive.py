@@ -2,8 +2,8 @@
 
 Pod: ENI renamed ``eth0``, podIP/32, ``default via gw onlink``. Unless ``disable_host_peer``, a
 veth (host ``caliX`` ↔ pod ``veth1``) carries service-CIDR traffic to the host stack: pod route
-``service_cidr via 169.254.1.1 dev veth1 onlink src podIP`` (same for each of
-``host_stack_cidrs``, e.g. the node's own IP), permanent neighbour 169.254.1.1 →
+``service_cidr via 169.254.1.1 dev veth1 onlink src podIP`` (same for each of the netconf's
+``host_stack_cidrs`` and for the node's own IP), permanent neighbour 169.254.1.1 →
 host veth MAC; host route ``podIP/32 dev caliX``. Egress shaping on the pod's eth0 (ingress
 arrives on the ENI directly: not shaped in this mode).
 """
@@ -15,11 +15,11 @@ import socket
 
 from pyroute2 import IPRoute
 
-from terway.datapath import links, tc
+from terway.datapath import links, nl, tc
 from terway.datapath.naming import POD_GATEWAY, host_veth_name, parked_eni_name
 from terway.datapath.netns import iproute, netns_exists, netns_path, open_netns
 from terway.datapath.types import EXCLUSIVE, DatapathError, PodLinks, PodNetwork, PodSpec
-from terway.datapath.veth import create_veth_pair
+from terway.datapath.veth import ensure_pair, paired
 
 PEER_IFNAME = "veth1"
 
@@ -71,12 +71,13 @@ def _rename(ipr: IPRoute, index: int, name: str) -> None:
 def _host_peer(pod: PodSpec, net: PodNetwork, host_netns: str | None) -> tuple[str, str]:
     host_if = host_veth_name(pod.pod_namespace, pod.pod_name)
     peer = PodSpec(pod.pod_namespace, pod.pod_name, pod.netns, PEER_IFNAME)
-    with iproute(pod.netns) as podr:
-        links.delete_link(podr, PEER_IFNAME)
+    with nl.host_socket(host_netns) as hsock, nl.pod_socket(pod.netns) as psock:
+        if paired(hsock, psock, host_if, PEER_IFNAME) is None:  # kept when intact (re-sync)
+            psock.del_link(name=PEER_IFNAME)
+        hlink, _ = ensure_pair(hsock, psock, host_if, peer, net.mtu)
+    host_idx, host_mac = hlink.index, hlink.mac
     with iproute(host_netns) as host:
-        links.delete_link(host, host_if)
-        host_idx = create_veth_pair(host, host_if, peer, net.mtu)
-        host_mac = links.mac_of(host, host_idx)
+        node_ip = links.node_ip(host)
         links.link_up(host, host_idx)
         links.host_sysctls(host_netns, [host_if])
         host.route("replace", dst=f"{net.pod_ip}/32", oif=host_idx, scope=links.RT_SCOPE_LINK)
@@ -93,7 +94,8 @@ def _host_peer(pod: PodSpec, net: PodNetwork, host_netns: str | None) -> tuple[s
             state=links.NUD_PERMANENT,
             family=socket.AF_INET,
         )
-        for cidr in [net.service_cidr, *net.host_stack_cidrs]:
+        node = [f"{node_ip}/32"] if node_ip else []   # as upstream: the node via the host
+        for cidr in [net.service_cidr, *net.host_stack_cidrs, *node]:
             if not cidr:
                 continue
             podr.route(

@@ -24,41 +24,25 @@ IPVLAN_MODE_L2 = 0
 
 
 def setup(pod: PodSpec, net: PodNetwork, host_netns: str | None = None) -> PodLinks:
-    """Create the pod's slave straight inside its netns; a retry replaces a leftover slave."""
+    """Create the pod's slave straight inside its netns; a retry replaces a leftover slave, a
+    re-run on a live pod (GC's re-sync) keeps its slave so its traffic never stops."""
     with iproute(host_netns) as host:
         eni = links.require_eni(host, net.eni_mac, f"host netns {host_netns or '(own)'}")
         links.lo_up(host)
         links.link_up(host, eni)
         host_slave = ensure_host_slave(host, eni, net.mtu)
-        tmp = temp_name(pod)
         with iproute(pod.netns) as podr:
-            for name in (pod.ifname, tmp):
-                leftover = links.ifindex(podr, name)
-                if leftover is not None:
-                    if not _is_ipvlan(podr, leftover):
-                        raise DatapathError(f"interface {name} already exists in {pod.netns}")
-                    podr.link("del", index=leftover)
-        # The kernel checks a new link's name in the *caller's* netns even when IFLA_NET_NS_FD
-        # puts it elsewhere: "eth0" clashes with the node's own eth0 (EEXIST). So: a name unique
-        # to the pod first, renamed inside the pod.
-        fd = open_netns(pod.netns)
-        try:
-            host.link(
-                "add",
-                ifname=tmp,
-                kind="ipvlan",
-                link=eni,
-                ipvlan_mode=IPVLAN_MODE_L2,
-                net_ns_fd=fd,
-            )
-        finally:
-            os.close(fd)
+            index = _live_slave(podr, pod.ifname, eni, net.eni_mac)
+        if index is None:
+            _new_slave(host, eni, pod)
         host.route("replace", dst=f"{net.pod_ip}/32", oif=host_slave, scope=links.RT_SCOPE_LINK)
     with iproute(pod.netns) as podr:
-        index = links.ifindex(podr, tmp)
         if index is None:
-            raise DatapathError(f"{tmp} vanished during setup")
-        podr.link("set", index=index, ifname=pod.ifname)
+            tmp = temp_name(pod)
+            index = links.ifindex(podr, tmp)
+            if index is None:
+                raise DatapathError(f"{tmp} vanished during setup")
+            podr.link("set", index=index, ifname=pod.ifname)
         links.lo_up(podr)
         podr.link("set", index=index, mtu=net.mtu, state="up")
         links.ignore_exists(
@@ -68,6 +52,38 @@ def setup(pod: PodSpec, net: PodNetwork, host_netns: str | None = None) -> PodLi
         tc.set_rate(podr, index, net.egress_bps, net.mtu)
         pod_mac = links.mac_of(podr, index)
     return PodLinks(IPVLAN, pod.ifname, pod_mac, "", "", eni, 0)
+
+
+def _live_slave(podr: IPRoute, name: str, eni: int, eni_mac: str) -> int | None:
+    """The pod's ``name`` when it already is an ipvlan slave of this ENI (same MAC: slaves
+    share their master's), else None."""
+    index = links.ifindex(podr, name)
+    if index is None or not _is_ipvlan(podr, index):
+        return None
+    link = podr.get_links(index)[0]
+    same = link.get_attr("IFLA_LINK") == eni and link.get_attr("IFLA_ADDRESS") == eni_mac
+    return index if same else None
+
+
+def _new_slave(host: IPRoute, eni: int, pod: PodSpec) -> None:
+    """A fresh slave in the pod, named ``temp_name(pod)`` (leftovers of earlier tries go)."""
+    tmp = temp_name(pod)
+    with iproute(pod.netns) as podr:
+        for name in (pod.ifname, tmp):
+            leftover = links.ifindex(podr, name)
+            if leftover is not None:
+                if not _is_ipvlan(podr, leftover):
+                    raise DatapathError(f"interface {name} already exists in {pod.netns}")
+                podr.link("del", index=leftover)
+    # The kernel checks a new link's name in the *caller's* netns even when IFLA_NET_NS_FD
+    # puts it elsewhere: "eth0" clashes with the node's own eth0 (EEXIST). So: a name unique
+    # to the pod first, renamed inside the pod.
+    fd = open_netns(pod.netns)
+    try:
+        host.link("add", ifname=tmp, kind="ipvlan", link=eni, ipvlan_mode=IPVLAN_MODE_L2,
+                  net_ns_fd=fd)
+    finally:
+        os.close(fd)
 
 
 def temp_name(pod: PodSpec) -> str:

@@ -12,6 +12,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 from terway.datapath.netns import write_sysctls
 from terway.datapath.types import DatapathError
 
+RT_SCOPE_UNIVERSE = 0
 RT_SCOPE_LINK = 253
 RTNH_F_ONLINK = 4
 NUD_PERMANENT = 0x80
@@ -155,3 +156,12 @@ def lo_up(ipr: IPRoute) -> None:
     lo = ifindex(ipr, "lo")
     if lo is not None and link_attr(ipr, lo, "IFLA_OPERSTATE") not in ("UNKNOWN", "UP"):
         link_up(ipr, lo)
+
+
+def node_ip(ipr: IPRoute) -> str | None:
+    """The node's IPv4 address as Kubernetes picks it: the first global address on the
+    interface of the default route (without one, the first global address of the netns)."""
+    addrs = [a for a in ipr.get_addr(family=socket.AF_INET) if a["scope"] == RT_SCOPE_UNIVERSE]
+    oifs = {r.get_attr("RTA_OIF") for r in ipr.get_default_routes(family=socket.AF_INET)}
+    preferred = [a for a in addrs if a["index"] in oifs] or addrs
+    return str(preferred[0].get_attr("IFA_ADDRESS")) if preferred else None

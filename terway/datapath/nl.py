@@ -39,7 +39,7 @@ RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = 24, 25, 26
 RTM_NEWNEIGH = 28
 RTM_NEWRULE, RTM_DELRULE, RTM_GETRULE = 32, 33, 34
 
-IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_OPERSTATE = 1, 3, 4, 16
+IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_OPERSTATE = 1, 3, 4, 5, 16
 IFLA_LINKINFO, IFLA_NET_NS_FD, IFLA_AF_SPEC = 18, 28, 26
 IFLA_INFO_KIND, IFLA_INFO_DATA = 1, 2
 VETH_INFO_PEER = 1
@@ -105,12 +105,14 @@ def parse_attrs(data: bytes, offset: int = 0) -> dict[int, bytes]:
 class Link:
     """What the hot path needs of an RTM_NEWLINK message."""
 
-    __slots__ = ("index", "kind", "mac", "name", "up")
+    __slots__ = ("index", "kind", "mac", "name", "peer", "up")
 
     def __init__(self, body: bytes) -> None:
         _, _, self.index, flags, _ = _IFINFO.unpack_from(body)
         attrs = parse_attrs(body, _IFINFO.size)
         self.name = attrs.get(IFLA_IFNAME, b"").rstrip(b"\0").decode()
+        link = attrs.get(IFLA_LINK, b"")   # a veth's peer (its index in the peer's netns)
+        self.peer = struct.unpack("=I", link)[0] if len(link) == 4 else 0
         self.mac = ":".join(f"{b:02x}" for b in attrs.get(IFLA_ADDRESS, b""))
         self.up = bool(flags & IFF_UP)
         info = parse_attrs(attrs.get(IFLA_LINKINFO, b""))

@@ -29,7 +29,8 @@ from terway.datapath.types import VETH, DatapathError, PodLinks, PodNetwork, Pod
 
 
 def setup(pod: PodSpec, net: PodNetwork, host_netns: str | None = None) -> PodLinks:
-    """Wire the pod; safe to retry (a half-made veth from an earlier try is replaced).
+    """Wire the pod; safe to retry, and to re-run on a live pod (GC's re-sync): an intact veth
+    pair is kept, so the pod's traffic never stops; a half-made one is replaced.
 
     Raw rtnetlink (terway.datapath.nl): ~16 round trips, one pooled socket in the node's
     namespace and one fresh socket in the pod's; tc (only with a bandwidth limit) on pyroute2.
@@ -38,22 +39,13 @@ def setup(pod: PodSpec, net: PodNetwork, host_netns: str | None = None) -> PodLi
     with nl.host_socket(host_netns) as host, nl.pod_socket(pod.netns) as podr:
         eni = eni_cache.lookup(host, host_netns, net.eni_mac)
         table = eni_table(eni.index)
-        host.del_link(name=host_if)  # leftover of an interrupted ADD (takes its pod end too)
-        if podr.link(name=pod.ifname) is not None:
-            raise DatapathError(f"interface {pod.ifname} already exists in {pod.netns}")
-        fd = open_netns(pod.netns)
-        try:
-            host.add_veth(host_if, net.mtu, pod.ifname, fd)
-        finally:
-            os.close(fd)
-        hlink = _require_nl(host, host_if)
+        hlink, plink = ensure_pair(host, podr, host_if, pod, net.mtu)
         host.set_link(hlink.index, rp_filter=0)
         host.replace_route(net.pod_ip, 32, hlink.index, scope=nl.RT_SCOPE_LINK)
         _ensure_rules(host, net.pod_ip, table)
         host.replace_route(
             "0.0.0.0", 0, eni.index, gateway=net.gateway, table=table, flags=links.RTNH_F_ONLINK
         )
-        plink = _require_nl(podr, pod.ifname)
         podr.set_link(name="lo")
         podr.set_link(plink.index)
         podr.add_addr(plink.index, net.pod_ip, 32)
@@ -61,13 +53,41 @@ def setup(pod: PodSpec, net: PodNetwork, host_netns: str | None = None) -> PodLi
         podr.replace_route(
             "0.0.0.0", 0, plink.index, gateway=POD_GATEWAY, flags=links.RTNH_F_ONLINK
         )
-    if net.ingress_bps > 0:  # fresh links carry no qdisc: nothing to clear otherwise
+    if net.ingress_bps > 0:  # fresh links carry no qdisc; a kept pair has this pod's own
         with iproute(host_netns) as ipr:
             tc.set_rate(ipr, hlink.index, net.ingress_bps, net.mtu)
     if net.egress_bps > 0:
         with iproute(pod.netns) as ipr:
             tc.set_rate(ipr, plink.index, net.egress_bps, net.mtu)
     return PodLinks(VETH, pod.ifname, plink.mac, host_if, hlink.mac, eni.index, table)
+
+
+def paired(host: nl.Socket, podr: nl.Socket, host_if: str,
+           pod_if: str) -> tuple[nl.Link, nl.Link] | None:
+    """(host end, pod end) when ``host_if`` and the pod's ``pod_if`` are one veth pair."""
+    hlink, plink = host.link(name=host_if), podr.link(name=pod_if)
+    if hlink is not None and plink is not None and hlink.kind == plink.kind == "veth" and \
+            hlink.peer == plink.index and plink.peer == hlink.index:
+        return hlink, plink
+    return None
+
+
+def ensure_pair(host: nl.Socket, podr: nl.Socket, host_if: str, pod: PodSpec,
+                mtu: int) -> tuple[nl.Link, nl.Link]:
+    """The pod's veth pair (host end, pod end ``pod.ifname``): the existing one when intact,
+    else a new one (a leftover host end goes first: deleting it takes its pod end too)."""
+    pair = paired(host, podr, host_if, pod.ifname)
+    if pair is not None:
+        return pair
+    host.del_link(name=host_if)
+    if podr.link(name=pod.ifname) is not None:
+        raise DatapathError(f"interface {pod.ifname} already exists in {pod.netns}")
+    fd = open_netns(pod.netns)
+    try:
+        host.add_veth(host_if, mtu, pod.ifname, fd)
+    finally:
+        os.close(fd)
+    return _require_nl(host, host_if), _require_nl(podr, pod.ifname)
 
 
 def _require_nl(sock: nl.Socket, name: str) -> nl.Link:
@@ -91,32 +111,6 @@ def _ensure_rules(host: nl.Socket, ip: str, table: int) -> None:
         for old in tables:
             host.rule(False, prio, ip, direction, old)
         host.rule(True, prio, ip, direction, want[(prio, direction)])
-
-
-def create_veth_pair(host: IPRoute, host_if: str, pod: PodSpec, mtu: int) -> int:
-    """veth ``host_if`` in the host with its peer created directly as ``pod.ifname`` in the pod."""
-    with iproute(pod.netns) as podr:
-        if links.ifindex(podr, pod.ifname) is not None:
-            raise DatapathError(f"interface {pod.ifname} already exists in {pod.netns}")
-    fd = open_netns(pod.netns)
-    try:
-        host.link(
-            "add",
-            ifname=host_if,
-            kind="veth",
-            mtu=mtu,
-            peer={"ifname": pod.ifname, "net_ns_fd": fd, "mtu": mtu},
-        )
-    finally:
-        os.close(fd)
-    return _require(host, host_if)
-
-
-def _require(ipr: IPRoute, name: str) -> int:
-    index = links.ifindex(ipr, name)
-    if index is None:
-        raise DatapathError(f"interface {name} vanished during setup")
-    return index
 
 
 def teardown(pod: PodSpec, pod_ip: str, host_netns: str | None = None) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from datapath.topology import ENI2_MAC, GATEWAY, NODE_IP, Node, ping, sh
@@ -18,7 +20,7 @@ def net(disable_host_peer: bool = False) -> PodNetwork:
         GATEWAY,
         ENI2_MAC,
         service_cidr=SERVICE_CIDR,
-        host_stack_cidrs=(f"{NODE_IP}/32",),
+        host_stack_cidrs=("169.254.20.10/32",),   # upstream chart's example (node-local DNS)
         disable_host_peer=disable_host_peer,
     )
 
@@ -39,7 +41,8 @@ def test_eni_moves_into_pod_and_back(node: Node) -> None:
     assert check_pod(EXCLUSIVE, pod, net(), node.node) == []
     node.route_pod("10.9.0.31", ENI2_MAC)
     assert ping(ns, GATEWAY)
-    assert f"{NODE_IP} via 169.254.1.1 dev veth1" in routes
+    assert f"{NODE_IP} via 169.254.1.1 dev veth1" in routes   # found by the datapath itself
+    assert "169.254.20.10 via 169.254.1.1 dev veth1" in routes
     assert ping(ns, NODE_IP)  # through the host peer veth
     assert ping(node.node, "10.9.0.31")
     setup_pod(EXCLUSIVE, pod, net(), node.node)  # retry: the ENI is already in the pod
@@ -49,6 +52,25 @@ def test_eni_moves_into_pod_and_back(node: Node) -> None:
     assert "eni020000000102" in host_links and links.host_ifname not in host_links
     assert "eth0" not in sh("ip", "-n", ns, "-br", "link")
     assert "inet " not in sh("ip", "-n", node.node, "addr", "show", "eni020000000102")
+
+
+def test_setup_again_keeps_the_live_pods_host_peer(node: Node) -> None:
+    """GC's re-sync re-runs setup: the pod's veth1 and its host end stay (no gap for Service
+    traffic), a deleted route comes back."""
+    node.plug("eth2", ENI2_MAC)
+    pod = PodSpec("default", "db-2", node.pod_ns("p1"))
+    ns = pod.netns.rsplit("/", 1)[1]
+    links = setup_pod(EXCLUSIVE, pod, net(), node.node)
+    before = (index_of(node.node, links.host_ifname), index_of(ns, "veth1"))
+    sh("ip", "-n", ns, "route", "del", SERVICE_CIDR)
+    setup_pod(EXCLUSIVE, pod, net(), node.node)
+    assert (index_of(node.node, links.host_ifname), index_of(ns, "veth1")) == before
+    assert check_pod(EXCLUSIVE, pod, net(), node.node) == []
+    assert f"{SERVICE_CIDR} via 169.254.1.1 dev veth1" in sh("ip", "-n", ns, "route")
+
+
+def index_of(netns: str, name: str) -> int:
+    return int(json.loads(sh("ip", "-j", "-n", netns, "link", "show", name))[0]["ifindex"])
 
 
 def test_disable_host_peer(node: Node) -> None:

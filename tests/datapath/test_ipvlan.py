@@ -34,7 +34,9 @@ def test_ipvlan_slave_in_pod(node: Node) -> None:
     ns = pod.netns.rsplit("/", 1)[1]
     net = PodNetwork("10.9.0.41", GATEWAY, ENI_MAC, prefix_len=24)
     setup_pod(IPVLAN, pod, net, node.node)
-    setup_pod(IPVLAN, pod, net, node.node)  # retry
+    index = sh("ip", "-n", ns, "-o", "link", "show", "eth0").split(":")[0]
+    setup_pod(IPVLAN, pod, net, node.node)  # retry, or GC's re-sync of a live pod:
+    assert sh("ip", "-n", ns, "-o", "link", "show", "eth0").split(":")[0] == index  # kept
     assert "inet 10.9.0.41/24" in sh("ip", "-n", ns, "addr", "show", "eth0")
     assert "ipvlan" in sh("ip", "-d", "-n", ns, "link", "show", "eth0")
     assert "default via 10.9.0.253 dev eth0" in sh("ip", "-n", ns, "route")

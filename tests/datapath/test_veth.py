@@ -123,6 +123,39 @@ def test_setup_is_safe_to_retry(node: Node) -> None:
     assert ping(pod.netns.rsplit("/", 1)[1], GATEWAY)
 
 
+def ifindex(netns: str, name: str) -> int:
+    return int(json.loads(sh("ip", "-j", "-n", netns, "link", "show", name))[0]["ifindex"])
+
+
+def test_setup_again_keeps_a_live_pods_veth_and_repairs_the_rest(node: Node) -> None:
+    """GC re-runs setup on every live pod: it must not recreate the veth pair (the pod would
+    lose its eth0 and its routes meanwhile: 'Network is unreachable' inside the pod)."""
+    pod = PodSpec("default", "live", node.pod_ns("p1"))
+    ns = pod.netns.rsplit("/", 1)[1]
+    host_if = host_veth_name("default", "live")
+    setup_pod(VETH, pod, net("10.9.0.11"), node.node)
+    before = (ifindex(node.node, host_if), ifindex(ns, "eth0"))
+    sh("ip", "-n", ns, "route", "del", "default")
+    sh("ip", "-n", node.node, "route", "del", "10.9.0.11/32")
+    setup_pod(VETH, pod, net("10.9.0.11"), node.node)
+    assert (ifindex(node.node, host_if), ifindex(ns, "eth0")) == before
+    assert check_pod(VETH, pod, net("10.9.0.11"), node.node) == []
+    assert "default via 169.254.1.1 dev eth0" in sh("ip", "-n", ns, "route")
+    node.route_pod("10.9.0.11")
+    assert ping(ns, GATEWAY) and ping(node.node, "10.9.0.11")
+
+
+def test_setup_replaces_a_broken_pair(node: Node) -> None:
+    """A host veth left without its pod end (e.g. an interrupted ADD's) is not kept."""
+    pod = PodSpec("default", "half", node.pod_ns("p1"))
+    host_if = host_veth_name("default", "half")
+    sh("ip", "-n", node.node, "link", "add", host_if, "type", "veth", "peer", "name", "stray")
+    stale = ifindex(node.node, host_if)
+    setup_pod(VETH, pod, net("10.9.0.11"), node.node)
+    assert ifindex(node.node, host_if) != stale
+    assert check_pod(VETH, pod, net("10.9.0.11"), node.node) == []
+
+
 def test_setup_refuses_foreign_interface_of_the_same_name(node: Node) -> None:
     pod = PodSpec("default", "clash", node.pod_ns("p1"))
     ns = pod.netns.rsplit("/", 1)[1]

@@ -66,6 +66,34 @@ def dump_on_failure(cluster: Cluster) -> None:
                           "--tail", "40", check=False).stdout)
 
 
+def save_diagnostics(cluster: Cluster, test: str) -> Path:
+    """Keep, in the cluster's workdir, what explains a failed test once the pods are gone: pods,
+    events and every terway pod's whole log (the next test may delete or restart them)."""
+    path = cluster.workdir / "failures" / f"{test.replace('/', '_')}.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    parts = []
+    for args in (("get", "pods", "-A", "-o", "wide"), ("get", "events", "-A", "-o", "wide"),
+                 ("-n", "kube-system", "logs", "-l", "app=terway-eniip", "-c", "terway",
+                  "--tail", "-1", "--prefix", "--max-log-requests", "10")):
+        proc = cluster.kubectl(*args, check=False)
+        parts.append(f"$ kubectl {' '.join(args)}\n{proc.stdout}{proc.stderr}")
+    path.write_text("\n\n".join(parts))
+    return path
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    cluster = getattr(item, "funcargs", {}).get("cluster")
+    if report.failed and call.when == "call" and isinstance(cluster, Cluster):
+        try:
+            saved = save_diagnostics(cluster, item.name)
+            report.sections.append(("diagnostics", f"saved: {saved}"))
+        except Exception as exc:    # the cluster may be what broke; the failure is the news
+            report.sections.append(("diagnostics", f"not saved: {exc}"))
+    return report
+
+
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[Cluster]:
     c = bring_up("shared", eni_conf={"min_pool_size": 2, "max_pool_size": 8})

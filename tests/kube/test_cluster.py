@@ -11,7 +11,17 @@ import pytest
 from emulator.cluster import Cluster
 
 from .conftest import wait_for
-from .workloads import apply, delete, deployment, exec_in, in_cidr, pod_ip, running, terway_pods
+from .workloads import (
+    apply,
+    delete,
+    deployment,
+    exec_in,
+    in_cidr,
+    pod_ip,
+    pod_state,
+    running,
+    terway_pods,
+)
 
 
 def test_nodes_are_emulated_instances(cluster: Cluster) -> None:
@@ -84,7 +94,7 @@ def test_pods_reach_their_node(cluster: Cluster, web: list[dict]) -> None:
     for p in web:
         node_ip = p["status"]["hostIP"]
         out = exec_in(cluster, p, "ping", "-c", "1", "-W", "3", node_ip, check=False)
-        assert "1 packets received" in out, out
+        assert "1 packets received" in out, out + pod_state(cluster, p)
 
 
 def test_cluster_api_reachable_from_pods_for_terwayd(cluster: Cluster) -> None:

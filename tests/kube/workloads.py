@@ -73,6 +73,14 @@ def exec_in(cluster: Cluster, pod: dict[str, Any], *cmd: str, check: bool = True
     return proc.stdout + proc.stderr
 
 
+def pod_state(cluster: Cluster, pod: dict[str, Any]) -> str:
+    """For a failure message: the pod's addresses and routes from inside, and its object now."""
+    inside = exec_in(cluster, pod, "sh", "-c", "ip addr; ip route; ip rule", check=False)
+    ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+    now = cluster.kubectl("-n", ns, "get", "pod", name, "-o", "json", check=False).stdout
+    return f"\n--- inside {name}:\n{inside}\n--- {name} now:\n{now}"
+
+
 def delete(cluster: Cluster, *what: str, namespace: str = "default") -> None:
     cluster.kubectl("-n", namespace, "delete", *what, "--ignore-not-found", "--wait=true",
                     timeout=180)
