@@ -78,6 +78,7 @@ class NetConf(_Record):
         "disable_host_peer",
         "egress_bps",
         "eniip_virtual_type",
+        "host_stack_cidrs",
         "ingress_bps",
         "mtu",
         "name",
@@ -91,6 +92,7 @@ class NetConf(_Record):
     eniip_virtual_type: str | None  # normalised: "veth" | "ipvlan"
     mtu: int | None
     disable_host_peer: bool | None
+    host_stack_cidrs: list[str] | None  # exclusive ENI: routed through the host peer veth
     ingress_bps: int | None  # runtimeConfig.bandwidth, bits/s
     egress_bps: int | None
     prev_result: dict[str, Any] | None
@@ -304,12 +306,38 @@ def parse_netconf(obj: dict[str, Any], command: str) -> NetConf:
         eniip_virtual_type=vtype,
         mtu=mtu,
         disable_host_peer=_opt(obj, "disable_host_peer", bool),
+        host_stack_cidrs=_host_stack_cidrs(obj),
         ingress_bps=ingress,
         egress_bps=egress,
         prev_result=prev,
         valid_attachments=_attachments(obj) if command == "GC" else None,
         rpc_timeout=float(timeout) if timeout is not None else None,
     )
+
+
+def _host_stack_cidrs(obj: dict[str, Any]) -> list[str] | None:
+    """IPv4 CIDRs (upstream's ``host_stack_cidrs``); each checked here as the daemon does."""
+    cidrs: list[str] | None = _opt(obj, "host_stack_cidrs", list)
+    for i, cidr in enumerate(cidrs or ()):
+        problem = cidr_problem(cidr)
+        if problem:
+            raise CniError(INVALID_CONFIG, f"host_stack_cidrs[{i}]: {problem}")
+    return cidrs
+
+
+def cidr_problem(cidr: object) -> str:
+    """Why ``cidr`` is not an IPv4 CIDR (``a.b.c.d/n``), or "" when it is one."""
+    if not isinstance(cidr, str):
+        return f"expected a string, got {dumps(cidr, compact=False)}"
+    import ipaddress  # only when the field is used: the plugin's start-up stays cheap
+
+    try:
+        net = ipaddress.ip_network(cidr, strict=False)
+    except ValueError:
+        return f"{cidr[:80]!a} is not a CIDR (a.b.c.d/n)"
+    if net.version != 4:
+        return f"{cidr[:80]!a}: IPv6 is not available in terway-py"
+    return ""
 
 
 def _bandwidth(obj: dict[str, Any]) -> tuple[int | None, int | None]:

@@ -144,6 +144,7 @@ def cmd_add(env: CniEnv, conf: NetConf, call: Caller) -> dict[str, Any]:
         "eniip_virtual_type": conf.eniip_virtual_type,
         "mtu": conf.mtu,
         "disable_host_peer": conf.disable_host_peer,
+        "host_stack_cidrs": conf.host_stack_cidrs or [],
         "ingress_bps": conf.ingress_bps,
         "egress_bps": conf.egress_bps,
     }

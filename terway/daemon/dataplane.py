@@ -23,7 +23,8 @@ def _net(net: PodNetwork) -> dp.PodNetwork:
     return dp.PodNetwork(
         pod_ip=net.ip, gateway=net.gateway, eni_mac=net.eni_mac, prefix_len=prefix,
         mtu=net.mtu, ingress_bps=net.ingress_bps, egress_bps=net.egress_bps,
-        service_cidr=net.service_cidr, disable_host_peer=net.disable_host_peer)
+        service_cidr=net.service_cidr, disable_host_peer=net.disable_host_peer,
+        host_stack_cidrs=net.host_stack_cidrs)
 
 
 class RealDatapath:

@@ -30,6 +30,7 @@ class PodNetwork:
     ingress_bps: int = 0
     egress_bps: int = 0
     disable_host_peer: bool = False
+    host_stack_cidrs: tuple[str, ...] = ()  # exclusive: via the host peer, as service_cidr
 
 
 @dataclass(frozen=True)

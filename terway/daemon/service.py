@@ -115,6 +115,7 @@ class PodService:
         now (ExecCNI: the ADD may have waited for a worker)."""
         _check_names(req.pod_namespace, req.pod_name)
         _check_container_id(req.container_id, required=True)
+        _check_cidrs(req.host_stack_cidrs)
         self._require_ready()
         key = pod_key(req.pod_namespace, req.pod_name)
         await self._after_release(key)
@@ -220,7 +221,8 @@ class PodService:
             ip=alloc.ip, prefix_len=prefix, gateway=gateway, eni_mac=alloc.mac,
             vswitch_cidr=cidr, service_cidr=self.config.service_cidr, datapath=datapath,
             mtu=req.mtu or self.config.mtu, ingress_bps=ingress, egress_bps=egress,
-            disable_host_peer=self.config.disable_host_peer)
+            disable_host_peer=self.config.disable_host_peer,
+            host_stack_cidrs=req.host_stack_cidrs)
 
     # -- ReleaseIP ----------------------------------------------------------------------------
 
@@ -389,6 +391,13 @@ def _check_names(namespace: str, name: str) -> None:
                           f"({cniconf.POD_NAME_RULE})")
 
 
+def _check_cidrs(cidrs: tuple[str, ...]) -> None:
+    for i, cidr in enumerate(cidrs):
+        problem = cniconf.cidr_problem(cidr)
+        if problem:
+            raise rpc.invalid(f"params.host_stack_cidrs[{i}]: {problem}")
+
+
 def _check_container_id(cid: str, *, required: bool) -> None:
     if (cid or required) and not cniconf.container_id_ok(cid):
         raise rpc.invalid(f"params.container_id: {cid[:80]!a} is not a container ID "
@@ -436,6 +445,7 @@ def _record(req: rpc.AllocIPRequest, alloc: Allocation, net: PodNetwork,
         "prefix_len": str(net.prefix_len), "service_cidr": net.service_cidr,
         "datapath": net.datapath, "mtu": str(net.mtu), "ingress_bps": str(net.ingress_bps),
         "egress_bps": str(net.egress_bps), "disable_host_peer": str(net.disable_host_peer),
+        "host_stack_cidrs": ",".join(net.host_stack_cidrs),
         "pod_mac": result.pod_mac, "host_ifname": result.host_ifname,
         "host_mac": result.host_mac,
         "eni_ifindex": "" if result.eni_ifindex is None else str(result.eni_ifindex),
@@ -460,7 +470,8 @@ def network_of(rec: PodRecord) -> PodNetwork | None:
         service_cidr=x.get("service_cidr", ""), datapath=x.get("datapath", "veth"),
         mtu=int(x.get("mtu", "1500") or 1500), ingress_bps=int(x.get("ingress_bps", "0") or 0),
         egress_bps=int(x.get("egress_bps", "0") or 0),
-        disable_host_peer=x.get("disable_host_peer") == "True")
+        disable_host_peer=x.get("disable_host_peer") == "True",
+        host_stack_cidrs=tuple(c for c in x.get("host_stack_cidrs", "").split(",") if c))
 
 
 def _setup_of(rec: PodRecord) -> SetupResult:

@@ -168,6 +168,14 @@ def test_daemon_unreachable() -> None:
         ({}, {"cniVersion": "1.0.0", "name": "x", "rpc_timeout": 10**12}, 7, "rpc_timeout"),
         ({}, {"cniVersion": "1.0.0", "name": "x", "rpc_timeout": 1.5}, 7, "rpc_timeout"),
         ({}, {"cniVersion": "1.0.0", "name": "x", "rpc_timeout": 1e12}, 7, "rpc_timeout"),
+        ({}, {"cniVersion": "1.0.0", "name": "x", "host_stack_cidrs": "10.0.0.0/8"}, 7,
+         "host_stack_cidrs: expected list"),
+        ({}, {"cniVersion": "1.0.0", "name": "x", "host_stack_cidrs": ["10.0.0.0/8", "x/1"]}, 7,
+         "host_stack_cidrs[1]: 'x/1' is not a CIDR"),
+        ({}, {"cniVersion": "1.0.0", "name": "x", "host_stack_cidrs": [8]}, 7,
+         "host_stack_cidrs[0]: expected a string"),
+        ({}, {"cniVersion": "1.0.0", "name": "x", "host_stack_cidrs": ["fd00::/64"]}, 7,
+         "IPv6 is not available"),
     ],
 )
 def test_bad_input_is_a_spec_error(

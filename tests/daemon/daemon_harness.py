@@ -161,10 +161,11 @@ class Running:
         return str(path)
 
     def alloc_req(self, name: str, namespace: str = "default",
-                  container_id: str | None = None) -> rpc.AllocIPRequest:
+                  container_id: str | None = None, **fields: Any) -> rpc.AllocIPRequest:
+        """An ADD for pod ``name``; ``fields``: more AllocIPRequest fields (netconf hints)."""
         return rpc.AllocIPRequest(pod_name=name, pod_namespace=namespace,
                                   container_id=container_id or f"cid-{name}",
-                                  netns=self.netns(f"ns-{name}"), ifname="eth0")
+                                  netns=self.netns(f"ns-{name}"), ifname="eth0", **fields)
 
     async def alloc(self, name: str, **kw: Any) -> rpc.IPInfo:
         return await asyncio.to_thread(self.client().alloc_ip, self.alloc_req(name, **kw))

@@ -50,3 +50,26 @@ def test_a_pod_owns_a_whole_eni_and_gives_it_back(tmp_path: Path) -> None:
             assert sorted(r.pod_key for r in rows) == ["default/p2", "default/p3"]
 
     run(scenario())
+
+
+def test_host_stack_cidrs_reach_the_datapath_and_survive_a_restart(tmp_path: Path) -> None:
+    """The netconf's ``host_stack_cidrs`` (upstream: routed through the host peer in exclusive
+    mode) go with the ADD to the datapath and into the pod's record, so GC's re-sync and a
+    restarted daemon wire the same routes; a bad one is refused before anything is allocated."""
+    world = World.build(instance_type="ecs.g6.xlarge")
+    conf = world.eni_conf(daemon_mode="ENIOnly", min_pool_size=0, max_pool_size=0)
+    cidrs = ("169.254.20.10/32", "100.100.0.0/16")
+
+    async def scenario() -> None:
+        async with running_daemon(tmp_path, world, conf=conf, alloc_timeout=5.0) as d:
+            with pytest.raises(rpc.RpcError) as err:
+                await d.alloc("bad", host_stack_cidrs=("10.0.0.0/8", "nope"))
+            assert err.value.code == rpc.ERR_INVALID_REQUEST
+            assert "params.host_stack_cidrs[1]" in err.value.message
+            assert d.daemon.store.get_pod("default/bad") is None
+            await d.alloc("p1", host_stack_cidrs=cidrs)
+            assert d.datapath.setups[-1].host_stack_cidrs == cidrs
+            assert await d.daemon.resync() == ["default/p1"]
+            assert d.datapath.setups[-1].host_stack_cidrs == cidrs
+
+    run(scenario())
