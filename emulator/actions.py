@@ -84,7 +84,8 @@ def _eni_body(eni: EniView) -> Body:
         "PrivateIpSets": _ip_sets(eni),
         "Tags": {"Tag": [{"TagKey": k, "TagValue": v} for k, v in eni.tags.items()]},
         "Description": eni.description, "InstanceId": eni.instance_id,
-        "CreationTime": eni.creation_time, "ResourceGroupId": "", "ServiceManaged": False,
+        "CreationTime": eni.creation_time, "ResourceGroupId": eni.resource_group_id,
+        "ServiceManaged": False,
     }
     if eni.instance_id:
         body["Attachment"] = {"InstanceId": eni.instance_id, "DeviceIndex": eni.device_index}
@@ -128,7 +129,8 @@ def _create_eni(cloud: Cloud, p: Params) -> Body:
         primary_ip=p.get("PrimaryIpAddress") or None,
         private_ips=p.items("PrivateIpAddress"),
         tags=p.tags(), description=p.get("Description"),
-        name=p.get("NetworkInterfaceName"), client_token=p.get("ClientToken") or None)
+        name=p.get("NetworkInterfaceName"), client_token=p.get("ClientToken") or None,
+        resource_group_id=p.get("ResourceGroupId"))
     body = _eni_body(eni)
     for key in ("Attachment", "CreationTime", "InstanceId"):  # not in the create response
         body.pop(key, None)
@@ -170,6 +172,9 @@ def _describe_enis(cloud: Cloud, p: Params) -> Body:
         status=p.get("Status") or None, eni_type=p.get("Type") or None,
         tags=p.tags() or None, private_ips=p.items("PrivateIpAddress") or None,
         security_group_id=p.get("SecurityGroupId") or None)
+    group = p.get("ResourceGroupId")
+    if group:
+        enis = [e for e in enis if e.resource_group_id == group]
     chunk, paging = _page(enis, p, 500)
     paging.pop("MaxResults", None)
     return {"NetworkInterfaceSets": {"NetworkInterfaceSet": [_eni_body(e) for e in chunk]},

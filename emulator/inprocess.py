@@ -26,7 +26,7 @@ def to_eni(view: EniView) -> Eni:
                zone_id=view.zone_id, status=view.status, primary_ip=view.primary_ip,
                private_ips=view.private_ips, instance_id=view.instance_id,
                eni_type=view.eni_type, security_group_ids=view.security_group_ids,
-               tags=dict(view.tags))
+               tags=dict(view.tags), resource_group_id=view.resource_group_id)
 
 
 class ModelCloud:
@@ -82,13 +82,17 @@ class ModelCloud:
     def create_network_interface(
         self, *, vswitch_id: str, security_group_ids: Sequence[str], secondary_ip_count: int,
         tags: Mapping[str, str], client_token: str, description: str = "",
+        resource_group_id: str = "",
     ) -> Eni:
         def run() -> Eni:
             return to_eni(self.cloud.create_network_interface(
                 vswitch_id, security_group_ids, secondary_ip_count=secondary_ip_count,
-                tags=tags, description=description, client_token=client_token or None))
+                tags=tags, description=description, client_token=client_token or None,
+                resource_group_id=resource_group_id))
         params = {"VSwitchId": vswitch_id, "SecondaryPrivateIpAddressCount":
                   str(secondary_ip_count), "ClientToken": client_token}
+        if resource_group_id:
+            params["ResourceGroupId"] = resource_group_id
         return self._call("CreateNetworkInterface", params, run)
 
     def attach_network_interface(self, eni_id: str, instance_id: str) -> None:

@@ -52,6 +52,12 @@ def not_found(kind: str, rid: str) -> ApiError:
     return ApiError(f"{kind}.NotFound", f'The specified {param} "{rid}" does not exist.', 404)
 
 
+def resource_group_not_found() -> ApiError:
+    """The API reference's code, status and message for a ResourceGroupId naming no group."""
+    return ApiError("InvalidResourceGroup.NotFound",
+                    "The ResourceGroup provided does not exist in our records.", 404)
+
+
 def ip_unassigned(ip: str, eni_id: str) -> ApiError:
     return ApiError("InvalidIp.IpUnassigned",
                     f"The specified IP {ip} is not assigned on {eni_id}.", 403)

@@ -5,6 +5,7 @@ Every operation validates everything first and mutates only after: a refused cal
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 from . import codes
@@ -25,6 +26,9 @@ from .records import (
 
 MAX_IPS_PER_CALL = 10
 MAX_SECONDARY_ON_CREATE = 49
+# Resource group ids are "rg-" and letters/digits; the model keeps no list of groups, so a
+# well-formed id is taken to exist and any other value is a group that cannot exist.
+RESOURCE_GROUP_ID = re.compile(r"rg-[A-Za-z0-9]{1,64}")
 
 
 def check_explicit_ips(vsw: VSwitch, ips: Sequence[str], param: str) -> None:
@@ -60,8 +64,10 @@ class EniOps(NetworkOps):
         description: str = "",
         name: str = "",
         client_token: str | None = None,
+        resource_group_id: str = "",
     ) -> EniView:
-        """CreateNetworkInterface: an Available Secondary ENI with its addresses."""
+        """CreateNetworkInterface: an Available Secondary ENI with its addresses, in
+        ``resource_group_id`` ("": the account's default resource group)."""
         with self._lock:
             self._settle()
             if not vswitch_id:
@@ -72,9 +78,11 @@ class EniOps(NetworkOps):
             if not 0 <= secondary_ip_count <= MAX_SECONDARY_ON_CREATE:
                 raise codes.invalid("SecondaryPrivateIpAddressCount",
                                     f"must be 0 to {MAX_SECONDARY_ON_CREATE}")
+            if resource_group_id and not RESOURCE_GROUP_ID.fullmatch(resource_group_id):
+                raise codes.resource_group_not_found()
             tag_map = dict(tags or {})
             fingerprint = (vswitch_id, sg_ids, secondary_ip_count, primary_ip, tuple(private_ips),
-                           tuple(sorted(tag_map.items())), description, name)
+                           tuple(sorted(tag_map.items())), description, name, resource_group_id)
             hit = self._token_hit("CreateNetworkInterface", client_token, fingerprint)
             if hit is not None and hit in self._enis:
                 return self._enis[hit].view()
@@ -86,7 +94,7 @@ class EniOps(NetworkOps):
             ips = take_ips(vsw, explicit, total - len(explicit))
             eni = Eni(self._ids.new_id("eni"), self._ids.new_mac(), vswitch_id, vsw.vpc_id,
                       vsw.zone_id, sg_ids, SECONDARY, ips, tag_map, description, name,
-                      self._timestamp())
+                      self._timestamp(), resource_group_id=resource_group_id)
             self._enis[eni.eni_id] = eni
             vsw.eni_count += 1
             self._remember_token("CreateNetworkInterface", client_token, fingerprint, eni.eni_id)

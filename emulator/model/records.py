@@ -85,6 +85,7 @@ class EniView:
     name: str
     creation_time: str
     device_index: int = -1
+    resource_group_id: str = ""
 
     @property
     def secondary_ips(self) -> tuple[str, ...]:
@@ -171,6 +172,7 @@ class Eni:
     instance_id: str = ""
     due: float = 0.0                # when Attaching/Detaching completes
     device_index: int = -1
+    resource_group_id: str = ""     # "" = the account's default resource group
 
     @property
     def primary_ip(self) -> str:
@@ -180,4 +182,5 @@ class Eni:
         return EniView(self.eni_id, self.mac, self.vswitch_id, self.vpc_id, self.zone_id,
                        self.status, self.eni_type, self.ips[0], tuple(self.ips),
                        self.instance_id, self.security_group_ids, dict(self.tags),
-                       self.description, self.name, self.creation_time, self.device_index)
+                       self.description, self.name, self.creation_time, self.device_index,
+                       self.resource_group_id)

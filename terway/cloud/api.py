@@ -47,6 +47,7 @@ class Eni:
     eni_type: str = "Secondary"     # Primary | Secondary
     security_group_ids: tuple[str, ...] = ()
     tags: Mapping[str, str] = field(default_factory=dict)
+    resource_group_id: str = ""     # ResourceGroupId ("" when the cloud does not say)
 
     @property
     def secondary_ips(self) -> tuple[str, ...]:
@@ -69,7 +70,11 @@ class CloudAPI(Protocol):
         tags: Mapping[str, str],
         client_token: str,
         description: str = "",
-    ) -> Eni: ...
+        resource_group_id: str = "",
+    ) -> Eni:
+        """``resource_group_id`` "": the account's default resource group (eni_conf
+        ``resource_group_id``, upstream's ResourceGroupId)."""
+        ...
 
     def attach_network_interface(self, eni_id: str, instance_id: str) -> None: ...
 

@@ -291,6 +291,7 @@ class SdkCloud:
         tags: Mapping[str, str],
         client_token: str,
         description: str = "",
+        resource_group_id: str = "",
     ) -> Eni:
         from alibabacloud_ecs20140526 import models as m
 
@@ -309,6 +310,7 @@ class SdkCloud:
             or None,
             client_token=client_token,
             description=description or None,
+            resource_group_id=resource_group_id or None,
         )
         body = self._ecs_map("CreateNetworkInterface", "create_network_interface", req)
         return eni_from_wire(body)

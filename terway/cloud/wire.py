@@ -44,6 +44,7 @@ def eni_from_wire(d: Wire) -> Eni:
         eni_type=str(d.get("Type") or "Secondary"),
         security_group_ids=tuple(str(s) for s in _list(d, "SecurityGroupIds", "SecurityGroupId")),
         tags=tags,
+        resource_group_id=str(d.get("ResourceGroupId") or ""),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +42,8 @@ class EniConf:
     custom_stateful_workload_kinds: tuple[str, ...] = ()
     kube_client_qps: float = 0.0     # 0: client-go's default (5), as upstream's daemon
     kube_client_burst: int = 0       # 0: client-go's default (10)
+    resource_group_id: str = ""      # "": the account's default resource group
+    enable_patch_pod_ips: bool = True   # annotate pods with k8s.aliyun.com/pod-ips after ADD
     service_cidr: str = ""
     max_pool_size: int = 0
     min_pool_size: int = 0
@@ -129,6 +132,8 @@ def _read_upstream(r: FieldReader) -> dict[str, Any]:
         "custom_stateful_workload_kinds": r.str_list("custom_stateful_workload_kinds"),
         "kube_client_qps": r.number("kube_client_qps", 0.0),
         "kube_client_burst": r.integer("kube_client_burst", 0),
+        "resource_group_id": _resource_group(r),
+        "enable_patch_pod_ips": _boolean(r, "enable_patch_pod_ips", True),
         "service_cidr": ",".join(r.cidr_list("service_cidr")),
         "max_pool_size": r.integer("max_pool_size", 0),
         "min_pool_size": r.integer("min_pool_size", 0),
@@ -179,6 +184,34 @@ def _jitter_factor(r: FieldReader) -> float:
         r.fail("idle_ip_reclaim_jitter_factor", f"must be a number 0..10, got {value!r}")
         return 0.1
     return factor
+
+
+RESOURCE_GROUP_ID = re.compile(r"rg-[A-Za-z0-9]{1,64}")
+
+
+def _resource_group(r: FieldReader) -> str:
+    """Upstream passes it unchecked as CreateNetworkInterface's ResourceGroupId; a value that
+    cannot be a resource group id would fail every ENI creation, so it is refused at start."""
+    value = r.string("resource_group_id")
+    if value and not RESOURCE_GROUP_ID.fullmatch(value):
+        r.fail("resource_group_id", f"must be a resource group id (rg- then letters and "
+               f"digits), got {value[:80]!r}")
+        return ""
+    return value
+
+
+def _boolean(r: FieldReader, key: str, default: bool) -> bool:
+    """A JSON boolean (upstream's ``*bool``); the strings "true"/"false" are accepted too."""
+    value = r.data.get(key)
+    r.seen.add(key)
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    r.fail(key, f"must be true or false, got {value!r}")
+    return default
 
 
 def _vswitch_policy(r: FieldReader) -> str:

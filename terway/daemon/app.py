@@ -53,6 +53,7 @@ from terway.limits import NodeCapacity
 log = logfmt.get()
 DEFAULT_STATE_DIR = "/var/lib/cni/terway"
 LOCK_NAME = "terwayd.lock"
+DEBUG_SOCKET_NAME = "eni_debug.socket"  # upstream's /var/run/eni/eni_debug.socket: /metrics
 
 
 @dataclass
@@ -66,6 +67,8 @@ class DaemonOptions:
     attach_timeout: float = 60.0
     metrics_port: int | None = None
     metrics_address: str = "127.0.0.1"  # the node only; 0.0.0.0 to be scraped (no auth)
+    debug_socket: str | None = None      # /metrics on a unix socket; None: next to the socket,
+                                         # "": none
     node_name: str = ""
     seed: int | str | None = None        # core's RNG (vSwitch shuffle); None = from os.urandom
     fail_fast: bool = True               # answer an unservable AllocIP at once (not at timeout)
@@ -75,6 +78,13 @@ class DaemonOptions:
     @property
     def lock_file(self) -> str:
         return self.lock_path or str(Path(self.socket_path).parent / LOCK_NAME)
+
+    @property
+    def debug_socket_file(self) -> str:
+        """Where upstream serves its metrics (``eni_debug.socket`` beside ``eni.socket``)."""
+        if self.debug_socket is None:
+            return str(Path(self.socket_path).parent / DEBUG_SOCKET_NAME)
+        return self.debug_socket
 
     @property
     def lock_files(self) -> list[str]:
@@ -182,6 +192,9 @@ class Daemon:
                                       health=health)
             log.info("serving metrics", extra=logfmt.fields(
                 address=self.options.metrics_address, port=port))
+        if self.options.debug_socket_file:
+            log.info("serving metrics", extra=logfmt.fields(
+                socket=self.metrics.serve_unix(self.options.debug_socket_file)))
         await self._reconcile(executor)
         self.service.ready = True
         self._spawn(self.driver.run())
@@ -306,6 +319,7 @@ class Daemon:
         self.service.not_ready_reason = "shutting down"
         await self.server.close()
         await self.service.drain()
+        self.service.pod_ips.close()
         await self.driver.stop()
         for task in self._tasks:
             task.cancel()

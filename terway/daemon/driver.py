@@ -301,7 +301,8 @@ class Driver:
                     "cmd_id": cmd.cmd_id, "vswitch_id": cmd.vswitch_id,
                     "security_group_ids": list(cmd.security_group_ids),
                     "secondary_ip_count": cmd.secondary_ip_count, "tags": dict(cmd.tags),
-                    "client_token": cmd.client_token}))
+                    "client_token": cmd.client_token,
+                    "resource_group_id": cmd.resource_group_id}))
             case DetachEni():
                 self.store.add_intent(Intent(release_token(cmd.eni_id), INTENT_RELEASE,
                                              {"eni_id": cmd.eni_id}))

@@ -26,6 +26,7 @@ NODE_CONFIG_LABEL = "terway-config"           # node label: name of the node's o
 NODE_CONFIG_NAMESPACE = "kube-system"
 NODE_CONFIG_KEY = "eni_conf"
 MAX_AVAILABLE_IP = "k8s.aliyun.com/max-available-ip"
+POD_IPS = "k8s.aliyun.com/pod-ips"       # pod: its addresses, comma-separated (upstream's)
 
 
 def kube_from_env(kubeconfig: str | None, node_name: str) -> Kube:
@@ -210,6 +211,16 @@ class KubeApi:
         except Exception as exc:
             log.warning("annotating node failed", extra=logfmt.fields(
                 node=self.node_name, error=str(exc)))
+
+    def patch_pod_ips(self, namespace: str, name: str, ips: str) -> None:
+        """Upstream's ``PatchPodIPInfo``: annotation ``k8s.aliyun.com/pod-ips`` set to ``ips``
+        by a merge patch of the pod's metadata (its other annotations stay)."""
+        try:
+            self.core.patch_namespaced_pod(name, namespace,
+                                           {"metadata": {"annotations": {POD_IPS: ips}}})
+        except Exception as exc:
+            log.warning("annotating pod with its IPs failed", extra=logfmt.fields(
+                pod=f"{namespace}/{name}", error=str(exc)))
 
     def node_config_patch(self) -> Mapping[str, Any] | None:
         """``eni_conf`` of ConfigMap ``kube-system/<label terway-config>``, as upstream reads it.

@@ -71,6 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics-address", default="127.0.0.1", metavar="ADDR",
                    help="the address they listen on (default 127.0.0.1: this node only; "
                         "0.0.0.0 lets Prometheus scrape them, without authentication)")
+    p.add_argument("--debug-socket", default=None, metavar="PATH",
+                   help="also serve /metrics on this unix socket, mode 0600 (upstream's "
+                        "--readonly-listen; default eni_debug.socket next to --socket, i.e. "
+                        "/var/run/eni/eni_debug.socket as upstream; \"\": none)")
     p.add_argument("--alloc-timeout", type=float, default=rpc.DEFAULT_TIMEOUT, metavar="S",
                    help="seconds an AllocIP may wait for the cloud (default 120)")
     p.add_argument("--gc-period", type=float, default=300.0, metavar="S",
@@ -103,6 +107,13 @@ def _check_flags(args: argparse.Namespace) -> list[str]:
     except ValueError:
         problems.append(f"--metrics-address: {args.metrics_address!r} is not an IP address "
                         "(e.g. 127.0.0.1 or 0.0.0.0)")
+    debug = args.debug_socket
+    if debug and "://" in debug and not debug.startswith("unix://"):
+        problems.append(f"--debug-socket: {debug!r}: only a unix socket path (or unix://PATH) "
+                        "is served here; TCP metrics are --metrics-port")
+    elif debug and len(debug.removeprefix("unix://").encode()) > 107:
+        problems.append(f"--debug-socket: longer than a unix socket path may be (107 bytes): "
+                        f"{debug!r}")
     try:
         logfmt.parse_level(args.log_level)
     except ValueError as exc:
@@ -151,6 +162,8 @@ def build_daemon(args: argparse.Namespace, conf: LoadedConfig,
         alloc_timeout=args.alloc_timeout, gc_period=args.gc_period,
         config_poll=args.config_poll, attach_timeout=args.attach_timeout,
         metrics_port=args.metrics_port, metrics_address=args.metrics_address,
+        debug_socket=args.debug_socket.removeprefix("unix://")
+        if args.debug_socket is not None else None,
         node_name=args.node_name, seed=args.seed)
     kube = kube if kube is not None else kube_from_env(args.kubeconfig, args.node_name)
     return Daemon(options, conf, cloud, metadata=metadata, datapath=datapath,

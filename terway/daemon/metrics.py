@@ -12,8 +12,11 @@ answers the kubelet's probes (the DaemonSet's ``httpGet``, deploy/kubernetes/dae
   removed from the host's ``/var/run/eni`` makes the pod unready). IP exhaustion does *not* make
   it unready: that is the node condition ``SufficientIP`` and the CNI STATUS answer.
 
-Upstream serves its metrics on a unix socket (``/var/run/eni/eni_debug.socket``, exposed on the
-node's TCP 15432 by its terway-metric-proxy) and has no probes on the terway container.
+Upstream serves its metrics on a unix socket (``/var/run/eni/eni_debug.socket``, its
+``--readonly-listen``; exposed on the node's TCP 15432 by its terway-metric-proxy) and has no
+probes on the terway container. ``serve_unix`` serves ``/metrics`` there too (``--debug-socket``,
+default ``eni_debug.socket`` next to the CNI socket, i.e. upstream's path): mode 0600 in a 0700
+directory like the CNI socket (upstream: the same), removed on close.
 
 Names *and labels* are upstream's, so its Grafana dashboard works unchanged: ``error`` is
 ``"true"``/``"false"``, the pool gauges carry ``type="LocalIP"`` and ``ipStack="ipv4"``. Upstream's
@@ -26,11 +29,15 @@ count but the addresses being released now (docs/upstream.md).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
+import os
 import socket
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from socketserver import ThreadingMixIn
+from pathlib import Path
+from socketserver import ThreadingMixIn, UnixStreamServer
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
@@ -99,6 +106,30 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
+class _UnixHandler(_QuietHandler):
+    """A unix peer has no (host, port): wsgiref reads ``client_address[0]``."""
+
+    def setup(self) -> None:
+        self.client_address = ("unix", 0)
+        super().setup()
+
+
+class _UnixWSGIServer(ThreadingMixIn, UnixStreamServer):
+    """wsgiref's server over a unix socket (its WSGIServer assumes TCP's host and port)."""
+
+    daemon_threads = True
+
+    def __init__(self, path: str, app: Callable[..., Iterable[bytes]]) -> None:
+        super().__init__(path, _UnixHandler)
+        self.application = app
+        self.base_environ = {"SERVER_NAME": "localhost", "SERVER_PORT": "0",
+                             "GATEWAY_INTERFACE": "CGI/1.1", "REMOTE_HOST": "",
+                             "CONTENT_LENGTH": "", "SCRIPT_NAME": ""}
+
+    def get_app(self) -> Callable[..., Iterable[bytes]]:
+        return self.application
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -134,6 +165,8 @@ class Metrics:
         self._metrics_app = make_wsgi_app(self.registry)
         self._server: WSGIServer | None = None
         self.port: int | None = None             # bound by serve()
+        self._debug: _UnixWSGIServer | None = None
+        self.debug_socket: str | None = None     # bound by serve_unix()
 
     def serve(self, port: int, addr: str = "127.0.0.1", health: Health | None = None) -> int:
         """Serve ``/metrics``, ``/healthz`` and ``/readyz`` (port 0: any free port) in a daemon
@@ -147,6 +180,35 @@ class Metrics:
         self._server = server
         self.port = int(server.server_port)
         return self.port
+
+    def serve_unix(self, path: str) -> str:
+        """Serve ``/metrics`` on the unix socket ``path`` (upstream's debug socket) in a daemon
+        thread. A stale socket there is replaced (the daemon's lock says nobody serves it);
+        anything else there is refused."""
+        where = Path(path)
+        where.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if where.is_socket():
+            where.unlink()
+        elif where.exists() or where.is_symlink():
+            raise FileExistsError(errno.EEXIST, "refusing to replace it: not a socket "
+                                  "(--debug-socket must name a socket or nothing)", path)
+        old = os.umask(0o177)
+        try:
+            server = _UnixWSGIServer(path, self.debug_app)
+        finally:
+            os.umask(old)
+        os.chmod(path, 0o600)
+        threading.Thread(target=server.serve_forever, name="metrics-unix", daemon=True).start()
+        self._debug, self.debug_socket = server, path
+        return path
+
+    def debug_app(self, environ: dict[str, Any],
+                  start_response: StartResponse) -> Iterable[bytes]:
+        """The debug socket's app: ``/metrics`` only, as upstream's (no probes there)."""
+        path = environ.get("PATH_INFO") or "/"
+        if path == "/metrics":
+            return self._metrics_app(environ, start_response)  # type: ignore[no-any-return]
+        return _reply(start_response, "404 Not Found", f"{path}: not found (try /metrics)")
 
     def app(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         """The WSGI app: ``/metrics`` (and ``/``) for Prometheus, the two probes, else 404."""
@@ -170,6 +232,12 @@ class Metrics:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        if self._debug is not None:
+            self._debug.shutdown()
+            self._debug.server_close()
+            self._debug = None
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(str(self.debug_socket))
 
     def observe_openapi(self, api: str, ms: float, error: str) -> None:
         self.openapi_latency.labels(api, error_label(error)).observe(ms)

@@ -108,6 +108,10 @@ class Kube(Protocol):
 
     def annotate_node(self, key: str, value: str) -> None: ...
 
+    def patch_pod_ips(self, namespace: str, name: str, ips: str) -> None:
+        """Annotate the pod with its addresses (``k8s.aliyun.com/pod-ips``, comma-separated)."""
+        ...
+
     def node_config_patch(self) -> Mapping[str, Any] | None:
         """The node's own eni_conf merge patch (upstream: the ConfigMap named by the node's
         ``terway-config`` label), or None when the node has none."""
@@ -137,6 +141,9 @@ class NoopKube:
         return None
 
     def annotate_node(self, key: str, value: str) -> None:
+        return None
+
+    def patch_pod_ips(self, namespace: str, name: str, ips: str) -> None:
         return None
 
     def node_config_patch(self) -> Mapping[str, Any] | None:

@@ -95,7 +95,8 @@ def _recreate(intent: Intent, cloud: CloudAPI) -> str | None:
             security_group_ids=[str(s) for s in p.get("security_group_ids", [])],
             secondary_ip_count=int(p.get("secondary_ip_count", 0)),
             tags={str(k): str(v) for k, v in dict(p.get("tags", {})).items()},
-            client_token=token)   # exactly as terway.ipam.execute sent it
+            client_token=token,   # exactly as terway.ipam.execute sent it
+            resource_group_id=str(p.get("resource_group_id") or ""))
     except CloudError as err:
         if err.retryable:
             raise

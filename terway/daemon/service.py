@@ -35,7 +35,9 @@ from terway.daemon.adopt import adopted_for
 from terway.daemon.bandwidth import pod_bandwidth
 from terway.daemon.driver import AllocTimeout, Driver
 from terway.daemon.events import ALLOC_FAILED, ALLOC_SUCCEED, PARSE_FAILED, EventRecorder
+from terway.daemon.k8s import POD_IPS
 from terway.daemon.node import EniNet, LoadedConfig
+from terway.daemon.podips import PodIpsPatcher
 from terway.daemon.ports import Datapath, Kube, NoopKube, PodMeta, PodNetwork, SetupResult
 from terway.daemon.store import ERR_STORE, PodRecord, Resource, Store, StoreError, pod_key
 from terway.ipam.notices import Allocation
@@ -76,6 +78,7 @@ class PodService:
         self.not_ready_reason = "starting: reconciling state with the cloud"
         self._in_flight: set[str] = set()
         self._releasing: dict[str, asyncio.Task[None]] = {}
+        self.pod_ips = PodIpsPatcher(kube)
 
     @contextmanager
     def exclusive(self, key: str) -> Iterator[None]:
@@ -170,7 +173,17 @@ class PodService:
         except Exception as exc:
             await self._roll_back(key, net, existing is None)
             raise _setup_error(key, exc) from None
+        self._annotate_ips(req, net.ip, meta)
         return _ip_info(net, alloc, result)
+
+    def _annotate_ips(self, req: rpc.AllocIPRequest, ips: str, meta: PodMeta | None) -> None:
+        """Upstream's ``k8s.aliyun.com/pod-ips`` (``enable_patch_pod_ips``), only when the pod
+        read at this ADD carries another value; queued, never awaited (terway/daemon/podips.py).
+        ``meta`` None: no cluster, or the API says the pod does not exist."""
+        if meta is None or not self.config.eni_conf.enable_patch_pod_ips:
+            return
+        if meta.annotations.get(POD_IPS) != ips:
+            self.pod_ips.submit(req.pod_namespace, req.pod_name, ips)
 
     def _write_wiring(self, key: str, record: PodRecord) -> None:
         """Make the coming setup known to the store; on failure give the address back."""

@@ -52,12 +52,13 @@ class TimedCloud:
     def create_network_interface(
         self, *, vswitch_id: str, security_group_ids: Sequence[str], secondary_ip_count: int,
         tags: Mapping[str, str], client_token: str, description: str = "",
+        resource_group_id: str = "",
     ) -> Eni:
         extra = {"description": description} if description else {}   # forwarded as given
         return self._timed("CreateNetworkInterface", lambda: self.inner.create_network_interface(
             vswitch_id=vswitch_id, security_group_ids=security_group_ids,
             secondary_ip_count=secondary_ip_count, tags=tags, client_token=client_token,
-            **extra))
+            resource_group_id=resource_group_id, **extra))
 
     def attach_network_interface(self, eni_id: str, instance_id: str) -> None:
         self._timed("AttachNetworkInterface",

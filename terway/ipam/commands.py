@@ -14,6 +14,7 @@ class CreateEni:
     security_group_ids: tuple[str, ...]
     tags: Mapping[str, str] = field(default_factory=dict)
     client_token: str = ""
+    resource_group_id: str = ""     # "": the account's default resource group
 
 
 @dataclass(frozen=True)

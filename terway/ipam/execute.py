@@ -30,7 +30,7 @@ def execute(cmd: Command, cloud: CloudAPI) -> Outcome:
             return cloud.create_network_interface(
                 vswitch_id=cmd.vswitch_id, security_group_ids=cmd.security_group_ids,
                 secondary_ip_count=cmd.secondary_ip_count, tags=cmd.tags,
-                client_token=cmd.client_token,
+                client_token=cmd.client_token, resource_group_id=cmd.resource_group_id,
             )
         case AttachEni():
             cloud.attach_network_interface(cmd.eni_id, cmd.instance_id)

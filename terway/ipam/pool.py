@@ -779,7 +779,8 @@ class IpamCore:
         n = 1 if self._s.exclusive else min(want, self._s.ips_per_eni, self._batch_size(vswitch))
         cmd_id = self._next_id()
         cmd = CreateEni(cmd_id, vswitch, n - 1 if not self._s.exclusive else 0,
-                        tuple(self._s.security_group_ids), dict(self._s.tags), client_token=cmd_id)
+                        tuple(self._s.security_group_ids), dict(self._s.tags), client_token=cmd_id,
+                        resource_group_id=self._s.resource_group_id)
         self._creating[cmd_id] = CreatingEni(vswitch, n)
         self._inflight[cmd_id] = cmd
         known = self._vsw_available.get(vswitch)

@@ -52,6 +52,7 @@ class IpamSettings:
     retry_cap: float = 60.0
     pool_policy: str = "terway"
     pool_policy_params: Mapping[str, int] = field(default_factory=dict)
+    resource_group_id: str = ""     # of created ENIs ("": the account's default group)
 
     @property
     def units_per_eni(self) -> int:
@@ -93,4 +94,5 @@ class IpamSettings:
             idle_reclaim_batch=conf.idle_ip_reclaim_batch_size,
             pool_policy=conf.pool_policy,
             pool_policy_params=dict(conf.pool_policy_params),
+            resource_group_id=conf.resource_group_id,
         )

@@ -329,3 +329,13 @@ def test_keys_upstream_reads_but_never_uses_are_accepted_quietly() -> None:
         "ERDMA); the scheduler does not count exclusive ENIs",)
     with pytest.raises(ConfigError, match=r"eni_conf\.ipv4_prefix_count: 4: IP prefix"):
         parse_eni_conf({"ipv4_prefix_count": 4})
+
+
+def test_enable_patch_pod_ips_defaults_on_as_upstream_and_takes_booleans() -> None:
+    assert parse_eni_conf({}).enable_patch_pod_ips is True
+    for value, want in ((False, False), (True, True), ("false", False), ("", True)):
+        c = parse_eni_conf({"enable_patch_pod_ips": value})
+        assert (c.enable_patch_pod_ips, c.warnings) == (want, ()), value
+    with pytest.raises(ConfigError, match=r"eni_conf\.enable_patch_pod_ips: must be true or "
+                       r"false, got 'no'"):
+        parse_eni_conf({"enable_patch_pod_ips": "no"})

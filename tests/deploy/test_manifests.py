@@ -18,7 +18,7 @@ import yaml
 
 from terway.cni.config import parse_netconf
 from terway.config import parse_eni_conf
-from terway.daemon.app import LOCK_NAME
+from terway.daemon.app import LOCK_NAME, DaemonOptions
 from terway.daemon.install import conflist
 from terway.daemon.main import build_parser
 from terway.daemon.metrics import Health
@@ -231,6 +231,8 @@ def test_every_path_terwayd_uses_is_a_host_mount() -> None:
     assert host_path(args.socket) == "/var/run/eni/eni.socket"      # the plugin's default
     lock = args.lock_file or str(Path(args.socket).parent / LOCK_NAME)
     assert host_path(lock) == "/var/run/eni/terwayd.lock"
+    debug = DaemonOptions(socket_path=args.socket, debug_socket=args.debug_socket)
+    assert host_path(debug.debug_socket_file) == "/var/run/eni/eni_debug.socket"   # upstream's
     assert host_path("/var/run/netns/cni-0000") == "/var/run/netns/cni-0000"
     env = {e["name"]: e.get("value") for e in c["env"]}
     assert host_path(f"{env['TERWAY_PROC_SYS']}/net/ipv4/ip_forward") == \
@@ -297,6 +299,7 @@ def test_configmap_eni_conf_is_valid_with_seed_keys() -> None:
 # Each CoreV1Api call in terway/daemon/k8s.py and the permission it needs.
 CALLS = {
     "read_namespaced_pod": ("pods", "get", "cluster"),
+    "patch_namespaced_pod": ("pods", "patch", "cluster"),
     "create_namespaced_event": ("events", "create", "cluster"),
     "read_node": ("nodes", "get", "cluster"),
     "patch_node": ("nodes", "patch", "cluster"),

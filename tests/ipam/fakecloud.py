@@ -69,6 +69,7 @@ class FakeCloud:
     def create_network_interface(
         self, *, vswitch_id: str, security_group_ids: Sequence[str], secondary_ip_count: int,
         tags: Mapping[str, str], client_token: str, description: str = "",
+        resource_group_id: str = "",
     ) -> Eni:
         self._maybe_fail("create")
         if client_token in self.tokens:
