@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
 
 from pyroute2 import IPRoute
 
@@ -29,7 +28,7 @@ def setup(pod: PodSpec, net: PodNetwork, host_netns: str | None = None) -> PodLi
     with iproute(host_netns) as host:
         eni = links.require_eni(host, net.eni_mac, f"host netns {host_netns or '(own)'}")
         links.lo_up(host)
-        links.link_up(host, eni)
+        host.link("set", index=eni, mtu=net.mtu, state="up")   # upstream: the ENI's MTU too
         host_slave = ensure_host_slave(host, eni, net.mtu)
         with iproute(pod.netns) as podr:
             index = _live_slave(podr, pod.ifname, eni, net.eni_mac)
@@ -104,19 +103,12 @@ def ensure_host_slave(host: IPRoute, eni: int, mtu: int) -> int:
             raise DatapathError(f"could not create {name}")
     host.link("set", index=index, mtu=mtu, state="up")
     # ipvlan hands unicast (ARP replies included) to the slave that owns the destination IP: a
-    # host slave without an address never gets the pod's replies. Upstream gives it the node IP.
-    for ip in _node_ips(host, index):
+    # host slave without an address never gets the pod's replies. Upstream gives it the node IP
+    # (its GetHostIP: the default route's link's address, as links.node_ip picks it).
+    ip = links.node_ip(host, skip=index)
+    if ip is not None:
         links.ignore_exists(host.addr, "add", index=index, address=ip, prefixlen=32)
     return index
-
-
-def _node_ips(host: IPRoute, skip: int) -> list[str]:
-    """The host netns's global IPv4 addresses (the node IP), except those on ``skip``."""
-    return [
-        str(a.get_attr("IFA_ADDRESS"))
-        for a in host.get_addr(family=socket.AF_INET)
-        if a["scope"] == 0 and a["index"] != skip
-    ][:1]
 
 
 def _is_ipvlan(ipr: IPRoute, index: int) -> bool:

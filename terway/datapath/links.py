@@ -158,10 +158,12 @@ def lo_up(ipr: IPRoute) -> None:
         link_up(ipr, lo)
 
 
-def node_ip(ipr: IPRoute) -> str | None:
+def node_ip(ipr: IPRoute, skip: int | None = None) -> str | None:
     """The node's IPv4 address as Kubernetes picks it: the first global address on the
-    interface of the default route (without one, the first global address of the netns)."""
-    addrs = [a for a in ipr.get_addr(family=socket.AF_INET) if a["scope"] == RT_SCOPE_UNIVERSE]
+    interface of the default route (without one, the first global address of the netns).
+    Addresses on link ``skip`` are not candidates (an ENI's own)."""
+    addrs = [a for a in ipr.get_addr(family=socket.AF_INET)
+             if a["scope"] == RT_SCOPE_UNIVERSE and a["index"] != skip]
     oifs = {r.get_attr("RTA_OIF") for r in ipr.get_default_routes(family=socket.AF_INET)}
     preferred = [a for a in addrs if a["index"] in oifs] or addrs
     return str(preferred[0].get_attr("IFA_ADDRESS")) if preferred else None

@@ -37,7 +37,7 @@ def setup(pod: PodSpec, net: PodNetwork, host_netns: str | None = None) -> PodLi
     """
     host_if = host_veth_name(pod.pod_namespace, pod.pod_name)
     with nl.host_socket(host_netns) as host, nl.pod_socket(pod.netns) as podr:
-        eni = eni_cache.lookup(host, host_netns, net.eni_mac)
+        eni = eni_cache.lookup(host, host_netns, net.eni_mac, net.mtu)
         table = eni_table(eni.index)
         hlink, plink = ensure_pair(host, podr, host_if, pod, net.mtu)
         host.set_link(hlink.index, rp_filter=0)

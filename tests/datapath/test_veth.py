@@ -84,8 +84,15 @@ def test_strict_rp_filter_on_all_is_lifted(node: Node) -> None:
     assert ping(p1.netns.rsplit("/", 1)[1], GATEWAY)
 
 
-def test_teardown_leaves_nothing_and_is_idempotent(node: Node) -> None:
+def eni_as_set_up(node: Node) -> None:
+    """The ENI's own state, which the first pod's setup leaves for good (as upstream's): up,
+    the node IP/32 on it (tests/datapath/test_eni_setup.py)."""
     sh("ip", "-n", node.node, "link", "set", "eth1", "up")
+    sh("ip", "-n", node.node, "addr", "add", f"{NODE_IP}/32", "dev", "eth1")
+
+
+def test_teardown_leaves_nothing_and_is_idempotent(node: Node) -> None:
+    eni_as_set_up(node)
     before = node.snapshot()
     pods = [PodSpec("default", f"p{i}", node.pod_ns(f"p{i}")) for i in (1, 2)]
     for i, pod in enumerate(pods):
@@ -103,7 +110,7 @@ def test_teardown_leaves_nothing_and_is_idempotent(node: Node) -> None:
 
 
 def test_teardown_when_pod_netns_is_gone(node: Node) -> None:
-    sh("ip", "-n", node.node, "link", "set", "eth1", "up")
+    eni_as_set_up(node)
     before = node.snapshot()
     pod = PodSpec("default", "gone", node.pod_ns("gone"))
     setup_pod(VETH, pod, net("10.9.0.11"), node.node)
