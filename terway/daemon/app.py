@@ -193,8 +193,7 @@ class Daemon:
             log.info("serving metrics", extra=logfmt.fields(
                 address=self.options.metrics_address, port=port))
         if self.options.debug_socket_file:
-            log.info("serving metrics", extra=logfmt.fields(
-                socket=self.metrics.serve_unix(self.options.debug_socket_file)))
+            self._serve_debug_socket(self.options.debug_socket_file)
         await self._reconcile(executor)
         self.service.ready = True
         self._spawn(self.driver.run())
@@ -207,6 +206,15 @@ class Daemon:
         log.info("terwayd ready", extra=logfmt.fields(
             instance=node.instance_id, zone=node.zone_id, capacity=self.capacity.capacity,
             vswitches=",".join(settings.vswitch_ids), generation=generation))
+
+    def _serve_debug_socket(self, path: str) -> None:
+        """Metrics on upstream's debug socket; a socket that cannot be made (a path too long
+        for AF_UNIX, a file in the way) is logged, not fatal: addresses do not depend on it."""
+        try:
+            log.info("serving metrics", extra=logfmt.fields(socket=self.metrics.serve_unix(path)))
+        except OSError as exc:
+            log.error("debug socket not served (no metrics there)", extra=logfmt.fields(
+                socket=path, error=str(exc)))
 
     def _executor(self) -> Executor:
         macs: Callable[[], set[str]] | None = None

@@ -96,3 +96,22 @@ def test_the_flag_defaults_to_upstreams_path_and_can_turn_it_off() -> None:
         == []
     (problem,) = _check_flags(build_parser().parse_args(["--debug-socket", "tcp://0:1"]))
     assert problem.startswith("--debug-socket: 'tcp://0:1': only a unix socket path")
+
+
+def test_a_debug_socket_that_cannot_be_made_does_not_stop_the_daemon(tmp_path: Path) -> None:
+    """Metrics are not worth a node without pod networking: logged, the file left alone."""
+    world = World.build()
+    precious = tmp_path / "run" / DEBUG_SOCKET_NAME
+
+    def prepare(tmp: Path) -> None:
+        precious.parent.mkdir(parents=True, exist_ok=True)
+        precious.write_text("keep\n")
+
+    async def scenario() -> None:
+        async with running_daemon(tmp_path, world, prepare=prepare) as d:
+            assert (await d.alloc("web-1")).pod_ip
+            assert d.daemon.metrics.debug_socket is None
+            assert any("debug socket not served" in ln for ln in d.log_lines())
+        assert precious.read_text() == "keep\n"
+
+    run(scenario())
