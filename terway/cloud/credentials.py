@@ -1,5 +1,7 @@
 """Where the daemon's cloud credentials come from, in upstream's order.
 
+0. upstream's add-on secret files (``/var/alibaba-addon-secret/access-key-id`` and
+   ``access-key-secret``) when both exist: they replace eni_conf's AccessKey,
 1. ``access_key`` / ``access_secret`` in eni_conf (static),
 2. ``credential_path``: a token file (upstream's addon token), re-read every 30 min or when expired,
 3. else the instance RAM role from metadata, refreshed before it expires.
@@ -314,6 +316,29 @@ def encrypt_token_value(value: str, keyring: bytes, iv: bytes) -> str:
     return base64.b64encode(iv + enc.update(raw + bytes([pad]) * pad) + enc.finalize()).decode()
 
 
+ADDON_SECRET_DIR = "/var/alibaba-addon-secret"
+
+
+def addon_secret(directory: str | Path = ADDON_SECRET_DIR) -> tuple[str, Secret] | None:
+    """The AccessKey in upstream's add-on secret files (``access-key-id`` and
+    ``access-key-secret`` in ``directory``, as ACK's add-on manager mounts them), or None when
+    either is absent. Upstream lets them replace eni_conf's ``access_key``/``access_secret``.
+    Surrounding whitespace is dropped (a file written with ``echo`` ends in a newline)."""
+    values = []
+    for name in ("access-key-id", "access-key-secret"):
+        path = Path(directory) / name
+        try:
+            values.append(path.read_text(encoding="utf-8").strip())
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CredentialError(f"{path}: cannot be read ({type(exc).__name__})") from None
+    key_id, secret = values
+    if not key_id or not secret:
+        return None
+    return key_id, Secret(secret)
+
+
 def provider_from_config(
     *,
     access_key: str = "",
@@ -321,8 +346,13 @@ def provider_from_config(
     credential_path: str = "",
     metadata: MetadataClient | None = None,
     clock: Callable[[], float] = time.time,
+    addon_secret_dir: str | Path | None = None,
 ) -> CredentialProvider:
-    """Pick the provider as upstream does: AK/SK, else token file, else the RAM role."""
+    """Pick the provider as upstream does: the add-on secret files (when ``addon_secret_dir``
+    holds both), else AK/SK, else token file, else the RAM role."""
+    addon = addon_secret(addon_secret_dir) if addon_secret_dir else None
+    if addon is not None:
+        return StaticProvider(*addon)
     if access_key or access_secret:
         if not access_key:
             raise CredentialError("access_key: required when access_secret is set")

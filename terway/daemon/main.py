@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from terway import rpc
-from terway.cloud.credentials import CredentialError, provider_from_config
+from terway.cloud.credentials import ADDON_SECRET_DIR, CredentialError, provider_from_config
 from terway.cloud.errors import CloudError
 from terway.cloud.metadata import DEFAULT_BASE_URL, MetadataClient, MetadataError
 from terway.cloud.ratelimit import RateLimits
@@ -75,6 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also serve /metrics on this unix socket, mode 0600 (upstream's "
                         "--readonly-listen; default eni_debug.socket next to --socket, i.e. "
                         "/var/run/eni/eni_debug.socket as upstream; \"\": none)")
+    p.add_argument("--addon-secret-dir", default=ADDON_SECRET_DIR, metavar="DIR",
+                   help="upstream's add-on secret files: access-key-id and access-key-secret "
+                        f"here replace eni_conf's AccessKey (default {ADDON_SECRET_DIR}; \"\": "
+                        "not read)")
     p.add_argument("--alloc-timeout", type=float, default=rpc.DEFAULT_TIMEOUT, metavar="S",
                    help="seconds an AllocIP may wait for the cloud (default 120)")
     p.add_argument("--gc-period", type=float, default=300.0, metavar="S",
@@ -145,7 +149,8 @@ def build_daemon(args: argparse.Namespace, conf: LoadedConfig,
     region = args.region or metadata.region_id()
     e = conf.eni_conf
     creds = provider_from_config(access_key=e.access_key, access_secret=e.access_secret.reveal(),
-                                 credential_path=e.credential_path, metadata=metadata)
+                                 credential_path=e.credential_path, metadata=metadata,
+                                 addon_secret_dir=args.addon_secret_dir)
     clock: Clock = RealClock() if args.time_scale == 1.0 else ScaledClock(args.time_scale)
 
     # aliyun_openapi_latency: the Daemon wraps every cloud it is given (TimedCloud)

@@ -224,6 +224,28 @@ def test_provider_order(tmp_path: Path) -> None:
     assert isinstance(provider_from_config(), RamRoleProvider)
 
 
+def test_addon_secret_files_replace_the_static_key_as_upstream(tmp_path: Path) -> None:
+    """Upstream: /var/alibaba-addon-secret/{access-key-id,access-key-secret}, when both exist,
+    replace eni_conf's access_key/access_secret."""
+    (tmp_path / "access-key-id").write_text("LTAIaddon\n")
+    prov = provider_from_config(access_key="a", access_secret="b", addon_secret_dir=tmp_path)
+    assert prov.get().access_key_id == "a"            # one file alone: not used
+    (tmp_path / "access-key-secret").write_text(SK + "\n")
+    cred = provider_from_config(access_key="a", access_secret="b",
+                                addon_secret_dir=tmp_path).get()
+    assert (cred.access_key_id, cred.access_key_secret.reveal()) == ("LTAIaddon", SK)
+    assert SK not in repr(cred)
+    assert isinstance(provider_from_config(addon_secret_dir=tmp_path / "none"), RamRoleProvider)
+
+
+def test_an_unreadable_addon_secret_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "access-key-id").mkdir()           # a directory: cannot be read as a file
+    (tmp_path / "access-key-secret").write_text(SK)
+    with pytest.raises(CredentialError, match="access-key-id: cannot be read") as err:
+        provider_from_config(addon_secret_dir=tmp_path)
+    assert SK not in str(err.value)
+
+
 @pytest.mark.parametrize(("ak", "sk", "field"), [("a", "", "access_secret"),
                                                   ("", "b", "access_key")])
 def test_half_static_credentials_rejected(ak: str, sk: str, field: str) -> None:
