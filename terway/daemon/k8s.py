@@ -10,6 +10,7 @@ cluster test bed; see docs/kube.md.
 from __future__ import annotations
 
 import datetime
+import ipaddress
 import json
 import os
 import time
@@ -25,6 +26,7 @@ COMPONENT = "terway-daemon"
 NODE_CONFIG_LABEL = "terway-config"           # node label: name of the node's own ConfigMap
 NODE_CONFIG_NAMESPACE = "kube-system"
 NODE_CONFIG_KEY = "eni_conf"
+KUBEADM_CONFIG = "kubeadm-config"             # kube-system ConfigMap: the service CIDR fallback
 MAX_AVAILABLE_IP = "k8s.aliyun.com/max-available-ip"
 POD_IPS = "k8s.aliyun.com/pod-ips"       # pod: its addresses, comma-separated (upstream's)
 
@@ -221,6 +223,25 @@ class KubeApi:
         except Exception as exc:
             log.warning("annotating pod with its IPs failed", extra=logfmt.fields(
                 pod=f"{namespace}/{name}", error=str(exc)))
+
+    def kubeadm_service_cidr(self) -> str:
+        """Upstream's fallback for an empty ``service_cidr``: ``networking.serviceSubnet`` of the
+        ``ClusterConfiguration`` in ConfigMap ``kube-system/kubeadm-config``; "" (logged) when
+        it is missing or does not parse."""
+        try:
+            cm: Any = self.core.read_namespaced_config_map(KUBEADM_CONFIG, NODE_CONFIG_NAMESPACE)
+            text = (cm.data or {}).get("ClusterConfiguration") or ""
+            import yaml  # the kubernetes client's own dependency; only needed here
+
+            doc = yaml.safe_load(text) or {}
+            subnet = str(((doc.get("networking") or {}).get("serviceSubnet")) or "")
+            nets = [ipaddress.ip_network(c.strip(), strict=False) for c in subnet.split(",")
+                    if c.strip()]
+        except Exception as exc:
+            log.warning("no service CIDR from kube-system/kubeadm-config", extra=logfmt.fields(
+                error=str(exc)[:200]))
+            return ""
+        return ",".join(str(n) for n in nets)
 
     def node_config_patch(self) -> Mapping[str, Any] | None:
         """``eni_conf`` of ConfigMap ``kube-system/<label terway-config>``, as upstream reads it.

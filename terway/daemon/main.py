@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 
 from terway import rpc
 from terway.cloud.credentials import ADDON_SECRET_DIR, CredentialError, provider_from_config
@@ -137,8 +138,13 @@ def _loader(args: argparse.Namespace, kube: Kube | None = None) -> LoadedConfig:
     patch = None
     if not args.node_config_patch and kube is not None and kube.enabled:
         patch = kube.node_config_patch()
-    return load_config(args.config or DEFAULT_CONFIG, args.configmap_dir,
+    conf = load_config(args.config or DEFAULT_CONFIG, args.configmap_dir,
                        node_patch_file=args.node_config_patch or "", node_patch=patch)
+    if not conf.eni_conf.service_cidr and kube is not None and kube.enabled:
+        cidr = kube.kubeadm_service_cidr()      # upstream's fallback; "" keeps none
+        if cidr:
+            conf = replace(conf, eni_conf=replace(conf.eni_conf, service_cidr=cidr))
+    return conf
 
 
 def build_daemon(args: argparse.Namespace, conf: LoadedConfig,

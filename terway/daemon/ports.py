@@ -117,6 +117,11 @@ class Kube(Protocol):
         ``terway-config`` label), or None when the node has none."""
         ...
 
+    def kubeadm_service_cidr(self) -> str:
+        """``networking.serviceSubnet`` of ConfigMap ``kube-system/kubeadm-config`` (upstream's
+        fallback for an empty ``service_cidr``), or "" when there is none."""
+        ...
+
 
 class NoopKube:
     """No control plane: no events, no conditions, pods only known by their netns."""
@@ -148,3 +153,6 @@ class NoopKube:
 
     def node_config_patch(self) -> Mapping[str, Any] | None:
         return None
+
+    def kubeadm_service_cidr(self) -> str:
+        return ""

@@ -8,12 +8,14 @@ import ipaddress
 import json
 from collections.abc import Mapping
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from daemon_harness import ZONE, World, run, running_daemon, until
 
 from terway.config import ConfigError
+from terway.daemon.k8s import KubeApi
 from terway.daemon.main import _loader, build_parser, main as terwayd_main
 from terway.daemon.node import load_config
 from terway.daemon.ports import NoopKube
@@ -99,3 +101,39 @@ def test_kubernetes_patch_is_used_unless_a_file_is_given(tmp_path: Path) -> None
     with pytest.raises(ConfigError):
         _loader(build_parser().parse_args(["--config", str(base), "--node-config-patch",
                                            str(tmp_path / "missing.json")]))
+
+
+class _KubeadmCluster(NoopKube):
+    enabled = True
+
+    def kubeadm_service_cidr(self) -> str:
+        return "10.96.0.0/12"
+
+
+def test_an_empty_service_cidr_comes_from_kubeadm_config_as_upstream(tmp_path: Path) -> None:
+    base = tmp_path / "eni.json"
+    base.write_text(json.dumps({"max_pool_size": 9}))
+    args: argparse.Namespace = build_parser().parse_args(["--config", str(base)])
+    assert _loader(args, _KubeadmCluster()).eni_conf.service_cidr == "10.96.0.0/12"
+    assert _loader(args, NoopKube()).eni_conf.service_cidr == ""     # no cluster: none
+    base.write_text(json.dumps({"service_cidr": "172.21.0.0/20"}))
+    assert _loader(args, _KubeadmCluster()).eni_conf.service_cidr == "172.21.0.0/20"  # own wins
+
+
+@pytest.mark.parametrize(("data", "expected"), [
+    ({"ClusterConfiguration": "kind: ClusterConfiguration\nnetworking:\n"
+                              "  serviceSubnet: 10.96.0.1/12\n  podSubnet: 10.244.0.0/16\n"},
+     "10.96.0.0/12"),
+    ({"ClusterConfiguration": "networking: {serviceSubnet: not-a-cidr}"}, ""),
+    ({"ClusterConfiguration": "networking: ["}, ""),
+    ({}, ""),
+])
+def test_kubeadm_config_is_read_and_checked(data: dict[str, str], expected: str) -> None:
+    class Core:
+        def read_namespaced_config_map(self, name: str, namespace: str) -> Any:
+            assert (name, namespace) == ("kubeadm-config", "kube-system")
+            return SimpleNamespace(data=data)
+
+    api = object.__new__(KubeApi)
+    api.core = Core()
+    assert api.kubeadm_service_cidr() == expected
