@@ -87,7 +87,7 @@ class AllocIPRequest(NamedTuple):
     disable_host_peer: bool | None = None
     ingress_bps: int | None = None  # runtimeConfig.bandwidth.ingressRate, bits/s
     egress_bps: int | None = None
-    host_stack_cidrs: tuple[str, ...] = ()  # exclusive ENI: also through the host peer
+    host_stack_cidrs: tuple[str, ...] = ()  # exclusive ENI and IPVLAN: to the host stack
 
 
 class IPInfo(NamedTuple):

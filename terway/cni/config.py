@@ -92,7 +92,7 @@ class NetConf(_Record):
     eniip_virtual_type: str | None  # normalised: "veth" | "ipvlan"
     mtu: int | None
     disable_host_peer: bool | None
-    host_stack_cidrs: list[str] | None  # exclusive ENI: routed through the host peer veth
+    host_stack_cidrs: list[str] | None  # exclusive ENI and IPVLAN: sent to the host stack
     ingress_bps: int | None  # runtimeConfig.bandwidth, bits/s
     egress_bps: int | None
     prev_result: dict[str, Any] | None

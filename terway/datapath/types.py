@@ -35,8 +35,8 @@ class PodNetwork:
     mtu: int = 1500
     ingress_bps: int = 0  # bits/s, 0 = unlimited
     egress_bps: int = 0
-    service_cidr: str = ""  # exclusive mode: routed through the host peer veth
-    host_stack_cidrs: tuple[str, ...] = ()  # exclusive mode: also via the host peer (node IPs)
+    service_cidr: str = ""  # exclusive: via the host peer veth; ipvlan: tc redirect to the host
+    host_stack_cidrs: tuple[str, ...] = ()  # the same, for node-local addresses
     disable_host_peer: bool = False  # exclusive mode: no veth to the host
 
 
