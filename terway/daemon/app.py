@@ -33,11 +33,13 @@ from terway.daemon.k8s import MAX_AVAILABLE_IP
 from terway.daemon.lock import LockFile
 from terway.daemon.metrics import Health, Metrics
 from terway.daemon.node import (
+    INSTANCE_TYPE_INFO,
     EniNet,
     LoadedConfig,
     NodeInfo,
     cloud_eni_net,
     discover_node,
+    instance_limits,
     ipam_settings,
     metadata_eni_net,
 )
@@ -158,8 +160,10 @@ class Daemon:
             assert self.metadata is not None
             self.node = await asyncio.to_thread(discover_node, self.metadata, self.cloud)
         node = self.node
-        self.limits = await asyncio.to_thread(self.cloud.describe_instance_type,
-                                              node.instance_type)
+        info = await asyncio.to_thread(self.kube.node_annotation, INSTANCE_TYPE_INFO) \
+            if self.kube.enabled else None
+        self.limits = await asyncio.to_thread(instance_limits, self.cloud, node.instance_type,
+                                              info)
         settings, self.capacity = ipam_settings(self.config.eni_conf, self.limits, node)
         self.metrics.max_enis, self.metrics.max_ips = (self.capacity.max_enis,
                                                        self.capacity.ips_per_eni)

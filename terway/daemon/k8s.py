@@ -204,6 +204,18 @@ class KubeApi:
             log.warning("patching node condition failed", extra=logfmt.fields(
                 node=self.node_name, error=str(exc)))
 
+    def node_annotation(self, key: str) -> str | None:
+        if not self.node_name:
+            return None
+        try:
+            node: Any = self.core.read_node(self.node_name)
+        except Exception as exc:
+            log.warning("reading the node failed", extra=logfmt.fields(
+                node=self.node_name, error=str(exc)[:200]))
+            return None
+        value = (node.metadata.annotations or {}).get(key)
+        return None if value is None else str(value)
+
     def annotate_node(self, key: str, value: str) -> None:
         if not self.node_name:
             return

@@ -18,9 +18,13 @@ from typing import Any
 
 from terway.cloud.api import CloudAPI, InstanceTypeLimits
 from terway.cloud.metadata import MetadataClient
+from terway.cloud.wire import instance_types_from_wire
 from terway.config import ConfigError, EniConf, load_configmap_dir, merge_patch, parse_eni_conf
+from terway.daemon import logfmt
 from terway.ipam.settings import IpamSettings, NodeIdentity
 from terway.limits import NodeCapacity, compute_capacity
+
+log = logfmt.get("node")
 
 CNI_CONF_NAME = "10-terway.conf"
 
@@ -155,6 +159,27 @@ def discover_node(metadata: MetadataClient, cloud: CloudAPI) -> NodeInfo:
         region_id=metadata.region_id(), zone_id=metadata.zone_id(), primary_mac=primary_mac,
         primary_vswitch_id=metadata.vswitch_id(primary_mac) if primary_mac else "",
         primary_security_group_ids=sgs)
+
+
+INSTANCE_TYPE_INFO = "alibabacloud.com/instance-type-info"   # node annotation (upstream)
+
+
+def instance_limits(cloud: CloudAPI, instance_type: str,
+                    annotation: str | None = None) -> InstanceTypeLimits:
+    """The instance type's limits: from the node's ``alibabacloud.com/instance-type-info``
+    annotation (DescribeInstanceTypes' item as JSON) when it names this type, as upstream, else
+    from DescribeInstanceTypes. An annotation that does not parse is logged and not used."""
+    if annotation:
+        try:
+            found = instance_types_from_wire({"InstanceTypes": {"InstanceType": [
+                json.loads(annotation)]}})
+        except (ValueError, TypeError, AttributeError) as exc:
+            log.error("node annotation does not parse; asking DescribeInstanceTypes",
+                      extra=logfmt.fields(annotation=INSTANCE_TYPE_INFO, error=str(exc)[:200]))
+            found = []
+        if found and found[0].instance_type == instance_type and found[0].eni_quantity > 0:
+            return found[0]
+    return cloud.describe_instance_type(instance_type)
 
 
 def ipam_settings(conf: EniConf, limits: InstanceTypeLimits,

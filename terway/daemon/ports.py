@@ -117,6 +117,10 @@ class Kube(Protocol):
         ``terway-config`` label), or None when the node has none."""
         ...
 
+    def node_annotation(self, key: str) -> str | None:
+        """One annotation of this node, None when absent (or unreadable: logged)."""
+        ...
+
     def kubeadm_service_cidr(self) -> str:
         """``networking.serviceSubnet`` of ConfigMap ``kube-system/kubeadm-config`` (upstream's
         fallback for an empty ``service_cidr``), or "" when there is none."""
@@ -152,6 +156,9 @@ class NoopKube:
         return None
 
     def node_config_patch(self) -> Mapping[str, Any] | None:
+        return None
+
+    def node_annotation(self, key: str) -> str | None:
         return None
 
     def kubeadm_service_cidr(self) -> str:

@@ -5,11 +5,13 @@ writing ``k8s.aliyun.com/pod-ips`` after each ADD, off the ADD's path."""
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import pytest
 from daemon_harness import World, run, running_daemon, until
 
 from emulator.inprocess import ModelCloud
@@ -70,6 +72,7 @@ class FakeKube:
         self.gate.set()
         self.patching = threading.Event()
         self.fail = False
+        self.node_annotations: dict[str, str] = {}
 
     def pod(self, namespace: str, name: str) -> PodMeta | None:
         return PodMeta(annotations=dict(self.annotations.get((namespace, name), {})))
@@ -91,6 +94,12 @@ class FakeKube:
 
     def node_config_patch(self) -> Mapping[str, Any] | None:
         return None
+
+    def node_annotation(self, key: str) -> str | None:
+        return self.node_annotations.get(key)
+
+    def kubeadm_service_cidr(self) -> str:
+        return ""
 
     def patch_pod_ips(self, namespace: str, name: str, ips: str) -> None:
         self.patching.set()
@@ -202,3 +211,35 @@ def test_kubeapi_patches_the_annotation_by_merge_and_through_the_rate_limit() ->
         "k8s.aliyun.com/pod-ips": "192.168.0.7"}}})]
     api.patch_pod_ips("ns1", "gone", "192.168.0.8")      # logged, not raised
     assert slept == [1.0]                                # the second call waited for a token
+
+
+# -- alibabacloud.com/instance-type-info ------------------------------------------------------
+
+
+def _type_info(instance_type: str, enis: int, ips: int) -> str:
+    return json.dumps({"InstanceTypeId": instance_type, "EniQuantity": enis,
+                       "EniPrivateIpAddressQuantity": ips, "EniTotalQuantity": enis,
+                       "InstanceTypeFamily": "ecs.g6", "EniTrunkSupported": False})
+
+
+@pytest.mark.parametrize(("annotation", "expected"), [
+    (_type_info("ecs.g6.xlarge", 2, 4), 4),      # this node's type: used (1 secondary x 4)
+    (_type_info("ecs.g6.large", 2, 4), None),    # another type: DescribeInstanceTypes
+    ("{not json", None),                         # does not parse: logged, DescribeInstanceTypes
+])
+def test_the_node_annotation_instance_type_info_gives_the_limits_as_upstream(
+        tmp_path: Path, annotation: str, expected: int | None) -> None:
+    world = World.build(instance_type="ecs.g6.xlarge")
+    kube = FakeKube()
+    kube.node_annotations["alibabacloud.com/instance-type-info"] = annotation
+
+    async def scenario() -> None:
+        async with running_daemon(tmp_path, world, kube=kube) as d:
+            described = ModelCloud(world.cloud, world.instance_id).describe_instance_type(
+                "ecs.g6.xlarge")
+            from_cloud = (described.eni_quantity - 1) * described.ips_per_eni
+            assert d.daemon.capacity.capacity == (expected if expected is not None
+                                                  else from_cloud)
+            assert from_cloud != 4                     # the two sources really differ
+
+    run(scenario())
