@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from terway.cloud import retry
 from terway.cloud.api import Eni
 from terway.cloud.errors import CloudError
-from terway.cloud.ratelimit import RateLimits, TokenBucket
+from terway.cloud.ratelimit import RateLimits
 from terway.ipam import (
     AssignIps,
     AttachEni,
@@ -40,6 +40,7 @@ from terway.ipam import (
     execute,
     feed,
 )
+from terway.ipam.enilimit import EniOpLimiter
 
 if TYPE_CHECKING:
     from emulator.sim.engine import Run
@@ -93,7 +94,7 @@ class SimNode:
         self.inflight = 0
         self.core: IpamCore | None = None
         self.limits = RateLimits(run.rate_limit)
-        self.per_eni: dict[str, TokenBucket] = {}
+        self.eni_limiter: EniOpLimiter | None = None      # the daemon's per-ENI limiters
         self.eni_ips: dict[str, tuple[str, int]] = {}     # eni id → (vSwitch, addresses)
         self._wake_at = math.inf
         self._wake_token = 0
@@ -107,6 +108,8 @@ class SimNode:
         self.core = IpamCore(self.settings, id_prefix=f"{self.name}-g{self.gen}",
                              rng=random.Random(f"{self.run.seed}:{self.name}:{self.gen}"),
                              policy=policy)
+        per_eni = self.run.policy_runtime.per_eni_limit
+        self.eni_limiter = EniOpLimiter(*per_eni) if per_eni is not None else None
         if restore_from_cloud:
             self._restore()
         self.up = True
@@ -251,25 +254,29 @@ class SimNode:
     def _start(self, cmd: Command) -> None:
         self.inflight += 1
         self.run.hist.add((self.env.now, self.name, "cmd", cmd))     # str() when reported
-        self._try(cmd, ACTION[type(cmd)], self.gen, 0, None)
+        gen = self.gen
+        wait = self.eni_limiter.reserve(cmd, self.env.now) if self.eni_limiter else 0.0
+        if wait > 0:                  # the ENI's own limiter, once per command as the daemon
+            self._after(wait, lambda: self._limited(cmd, gen))
+        else:
+            self._try(cmd, ACTION[type(cmd)], gen, 0, None)
+
+    def _limited(self, cmd: Command, gen: int) -> None:
+        """The per-ENI limiter let ``cmd`` go: the call, unless the daemon that waited is gone
+        (a killed daemon makes no call)."""
+        if gen != self.gen:
+            self.inflight -= 1
+            return
+        self._try(cmd, ACTION[type(cmd)], gen, 0, None)
 
     def _try(self, cmd: Command, action: str, gen: int, attempt: int,
              pauses: list[float] | None) -> None:
         run = self.run
         now = self.env.now
         wait = self.limits.reserve(action, now)
-        if run.policy_runtime.per_eni_limit is not None and isinstance(cmd, AssignIps):
-            wait = max(wait, self._eni_bucket(cmd.eni_id).reserve(now))
         latency, error = run.latency(action, cmd, now + wait, self.rng)
         self._after(wait + latency,
                     lambda: self._complete(cmd, action, gen, attempt, pauses, error))
-
-    def _eni_bucket(self, eni_id: str) -> TokenBucket:
-        bucket = self.per_eni.get(eni_id)
-        if bucket is None:
-            per_min, burst = self.run.policy_runtime.per_eni_limit or (10.0, 2)
-            bucket = self.per_eni[eni_id] = TokenBucket(per_min / 60.0, burst, self.env.now)
-        return bucket
 
     def _complete(self, cmd: Command, action: str, gen: int, attempt: int,
                   pauses: list[float] | None, error: CloudError | None) -> None:
@@ -320,6 +327,8 @@ class SimNode:
         self.inflight -= 1
         if gen != self.gen or self.core is None:
             return                    # the daemon that asked is gone
+        if self.eni_limiter is not None:
+            self.eni_limiter.settle(cmd, outcome)
         if not isinstance(outcome, CloudError):
             self._account(cmd, outcome)
         feed(self.core, cmd, outcome, self.env.now)
@@ -343,7 +352,6 @@ class SimNode:
         elif isinstance(cmd, DeleteEni) and cmd.eni_id in eni_ips:
             vsw, n = eni_ips.pop(cmd.eni_id)
             held[vsw] -= n
-            self.per_eni.pop(cmd.eni_id, None)
 
     def stuck(self, available: dict[str, int]) -> bool:
         """No vSwitch can help this node now: no idle address, no free ENI slot, and every

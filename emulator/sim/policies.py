@@ -5,11 +5,13 @@ A policy spec becomes (1) an ``eni_conf`` merge patch the plugin's own config pa
 ``exhaustion_block``) and (2) driver options the daemon also has (the per-ENI client limiter).
 Peers (FACTS.md §4):
 
-- ``terway``: our default — the core with whatever ``eni_conf`` the scenario gives.
-- ``upstream``: upstream Terway v1.17 pinned: 300 ms batching, 120 s pool sync, 10 min exhaustion
-  block, per-ENI limiter 10/min burst 2.
+- ``terway``: our default — the core with whatever ``eni_conf`` the scenario gives, and the
+  daemon's per-ENI limiters (upstream's 10/min burst 2, ``terway.ipam.enilimit``).
+- ``upstream``: upstream Terway v1.17 pinned: 300 ms batching, 120 s pool sync jittered up to
+  twice that, 10 min exhaustion block, per-ENI limiters 10/min burst 2.
 - ``aws``: AWS VPC CNI warm targets (WARM_ENI_TARGET, WARM_IP_TARGET, MINIMUM_IP_TARGET) through
-  the core's ``AwsWarmPolicy``; 5 s reconcile, exhaustion pauses growth 120 s.
+  the core's ``AwsWarmPolicy``; 5 s reconcile, exhaustion pauses growth 120 s. Neither this nor
+  ``cilium`` has Terway's per-ENI limiters or sync jitter.
 - ``cilium``: Cilium ENI IPAM (pre-allocate, min-allocate, max-allocate, max-above-watermark)
   through ``CiliumPolicy``; vSwitch with most free addresses (``ordered``), 15 s resync (Cilium's
   operator resync; releases wait for the next one).
@@ -23,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emulator.sim.units import SpecError
+from terway.ipam.enilimit import BURST, PER_MINUTE
 
 PARAMS: Mapping[str, tuple[str, ...]] = {
     "terway": ("min_pool_size", "max_pool_size", "ip_pool_sync_period", "ip_batch_window",
@@ -32,6 +35,7 @@ PARAMS: Mapping[str, tuple[str, ...]] = {
     "cilium": ("pre_allocate", "min_allocate", "max_allocate", "max_above_watermark"),
     "noop": (),
 }
+UPSTREAM_ENI_LIMIT = (PER_MINUTE, BURST)
 _INT_PARAMS = {"min_pool_size", "max_pool_size", "warm_ip_target", "minimum_ip_target",
                "warm_eni_target", "pre_allocate", "min_allocate", "max_allocate",
                "max_above_watermark"}
@@ -42,7 +46,7 @@ class PolicyRuntime:
     """What a node needs to run one policy: the conf patch and driver-level options."""
 
     conf_patch: Mapping[str, Any]
-    per_eni_limit: tuple[float, int] | None = None   # (per minute, burst) on AssignIps per ENI
+    per_eni_limit: tuple[float, int] | None = None   # (per minute, burst): EniOpLimiter
     noop: bool = False
     notes: tuple[str, ...] = field(default=())
 
@@ -61,16 +65,18 @@ def validate_policy_params(kind: str, params: Mapping[str, Any], fld: str) -> No
 def runtime_for(kind: str, params: Mapping[str, Any]) -> PolicyRuntime:
     """Translate a policy spec into the conf patch and driver options."""
     if kind == "terway":
-        return PolicyRuntime(dict(params))
+        return PolicyRuntime(dict(params), per_eni_limit=UPSTREAM_ENI_LIMIT)
     if kind == "upstream":
         patch = {"ip_batch_window": "300ms", "ip_pool_sync_period": "120s",
-                 "exhaustion_block": "10m", "vswitch_cache_ttl": "10m", **params}
-        return PolicyRuntime(patch, per_eni_limit=(10.0, 2))
+                 "ip_pool_sync_jitter_factor": 1.0, "exhaustion_block": "10m",
+                 "vswitch_cache_ttl": "10m", **params}
+        return PolicyRuntime(patch, per_eni_limit=UPSTREAM_ENI_LIMIT)
     if kind == "aws":
         pp = {"warm_eni_target": 1, **params}
         if "warm_ip_target" in params or "minimum_ip_target" in params:
             pp.pop("warm_eni_target") if "warm_eni_target" not in params else None
         patch = {"pool_policy": "aws", "pool_policy_params": pp, "ip_pool_sync_period": "5s",
+                 "ip_pool_sync_jitter_factor": 0,
                  "exhaustion_block": "120s", "vswitch_selection_policy": "ordered",
                  "ip_batch_window": "0s"}
         return PolicyRuntime(patch, notes=("freed-IP cooldown (30-60 s) not modelled by the "
@@ -78,6 +84,7 @@ def runtime_for(kind: str, params: Mapping[str, Any]) -> PolicyRuntime:
     if kind == "cilium":
         pp = {"pre_allocate": 8, **params}
         patch = {"pool_policy": "cilium", "pool_policy_params": pp, "ip_pool_sync_period": "15s",
+                 "ip_pool_sync_jitter_factor": 0,
                  "vswitch_selection_policy": "ordered", "ip_batch_window": "0s"}
         return PolicyRuntime(patch, notes=("release handshake/180 s delay approximated by the "
                                            "15 s resync",))

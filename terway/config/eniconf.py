@@ -71,6 +71,7 @@ class EniConf:
     vswitch_cache_ttl: float = 600.0
     pool_policy: str = "terway"
     pool_policy_params: Mapping[str, int] = field(default_factory=dict)
+    ip_pool_sync_jitter_factor: float = 1.0   # upstream's wait.JitterUntil(period, 1.0)
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
     @property
@@ -167,6 +168,7 @@ def _read_ours(r: FieldReader) -> dict[str, Any]:
         "vswitch_cache_ttl": r.duration("vswitch_cache_ttl", 600.0),
         "pool_policy": r.choice("pool_policy", "terway", POOL_POLICIES),
         "pool_policy_params": r.int_map("pool_policy_params"),
+        "ip_pool_sync_jitter_factor": r.number("ip_pool_sync_jitter_factor", 1.0),
     }
 
 
@@ -332,7 +334,9 @@ UNAVAILABLE_FEATURES = {
 
 # Upstream keys its per-node daemon reads but does not use (so neither do we, silently), and
 # keys whose "on" is what we always do (no device plugin at all).
-UPSTREAM_UNUSED = ("region_id", "prefix", "extra_routes")
+# ip_warm_up_size: only centralized IPAM (ipam_type crd) copies it into the Node CR, for
+# terway-controlplane; upstream's per-node pool never reads it.
+UPSTREAM_UNUSED = ("region_id", "prefix", "extra_routes", "ip_warm_up_size")
 OURS_ALWAYS = {"disable_device_plugin": True}
 PREFIX_COUNTS = ("ipv4_prefix_count", "ipv6_prefix_count")  # only with enable_ip_prefix
 
@@ -340,6 +344,7 @@ PREFIX_COUNTS = ("ipv4_prefix_count", "ipv6_prefix_count")  # only with enable_i
 def _check_upstream_only(r: FieldReader) -> None:
     """The keys above: accepted as upstream has them, refused where they would ask for more."""
     r.seen.update(UPSTREAM_UNUSED)
+    r.integer("ip_warm_up_size", 0, minimum=None)   # upstream's *int: its decoder refuses text
     for key, ours in OURS_ALWAYS.items():
         r.seen.add(key)
         value = r.data.get(key)

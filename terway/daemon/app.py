@@ -2,9 +2,9 @@
 
 Start: lock → store → node facts (metadata, or given) → instance limits → IPAM core → RPC server
 (answers "not ready" until reconciled) → reconcile → ready → background loops (driver ticks, GC,
-config reload). Stop: refuse new work, give running cloud calls a grace period, close the store.
-Everything outside is injected (cloud, datapath, Kubernetes, clock) so tests run the real daemon
-in-process against the emulator's model.
+ENI sync, config reload). Stop: refuse new work, give running cloud calls a grace period, close
+the store. Everything outside is injected (cloud, datapath, Kubernetes, clock) so tests run the
+real daemon in-process against the emulator's model.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from terway.daemon.adopt import adopted_records
 from terway.daemon.clock import Clock, RealClock
 from terway.daemon.configwatch import ConfigWatcher
 from terway.daemon.driver import Driver
+from terway.daemon.enisync import EniSync, IpSource, cloud_source, metadata_source
 from terway.daemon.events import ALLOC_FAILED, EventRecorder
 from terway.daemon.executor import Executor, WaitPolicy
 from terway.daemon.gc import gc_loop, gc_once, resync_once
@@ -50,6 +51,7 @@ from terway.daemon.service import PodService
 from terway.daemon.store import Store
 from terway.daemon.timedcloud import TimedCloud
 from terway.ipam import ConditionChanged, IpamCore, IpamSettings
+from terway.ipam.enilimit import EniOpLimiter
 from terway.limits import NodeCapacity
 
 log = logfmt.get()
@@ -75,6 +77,8 @@ class DaemonOptions:
     seed: int | str | None = None        # core's RNG (vSwitch shuffle); None = from os.urandom
     fail_fast: bool = True               # answer an unservable AllocIP at once (not at timeout)
     wait: WaitPolicy | None = None       # attach/detach polling; None = WaitPolicy(attach_timeout)
+    eni_sync_period: float = 60.0        # upstream's per-ENI metadata sync (jittered); 0: off
+    eni_op_limit: bool = True            # upstream's per-ENI limiters (10/min, burst 2)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -139,6 +143,7 @@ class Daemon:
         self.capacity: NodeCapacity
         self.limits: InstanceTypeLimits
         self.settings: IpamSettings
+        self.eni_sync: EniSync | None = None
 
     # -- start --------------------------------------------------------------------------------
 
@@ -179,7 +184,8 @@ class Daemon:
         self.driver = Driver(self.core, executor, self.store, self.clock, metrics=self.metrics,
                              on_condition=self._on_condition,
                              on_alloc_failure=lambda err: events.record_node(
-                                 ALLOC_FAILED, err.describe(), same_as=err.code))
+                                 ALLOC_FAILED, err.describe(), same_as=err.code),
+                             limiter=EniOpLimiter() if self.options.eni_op_limit else None)
         self.driver.batch_window = settings.batch_window
         self.driver.fail_fast = self.options.fail_fast
         self.service = PodService(
@@ -202,6 +208,11 @@ class Daemon:
         self.service.ready = True
         self._spawn(self.driver.run())
         self._spawn(gc_loop(self.service, self.kube, self.clock, self.options.gc_period))
+        if self.options.eni_sync_period > 0 and not settings.exclusive:
+            self.eni_sync = EniSync(self.core, self._ip_source(), events, self.clock,
+                                    rng=random.Random(f"enisync:{seed}"), after=self.driver.pump,
+                                    period=self.options.eni_sync_period)
+            self._spawn(self.eni_sync.run())
         if self._config_loader is not None:
             watcher = ConfigWatcher(self.config.files, self._config_loader, self.apply_config)
             self._spawn(watcher.run(self.clock, self.options.config_poll))
@@ -232,6 +243,14 @@ class Daemon:
         return Executor(self.cloud, sleep=self.clock.sleep_blocking, now=self.clock.now,
                         wait=wait,
                         macs_visible=macs, link_exists=self._link_check)
+
+    def _ip_source(self) -> IpSource:
+        """Where the ENI sync reads addresses: instance metadata, as upstream (the cloud API
+        when the daemon runs without it)."""
+        assert self.node is not None
+        if self.metadata is not None:
+            return metadata_source(self.metadata)
+        return cloud_source(self.cloud, self.node.instance_id)
 
     def _eni_lookup(self) -> EniNet:
         if self._eni_net is not None:

@@ -33,6 +33,7 @@ from terway.ipam.commands import (
     DetachEni,
     UnassignIps,
 )
+from terway.ipam.enilimit import EniOpLimiter
 from terway.ipam.execute import Outcome, feed
 from terway.ipam.notices import (
     Allocation,
@@ -100,6 +101,7 @@ class Driver:
         on_condition: Callable[[ConditionChanged], None] | None = None,
         on_alloc_failure: Callable[[CloudError], None] | None = None,
         max_idle: float = 30.0,
+        limiter: EniOpLimiter | None = None,
     ) -> None:
         self.core = core
         self.executor = executor
@@ -109,6 +111,7 @@ class Driver:
         self.on_condition = on_condition
         self.on_alloc_failure = on_alloc_failure  # a cloud call that should have added addresses
         self.max_idle = max_idle
+        self.limiter = limiter             # upstream's per-ENI 10/min limiters (None: off)
         self.condition: ConditionChanged | None = None
         self._waiters: dict[str, asyncio.Future[Allocation]] = {}
         self._since: dict[str, float] = {}
@@ -258,6 +261,13 @@ class Driver:
         task.add_done_callback(self._tasks.discard)
 
     async def _execute(self, cmd: Command) -> None:
+        if self.limiter is not None:
+            delay = self.limiter.reserve(cmd, self.clock.now())
+            if delay > 0:                  # the ENI's own limiter, before the intent and call
+                await self.clock.sleep(delay)
+                if self._stopping:
+                    self._running -= 1
+                    return
         try:
             self._before(cmd)
         except StoreError as exc:  # the call is not made: its intent could not be kept
@@ -286,6 +296,8 @@ class Driver:
         error: waiting cannot help until the disk does, and a cloud error would mislead."""
         err = CloudError(ERR_STORE, str(exc), error_class=ErrorClass.TRANSIENT)
         self._running -= 1
+        if self.limiter is not None:
+            self.limiter.settle(cmd, err)
         feed(self.core, cmd, err, self.clock.now())
         for key, fut in self._waiters.items():
             if not fut.done():
@@ -325,6 +337,8 @@ class Driver:
         except StoreError as exc:  # the intent stays; reconcile at start settles it
             log.error("state store write failed after a cloud call", extra=logfmt.fields(
                 command=type(cmd).__name__, error=str(exc)))
+        if self.limiter is not None:
+            self.limiter.settle(cmd, outcome)
         feed(self.core, cmd, outcome, self.clock.now())
 
     def _settle_succeeded(self, cmd: Command, outcome: Outcome) -> None:
@@ -355,6 +369,8 @@ class Driver:
         except StoreError as exc:
             log.error("state store write failed after a cloud call", extra=logfmt.fields(
                 command=type(cmd).__name__, error=str(exc)))
+        if self.limiter is not None:
+            self.limiter.settle(cmd, err)
         feed(self.core, cmd, err, now)
 
     def _settle_failed(self, cmd: Command, err: CloudError, now: float) -> None:

@@ -3,6 +3,7 @@
 Contract: docs/ipam.md.
 """
 
+from terway.ipam.audit import IpAudit
 from terway.ipam.commands import (
     AssignIps,
     AttachEni,
@@ -50,6 +51,7 @@ __all__ = [
     "DetachEni",
     "EniView",
     "Exhausted",
+    "IpAudit",
     "IpReady",
     "IpamCore",
     "IpamSettings",

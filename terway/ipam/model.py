@@ -25,7 +25,7 @@ class IpSlot:
     """One address on an ENI. Setting ``owner``/``reserved_for``/``releasing`` keeps the ENI's
     counts right; ``sticky``, ``reserved_until`` and ``idle_since`` are plain fields."""
 
-    __slots__ = ("_owner", "_releasing", "_reserved_for", "eni", "idle_since", "ip",
+    __slots__ = ("_owner", "_releasing", "_reserved_for", "eni", "gone", "idle_since", "ip",
                  "reserved_until", "sticky")
 
     def __init__(self, ip: str, owner: str | None = None, sticky: bool = False,
@@ -39,6 +39,7 @@ class IpSlot:
         self.reserved_until = reserved_until
         self.idle_since = idle_since
         self._releasing = releasing
+        self.gone = False          # vanished from the cloud while a pod held it: dropped on release
 
     @property
     def idle(self) -> bool:
@@ -105,8 +106,8 @@ class PoolCounts:
 class EniSlot:
     """One secondary ENI of the node. ``ips`` is read-only for callers: use add_ip/pop_ip."""
 
-    __slots__ = ("_assigning", "_state", "busy_cmd", "eni_id", "error", "ips", "mac", "n_idle",
-                 "n_reserved", "n_used", "pool", "primary_ip", "vswitch_id")
+    __slots__ = ("_assigning", "_state", "busy_cmd", "changed_at", "eni_id", "error", "ips",
+                 "mac", "n_idle", "n_reserved", "n_used", "pool", "primary_ip", "vswitch_id")
 
     def __init__(self, eni_id: str, mac: str, vswitch_id: str, primary_ip: str,
                  state: EniState) -> None:
@@ -119,6 +120,7 @@ class EniSlot:
         self.busy_cmd: str | None = None      # the one command touching this ENI now
         self._assigning = 0                   # IPs asked by the in-flight AssignIps
         self.error = ""                       # last disposal failure (Error in mapping)
+        self.changed_at = 0.0                 # when its address list last changed (audits)
         self.n_used = 0
         self.n_reserved = 0
         self.n_idle = 0

@@ -15,6 +15,7 @@ from typing import TypeVar
 from terway.cloud.api import Eni, VSwitch
 from terway.cloud.errors import CloudError, ErrorClass
 from terway.ipam import selection
+from terway.ipam.audit import IpAudit, Strikes
 from terway.ipam.commands import (
     AssignIps,
     AttachEni,
@@ -92,6 +93,7 @@ class IpamCore:
         self._batch_cap: dict[str, int] = {}
         self._vsw_fetched_at: float | None = None
         self._memory = ExhaustionMemory()
+        self._strikes = Strikes()        # audit_ips' memory per ENI
         self._backoff: dict[str, _Backoff] = {}
         self._notices: list[Notice] = []
         self._sufficient = True
@@ -138,7 +140,11 @@ class IpamCore:
             return None
         alloc = self._allocation(pod_key)
         eni_id, ip = self._owners.pop(pod_key)
-        slot = self._enis[eni_id].ips[ip]
+        eni = self._enis[eni_id]
+        slot = eni.ips[ip]
+        if slot.gone:                    # vanished from the cloud while held: not handed out
+            eni.pop_ip(ip)
+            return alloc
         slot.owner = None
         slot.idle_since = now
         if slot.sticky and self._s.sticky_ttl > 0:
@@ -284,9 +290,8 @@ class IpamCore:
         ns = self._next_sync
         if ver != self._ver or ns is None:
             return
-        period = self._s.sync_period
         while ns < limit and ns < now:
-            ns += period                 # what tick(ns) would have set: ns + period
+            ns += self._sync_interval()  # what tick(ns) would have set, the same RNG draw
         self._next_sync = ns
         self._sync_owed = ns == now
 
@@ -377,6 +382,7 @@ class IpamCore:
         self._creating.pop(cmd_id, None)
         self._backoff.pop("create", None)
         slot = EniSlot(eni.eni_id, eni.mac, eni.vswitch_id, eni.primary_ip, EniState.ATTACHING)
+        slot.changed_at = now
         ips = (eni.primary_ip,) if self._s.exclusive else eni.private_ips
         for ip in ips:
             slot.add_ip(IpSlot(ip, idle_since=now))
@@ -388,7 +394,7 @@ class IpamCore:
         if cmd is None or cmd.eni_id not in self._enis:
             return
         eni = self._enis[cmd.eni_id]
-        eni.busy_cmd, eni.state = None, EniState.READY
+        eni.busy_cmd, eni.state, eni.changed_at = None, EniState.READY, now
         self._backoff.pop(f"eni:{eni.eni_id}", None)
         self._granted()
         self._serve_pending()
@@ -399,9 +405,9 @@ class IpamCore:
         if cmd is None or cmd.eni_id not in self._enis:
             return
         eni = self._enis[cmd.eni_id]
-        eni.busy_cmd, eni.assigning = None, 0
+        eni.busy_cmd, eni.assigning, eni.changed_at = None, 0, now
         for ip in ips:
-            eni.add_ip(IpSlot(ip, idle_since=now))
+            eni.add_ip(IpSlot(ip, idle_since=now)).gone = False   # the cloud has it (again)
         self._backoff.pop(f"eni:{eni.eni_id}", None)
         self._granted()
         self._serve_pending()
@@ -412,7 +418,7 @@ class IpamCore:
         if cmd is None or cmd.eni_id not in self._enis:
             return
         eni = self._enis[cmd.eni_id]
-        eni.busy_cmd = None
+        eni.busy_cmd, eni.changed_at = None, now
         for ip in cmd.ips:
             eni.pop_ip(ip)
 
@@ -489,6 +495,7 @@ class IpamCore:
             if eni.eni_type == "Primary":
                 continue
             slot = EniSlot(eni.eni_id, eni.mac, eni.vswitch_id, eni.primary_ip, EniState.READY)
+            slot.changed_at = now
             ips = (eni.primary_ip,) if self._s.exclusive else eni.private_ips
             for ip in ips:
                 slot.add_ip(IpSlot(ip, idle_since=now))
@@ -504,6 +511,50 @@ class IpamCore:
             self._owners[key] = (eni_slot.eni_id, ip)
         freed = sorted(ip for ip, e in where.items() if e.ips[ip].owner is None)
         return RestoreReport(freed=tuple(freed), dropped=dropped)
+
+    # ------------------------------------------------------------------ periodic ENI sync
+
+    def audit_ips(self, observed: Mapping[str, Sequence[str]], read_at: float,
+                  now: float) -> IpAudit:
+        """Compare the pool with each ENI's addresses as the node's metadata listed them
+        (``observed``: ENI id → IPs, read from ``read_at`` on): upstream's per-ENI sync.
+
+        An address missing from two audits in a row vanished from the cloud: it is never
+        handed out again (dropped now when idle or reserved, at its release when a pod holds
+        it). An address listed in two audits in a row that the pool does not know is an orphan:
+        reported at every audit, never handed out, never released (a restart takes it in like
+        every address on a managed ENI). Not judged: exclusive mode (upstream has no such sync
+        there), ENIs not ready, with a command in flight or changed since ``read_at``, and lists
+        without the ENI's primary address (an ENI always has it: the answer is not to be
+        trusted).
+        """
+        self._advance(now)
+        if self._s.exclusive:
+            return IpAudit()
+        invalid: list[tuple[str, str, str]] = []
+        orphans: list[tuple[str, str]] = []
+        for eni_id, listed in sorted(observed.items()):
+            eni = self._enis.get(eni_id)
+            seen = set(listed)
+            if (eni is None or not eni.ready or eni.busy_cmd is not None
+                    or eni.changed_at >= read_at or eni.primary_ip not in seen):
+                continue
+            valid = [ip for ip, slot in eni.ips.items() if not slot.gone]
+            vanished, unknown = self._strikes.judge(eni_id, valid, eni.ips, seen)
+            invalid += [(eni_id, ip, self._invalidate(eni, ip)) for ip in vanished]
+            orphans += [(eni_id, ip) for ip in unknown]
+        return IpAudit(tuple(invalid), tuple(orphans))
+
+    def _invalidate(self, eni: EniSlot, ip: str) -> str:
+        """Take a vanished address out of service; return the pod holding it ("" if none)."""
+        slot = eni.ips[ip]
+        if slot.owner is not None:
+            slot.gone = True             # the pod keeps it until its release, as upstream
+            return slot.owner
+        if slot.reserved_for is not None:
+            self._reserved.pop(slot.reserved_for, None)
+        eni.pop_ip(ip)
+        return ""
 
     # ------------------------------------------------------------------ introspection
 
@@ -709,8 +760,18 @@ class IpamCore:
         if self._next_sync is None or now < self._next_sync:
             return PoolPlan()
         self._sync_owed = False
-        self._next_sync = now + self._s.sync_period
+        self._next_sync = now + self._sync_interval()
         return self._policy.plan(self._state(), now)
+
+    def _sync_interval(self) -> float:
+        """The wait until the next pool sync: upstream's ``wait.JitterUntil(syncPool, period,
+        1.0, ...)`` waits ``period * (1 + U[0, 1))``, so nodes started together do not call
+        the cloud in step. Drawn from the core's seeded RNG: reproducible, and a skipped quiet
+        sync draws exactly what ticking it would have."""
+        period, jitter = self._s.sync_period, self._s.sync_jitter
+        if jitter <= 0:
+            return period
+        return period * (1.0 + jitter * self._rng.random())
 
     def _pending_shortage(self, now: float) -> int:
         """Pending requests whose batch window closed, minus what is already on its way."""
@@ -923,6 +984,7 @@ class IpamCore:
                 self._reserved.pop(s.reserved_for, None)
         self._memory.enis.pop(eni_id, None)
         self._backoff.pop(f"eni:{eni_id}", None)
+        self._strikes.forget(eni_id)
 
     # ------------------------------------------------------------------ internals: failures
 
@@ -980,7 +1042,7 @@ class IpamCore:
         eni = self._enis.get(cmd.eni_id)
         if eni is None:
             return
-        eni.busy_cmd = None
+        eni.busy_cmd, eni.changed_at = None, now
         gone = error.error_class is ErrorClass.NOT_FOUND
         match cmd:
             case UnassignIps():

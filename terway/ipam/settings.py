@@ -39,6 +39,7 @@ class IpamSettings:
     eni_selection: str = "most_ips"     # most_ips | least_ips
     batch_window: float = 0.3
     sync_period: float = 120.0
+    sync_jitter: float = 1.0        # wait period * (1 + U[0, jitter)): JitterUntil(.., 1.0)
     sticky_ttl: float = 300.0
     exhaustion_block: float = 600.0
     eni_limit_block: float = 60.0   # after EniPerInstanceLimitExceeded (upstream: 1 min)
@@ -84,6 +85,7 @@ class IpamSettings:
             eni_selection=conf.eni_selection_policy,
             batch_window=conf.ip_batch_window or 0.0,
             sync_period=conf.ip_pool_sync_period,
+            sync_jitter=conf.ip_pool_sync_jitter_factor,
             sticky_ttl=conf.ip_sticky_ttl or 0.0,
             exhaustion_block=conf.exhaustion_block or 0.0,
             eni_limit_block=conf.eni_limit_block or 0.0,

@@ -18,6 +18,7 @@ def settings(**over: Any) -> IpamSettings:
         "max_enis": 2,
         "ips_per_eni": 10,
         "batch_window": 0.3,
+        "sync_jitter": 0.0,   # a fixed sync grid; tests/ipam/test_sync_jitter.py has upstream's
     }
     base.update(over)
     return IpamSettings(**base)
