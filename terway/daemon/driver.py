@@ -307,6 +307,7 @@ class Driver:
 
     def _before(self, cmd: Command) -> None:
         """Write the intent for a call that changes something, before making it."""
+        self._count_disposed(cmd)
         match cmd:
             case CreateEni():
                 self.store.add_intent(Intent(cmd.client_token or cmd.cmd_id, INTENT_CREATE, {
@@ -327,6 +328,20 @@ class Driver:
             case UnassignIps():
                 self.store.add_intent(Intent(cmd.cmd_id, INTENT_UNASSIGN,
                                              {"eni_id": cmd.eni_id, "ips": list(cmd.ips)}))
+            case _:
+                pass
+
+    def _count_disposed(self, cmd: Command) -> None:
+        """Upstream's ``terway_resource_pool_disposed_count``: every address the pool gives up,
+        counted when the call is made (an unassign, or the detach of an ENI with its own)."""
+        if self.metrics is None:
+            return
+        match cmd:
+            case UnassignIps():
+                self.metrics.count_disposed(len(cmd.ips))
+            case DetachEni():
+                ips = [len(e.ips) for e in self.core.enis() if e.eni_id == cmd.eni_id]
+                self.metrics.count_disposed(sum(ips))
             case _:
                 pass
 
@@ -422,5 +437,5 @@ class Driver:
         if self.metrics is None:
             return
         s = self.core.stats()
-        self.metrics.set_pool(total=s.total, idle=s.idle, disposed=s.disposed,
+        self.metrics.set_pool(total=s.total, idle=s.idle,
                               ips_by_eni={e.mac: len(e.ips) for e in self.core.enis()})

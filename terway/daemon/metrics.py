@@ -22,8 +22,8 @@ Names *and labels* are upstream's, so its Grafana dashboard works unchanged: ``e
 ``"true"``/``"false"``, the pool gauges carry ``type="LocalIP"`` and ``ipStack="ipv4"``. Upstream's
 counters are Go counters without a ``_total`` suffix; prometheus_client would add one, so
 ``terway_eniip_factory_ip_alloc_count`` is a gauge that only ever grows (``rate()`` and
-``increase()`` work the same). ``terway_resource_pool_disposed_count`` is not upstream's running
-count but the addresses being released now (docs/upstream.md).
+``increase()`` work the same); so is ``terway_resource_pool_disposed_count``, upstream's running
+count of addresses the pool gave up (unassigned, or on an ENI it released).
 """
 
 from __future__ import annotations
@@ -149,7 +149,9 @@ class Metrics:
         self.pool_idle = Gauge("terway_resource_pool_idle_count",
                                "idle resources in the pool", pool, registry=r)
         self.pool_disposed = Gauge("terway_resource_pool_disposed_count",
-                                   "resources being released back to the cloud", pool, registry=r)
+                                   "resources released back to the cloud (a counter)", pool,
+                                   registry=r)
+        self.pool_disposed.labels(*POOL_LABELS)      # 0 until the first release, as a counter
         self.eni_count = Gauge("terway_eniip_factory_eni_count",
                                "secondary ENIs managed by the daemon", ["name", "max_eni"],
                                registry=r)
@@ -248,12 +250,13 @@ class Metrics:
     def count_alloc(self, eni_mac: str, ok: bool) -> None:
         self.ip_alloc_count.labels(eni_mac, "succeed" if ok else "fail").inc()
 
-    def set_pool(self, *, total: int, idle: int, disposed: int,
-                 ips_by_eni: dict[str, int]) -> None:
+    def count_disposed(self, addresses: int) -> None:
+        self.pool_disposed.labels(*POOL_LABELS).inc(addresses)
+
+    def set_pool(self, *, total: int, idle: int, ips_by_eni: dict[str, int]) -> None:
         """The pool's sizes; ``ips_by_eni``: {ENI MAC: its addresses}."""
         self.pool_total.labels(*POOL_LABELS).set(total)
         self.pool_idle.labels(*POOL_LABELS).set(idle)
-        self.pool_disposed.labels(*POOL_LABELS).set(disposed)
         self.eni_count.clear()
         self.eni_count.labels(FACTORY, str(self.max_enis)).set(len(ips_by_eni))
         self.ip_count.clear()

@@ -9,7 +9,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from daemon_harness import World, run, running_daemon
+from daemon_harness import World, run, running_daemon, until
 
 from terway.cloud.errors import CloudError
 from terway.daemon.timedcloud import TimedCloud
@@ -100,3 +100,28 @@ def test_timed_cloud_labels_errors_with_their_code() -> None:
     with pytest.raises(CloudError):
         cloud.delete_network_interface("eni-1")
     assert seen == [("DeleteNetworkInterface", 250.0, "InvalidEniId.NotFound")]
+
+
+def test_disposed_count_is_upstreams_running_count_of_released_addresses(tmp_path: Path) -> None:
+    """Upstream's terway_resource_pool_disposed_count only grows: every address the pool gives
+    back (unassigned, or with its ENI) adds one; it does not fall when the release is done."""
+    world = World.build()
+    conf = world.eni_conf(min_pool_size=0, max_pool_size=0, ip_pool_sync_period="1s",
+                          ip_pool_sync_jitter_factor=0)
+
+    async def scenario() -> None:
+        async with running_daemon(tmp_path, world, conf=conf, metrics_port=0) as d:
+            port = d.daemon.metrics.port
+            assert port
+            sample = "terway_resource_pool_disposed_count" + POOL
+            assert _value(await asyncio.to_thread(_scrape, port), sample) == 0
+            await d.alloc("p1")
+            await d.alloc("p2")
+            await d.release("p1")
+            await d.release("p2")
+            await until(lambda: not world.enis() or not any(
+                e.private_ips[1:] for e in world.enis()), "the addresses to go back")
+            await until(lambda: d.daemon.core.stats().disposed == 0, "the releases to finish")
+            assert _value(await asyncio.to_thread(_scrape, port), sample) >= 2
+
+    run(scenario())

@@ -147,7 +147,7 @@ def test_lock_file_refuses_a_second_daemon(tmp_path: Path) -> None:
 
 def test_metrics_have_upstream_names() -> None:
     m = Metrics()
-    m.set_pool(total=4, idle=3, disposed=0, ips_by_eni={"02:00:00:00:00:01": 4})
+    m.set_pool(total=4, idle=3, ips_by_eni={"02:00:00:00:00:01": 4})
     m.observe_openapi("AssignPrivateIpAddresses", 12, "Throttling")
     m.rpc_latency.labels("AllocIP", "false").observe(3)
     m.count_alloc("02:00:00:00:00:01", True)
