@@ -4,21 +4,30 @@
 the ``responses`` mock). Parameter names and response shapes follow the official Python SDK
 (alibabacloud_ecs20140526 / alibabacloud_vpc20160428): what its request models flatten and what
 its response models' ``from_map`` read. Errors are ``ApiError`` with ``request_id`` set.
+
+Regions are real: an action that takes ``RegionId`` requires it (MissingParameter), runs inside
+``cloud.in_region(RegionId)`` (another region's resources are NotFound and absent from lists)
+and creates there. A documented filter is evaluated or refused (UnsupportedParameter), never
+ignored: an ignored filter would answer everything.
 """
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from emulator.model import ApiError, Cloud, EniView, InstanceType, InstanceView
+from emulator.model import ApiError, Cloud, EniView, InstanceType, InstanceView, codes
 from emulator.model.params import Params
 from emulator.model.regions import REGIONS
 
 Body = dict[str, Any]
 Handler = Callable[[Cloud, Params], Body]
 
-NOT_FOUND_MESSAGE = "Specified api is not found, please check your url and method."
+NOT_FOUND_MESSAGE = codes.ACTION_NOT_FOUND.template
+# The only actions whose request has no required RegionId (the SDK models: DescribeRegions takes
+# it optionally, DescribeInstanceTypes and DeleteInstance have none).
+REGIONLESS = frozenset({"DescribeRegions", "DescribeInstanceTypes", "DeleteInstance"})
 
 
 def dispatch(cloud: Cloud, product: str, action: str, params: Mapping[str, str]) -> Body:
@@ -28,13 +37,16 @@ def dispatch(cloud: Cloud, product: str, action: str, params: Mapping[str, str])
         table = _PRODUCTS.get(product.lower())
         handler = table.get(action) if table is not None else None
         if handler is None:
-            raise ApiError("InvalidAction.NotFound", NOT_FOUND_MESSAGE, 404)
+            raise codes.ACTION_NOT_FOUND()
         p = Params(params)
         region = p.get("RegionId")
         if region and region not in REGIONS:
-            raise ApiError("InvalidRegionId.NotFound", f'The specified RegionId "{region}" '
-                           "does not exist.", 404)
-        body = handler(cloud, p)
+            raise codes.REGION_NOT_FOUND()
+        if not region and action not in REGIONLESS:
+            raise codes.missing("RegionId")
+        _refuse_unsupported(action, p)
+        with cloud.in_region(region or None):
+            body = handler(cloud, p)
     except ApiError as err:
         err.request_id = request_id
         raise
@@ -68,10 +80,67 @@ def _sg_ids(p: Params) -> list[str]:
     return [single, *[i for i in ids if i != single]] if single else ids
 
 
+# -- documented filters ----------------------------------------------------------------------
+# Filters (SDK request fields) that are not evaluated: refused, never silently ignored. Every
+# other documented filter of these actions works (see the handlers).
+_UNSUPPORTED: dict[str, frozenset[str]] = {
+    "DescribeVSwitches": frozenset({"RouteTableId", "DryRun"}),
+    "DescribeVpcs": frozenset({"DhcpOptionsSetId", "DryRun"}),
+    "DescribeSecurityGroups": frozenset({"DryRun"}),
+    "DescribeInstances": frozenset({
+        "AdditionalAttributes", "DeviceAvailable", "DryRun", "Filter", "HttpEndpoint",
+        "HttpPutResponseHopLimit", "HttpTokens", "ImageId", "InstanceChargeType",
+        "InternetChargeType", "IoOptimized", "KeyPairName", "LockReason", "NeedSaleCycle"}),
+}
+
+
+def _refuse_unsupported(action: str, p: Params) -> None:
+    refused = _UNSUPPORTED.get(action)
+    if not refused:
+        return
+    for key, value in p.raw.items():
+        name = key.split(".", 1)[0]
+        if name in refused and value not in ("", "false", "False"):
+            raise codes.UNSUPPORTED_PARAMETER(param=name)
+
+
+def _matches_nothing(p: Params, *names: str) -> bool:
+    """True when a filter on something no emulated resource has is set (tags on resources
+    that carry none, public/IPv6 addresses, a non-default resource group, IsDefault…): the
+    cloud's answer is an empty list."""
+    present = {key.partition(".")[0] for key, value in p.raw.items() if value}
+    for name in names:
+        if name not in present:
+            continue
+        if name == "Tag":
+            if p.tags():
+                return True
+        elif name in ("IsDefault", "EnableIpv6", "ServiceManaged"):
+            if p.boolean(name):
+                return True
+        elif p.get(name) or p.items(name):
+            return True
+    return False
+
+
+def _owner_matches(p: Params, name: str) -> bool:
+    owner = p.get(name)
+    return not owner or owner == str(ACCOUNT_ID)
+
+
 # -- renderers -----------------------------------------------------------------------------------
-def _ip_sets(eni: EniView) -> Body:
-    return {"PrivateIpSet": [{"PrivateIpAddress": ip, "Primary": i == 0}
-                             for i, ip in enumerate(eni.private_ips)]}
+ACCOUNT_ID = 1234567890123456   # the emulated account (``OwnerId``)
+_NO_PUBLIC_IP = {"PublicIpAddress": "", "AllocationId": ""}
+
+
+def _ip_sets(eni: EniView, public: bool = True) -> Body:
+    sets: list[Body] = []
+    for i, ip in enumerate(eni.private_ips):
+        item: Body = {"PrivateIpAddress": ip, "Primary": i == 0}
+        if public:
+            item["AssociatedPublicIp"] = dict(_NO_PUBLIC_IP)
+        sets.append(item)
+    return {"PrivateIpSet": sets}
 
 
 def _eni_body(eni: EniView) -> Body:
@@ -82,10 +151,14 @@ def _eni_body(eni: EniView) -> Body:
         "PrivateIpAddress": eni.primary_ip, "MacAddress": eni.mac,
         "SecurityGroupIds": {"SecurityGroupId": list(eni.security_group_ids)},
         "PrivateIpSets": _ip_sets(eni),
+        "Ipv6Sets": {"Ipv6Set": []}, "Ipv4PrefixSets": {"Ipv4PrefixSet": []},
+        "Ipv6PrefixSets": {"Ipv6PrefixSet": []},
+        "AssociatedPublicIp": dict(_NO_PUBLIC_IP),
         "Tags": {"Tag": [{"TagKey": k, "TagValue": v} for k, v in eni.tags.items()]},
         "Description": eni.description, "InstanceId": eni.instance_id,
         "CreationTime": eni.creation_time, "ResourceGroupId": eni.resource_group_id,
-        "ServiceManaged": False,
+        "OwnerId": str(ACCOUNT_ID), "SourceDestCheck": eni.source_dest_check,
+        "DeleteOnRelease": eni.eni_type == "Primary", "ServiceManaged": False,
     }
     if eni.instance_id:
         body["Attachment"] = {"InstanceId": eni.instance_id, "DeviceIndex": eni.device_index}
@@ -110,18 +183,23 @@ def _instance_body(cloud: Cloud, inst: InstanceView) -> Body:
         "InstanceType": inst.instance_type, "InstanceTypeFamily": itype.family,
         "Cpu": itype.cpu, "Memory": int(itype.memory_gib * 1024),
         "RegionId": inst.region_id, "ZoneId": inst.zone_id, "Status": inst.status,
-        "InstanceNetworkType": "vpc",
+        "InstanceNetworkType": "vpc", "CreationTime": inst.creation_time,
         "VpcAttributes": {"VpcId": inst.vpc_id, "VSwitchId": inst.vswitch_id,
                           "PrivateIpAddress": {"IpAddress": [inst.primary_ip]}},
         "SecurityGroupIds": {"SecurityGroupId": list(inst.security_group_ids)},
         "NetworkInterfaces": {"NetworkInterface": [
             {"NetworkInterfaceId": e.eni_id, "MacAddress": e.mac, "PrimaryIpAddress": e.primary_ip,
-             "Type": e.eni_type, "PrivateIpSets": _ip_sets(e)}
+             "Type": e.eni_type, "PrivateIpSets": _ip_sets(e, public=False)}
             for e in enis if e.status in ("InUse", "Detaching")]},
     }
 
 
 # -- ECS: ENIs -----------------------------------------------------------------------------------
+# CreateNetworkInterface's response has none of these (its SDK model declares none of them).
+_NOT_IN_CREATE = ("Attachment", "CreationTime", "InstanceId", "AssociatedPublicIp",
+                  "DeleteOnRelease")
+
+
 def _create_eni(cloud: Cloud, p: Params) -> Body:
     eni = cloud.create_network_interface(
         p.required("VSwitchId"), _sg_ids(p),
@@ -130,10 +208,12 @@ def _create_eni(cloud: Cloud, p: Params) -> Body:
         private_ips=p.items("PrivateIpAddress"),
         tags=p.tags(), description=p.get("Description"),
         name=p.get("NetworkInterfaceName"), client_token=p.get("ClientToken") or None,
-        resource_group_id=p.get("ResourceGroupId"))
+        resource_group_id=p.get("ResourceGroupId"),
+        source_dest_check=p.boolean("SourceDestCheck"))
     body = _eni_body(eni)
-    for key in ("Attachment", "CreationTime", "InstanceId"):  # not in the create response
+    for key in _NOT_IN_CREATE:
         body.pop(key, None)
+    body["PrivateIpSets"] = _ip_sets(eni, public=False)
     return body
 
 
@@ -155,7 +235,8 @@ def _delete_eni(cloud: Cloud, p: Params) -> Body:
 def _assign_ips(cloud: Cloud, p: Params) -> Body:
     eni_id = p.required("NetworkInterfaceId")
     ips = cloud.assign_private_ips(eni_id, p.integer("SecondaryPrivateIpAddressCount", 0),
-                                   p.items("PrivateIpAddress"))
+                                   p.items("PrivateIpAddress"),
+                                   client_token=p.get("ClientToken") or None)
     return {"AssignedPrivateIpAddressesSet": {"NetworkInterfaceId": eni_id,
                                               "PrivateIpSet": {"PrivateIpAddress": ips}}}
 
@@ -166,15 +247,21 @@ def _unassign_ips(cloud: Cloud, p: Params) -> Body:
 
 
 def _describe_enis(cloud: Cloud, p: Params) -> Body:
+    """Every documented filter: NetworkInterfaceId.N, InstanceId, VSwitchId, VpcId, Status,
+    Type, Tag.N, PrivateIpAddress.N, PrimaryIpAddress, NetworkInterfaceName, SecurityGroupId,
+    ResourceGroupId, ServiceManaged, Ipv6Address.N."""
+    service_managed = p.boolean("ServiceManaged") if p.get("ServiceManaged") else None
     enis = cloud.describe_network_interfaces(
         p.items("NetworkInterfaceId") or None, instance_id=p.get("InstanceId") or None,
         vswitch_id=p.get("VSwitchId") or None, vpc_id=p.get("VpcId") or None,
         status=p.get("Status") or None, eni_type=p.get("Type") or None,
         tags=p.tags() or None, private_ips=p.items("PrivateIpAddress") or None,
-        security_group_id=p.get("SecurityGroupId") or None)
-    group = p.get("ResourceGroupId")
-    if group:
-        enis = [e for e in enis if e.resource_group_id == group]
+        security_group_id=p.get("SecurityGroupId") or None,
+        primary_ip=p.get("PrimaryIpAddress") or None,
+        name=p.get("NetworkInterfaceName") or None,
+        resource_group_id=p.get("ResourceGroupId") or None,
+        service_managed=service_managed,
+        ipv6_addresses=p.items("Ipv6Address") or None)
     chunk, paging = _page(enis, p, 500)
     paging.pop("MaxResults", None)
     return {"NetworkInterfaceSets": {"NetworkInterfaceSet": [_eni_body(e) for e in chunk]},
@@ -208,30 +295,42 @@ def _run_instances(cloud: Cloud, p: Params) -> Body:
 
 
 def _describe_instances(cloud: Cloud, p: Params) -> Body:
-    insts = cloud.describe_instances(
+    insts = [] if _matches_nothing(
+        p, "Tag", "ResourceGroupId", "InnerIpAddresses", "PublicIpAddresses", "EipAddresses",
+        "RdmaIpAddresses", "Ipv6Address", "HpcClusterId") else cloud.describe_instances(
         p.json_items("InstanceIds") or None, vpc_id=p.get("VpcId") or None,
         vswitch_id=p.get("VSwitchId") or None, zone_id=p.get("ZoneId") or None,
         status=p.get("Status") or None, instance_type=p.get("InstanceType") or None)
+    name, family = p.get("InstanceName"), p.get("InstanceTypeFamily")
+    private_ips = set(p.json_items("PrivateIpAddresses"))
+    network, sg = p.get("InstanceNetworkType"), p.get("SecurityGroupId")
+    insts = [i for i in insts
+             if (not name or _name_matches(name, i.name))
+             and (not family or cloud.get_instance_type(i.instance_type).family == family)
+             and (not private_ips or i.primary_ip in private_ips)
+             and (not network or network == "vpc")
+             and (not sg or sg in i.security_group_ids)]
     chunk, paging = _page(insts, p, 100)
     paging.pop("MaxResults", None)
     return {"Instances": {"Instance": [_instance_body(cloud, i) for i in chunk]}, **paging}
 
 
+def _name_matches(pattern: str, name: str) -> bool:
+    """InstanceName's documented wildcard: ``*`` matches any run of characters."""
+    return fnmatch.fnmatchcase(name, pattern.replace("[", "[[]").replace("?", "[?]"))
+
+
 def _delete_instance(cloud: Cloud, p: Params) -> Body:
-    cloud.delete_instance(p.required("InstanceId"))
+    cloud.delete_instance(p.required("InstanceId"), force=p.boolean("Force"))
     return {}
 
 
 def _delete_instances(cloud: Cloud, p: Params) -> Body:
     ids = p.items("InstanceId")
     if not ids:
-        raise ApiError("MissingParameter", 'The input parameter "InstanceId.N" that is '
-                       "mandatory for processing this request is not supplied.", 400)
-    cloud.describe_instances(ids)  # settle
-    for instance_id in ids:
-        cloud.get_instance(instance_id)
-    for instance_id in ids:
-        cloud.delete_instance(instance_id)
+        raise codes.missing("InstanceId.N")
+    cloud.delete_instances(ids, force=p.boolean("Force"),
+                           client_token=p.get("ClientToken") or None)
     return {}
 
 
@@ -245,7 +344,14 @@ def _create_sg(cloud: Cloud, p: Params) -> Body:
 def _describe_sgs(cloud: Cloud, p: Params) -> Body:
     ids = p.json_items("SecurityGroupIds") + ([p.get("SecurityGroupId")]
                                                if p.get("SecurityGroupId") else [])
-    sgs = cloud.describe_security_groups(ids or None, vpc_id=p.get("VpcId") or None)
+    sgs = [] if _matches_nothing(p, "Tag", "ResourceGroupId", "ServiceManaged") else (
+        cloud.describe_security_groups(ids or None, vpc_id=p.get("VpcId") or None))
+    name, kind, network = (p.get("SecurityGroupName"), p.get("SecurityGroupType"),
+                           p.get("NetworkType"))
+    fuzzy = p.boolean("FuzzyQuery")
+    sgs = [s for s in sgs
+           if (not name or (name in s.name if fuzzy else s.name == name))
+           and (not kind or kind == "normal") and (not network or network == "vpc")]
     chunk, paging = _page(sgs, p, 50)
     paging.pop("MaxResults", None)
     return {"RegionId": p.get("RegionId", cloud.region_id), "SecurityGroups": {"SecurityGroup": [
@@ -276,19 +382,21 @@ def _create_vpc(cloud: Cloud, p: Params) -> Body:
 
 def _describe_vpcs(cloud: Cloud, p: Params) -> Body:
     ids = [i.strip() for i in p.get("VpcId").split(",") if i.strip()]
-    vpcs = cloud.describe_vpcs(ids or None, name=p.get("VpcName") or None,
-                               region_id=p.get("RegionId") or None)
+    nothing = _matches_nothing(p, "Tag", "ResourceGroupId", "IsDefault", "EnableIpv6")
+    vpcs = [] if nothing or not _owner_matches(p, "VpcOwnerId") else cloud.describe_vpcs(
+        ids or None, name=p.get("VpcName") or None, region_id=p.get("RegionId") or None)
     chunk, paging = _page(vpcs, p, 50)
     paging.pop("MaxResults", None)
     return {"Vpcs": {"Vpc": [
         {"VpcId": v.vpc_id, "RegionId": v.region_id, "CidrBlock": v.cidr_block,
          "VpcName": v.name, "Description": v.description, "Status": v.status,
-         "VRouterId": v.vrouter_id, "IsDefault": False,
+         "VRouterId": v.vrouter_id, "IsDefault": False, "CreationTime": v.creation_time,
+         "OwnerId": ACCOUNT_ID, "ResourceGroupId": "",
          "VSwitchIds": {"VSwitchId": list(v.vswitch_ids)}} for v in chunk]}, **paging}
 
 
 def _delete_vpc(cloud: Cloud, p: Params) -> Body:
-    cloud.delete_vpc(p.required("VpcId"))
+    cloud.delete_vpc(p.required("VpcId"), client_token=p.get("ClientToken") or None)
     return {}
 
 
@@ -302,16 +410,19 @@ def _create_vswitch(cloud: Cloud, p: Params) -> Body:
 
 def _describe_vswitches(cloud: Cloud, p: Params) -> Body:
     ids = [i.strip() for i in p.get("VSwitchId").split(",") if i.strip()]
-    vsws = cloud.describe_vswitches(ids or None, vpc_id=p.get("VpcId") or None,
-                                    zone_id=p.get("ZoneId") or None,
-                                    name=p.get("VSwitchName") or None)
+    nothing = _matches_nothing(p, "Tag", "ResourceGroupId", "IsDefault", "EnableIpv6")
+    vsws = [] if nothing or not _owner_matches(p, "VSwitchOwnerId") else (
+        cloud.describe_vswitches(ids or None, vpc_id=p.get("VpcId") or None,
+                                 zone_id=p.get("ZoneId") or None,
+                                 name=p.get("VSwitchName") or None))
     chunk, paging = _page(vsws, p, 50)
     paging.pop("MaxResults", None)
     return {"VSwitches": {"VSwitch": [
         {"VSwitchId": v.vswitch_id, "VpcId": v.vpc_id, "ZoneId": v.zone_id,
          "CidrBlock": v.cidr_block, "AvailableIpAddressCount": v.available_ip_count,
          "VSwitchName": v.name, "Description": v.description, "Status": v.status,
-         "IsDefault": False} for v in chunk]}, **paging}
+         "IsDefault": False, "CreationTime": v.creation_time, "OwnerId": ACCOUNT_ID,
+         "ResourceGroupId": ""} for v in chunk]}, **paging}
 
 
 def _delete_vswitch(cloud: Cloud, p: Params) -> Body:

@@ -29,6 +29,12 @@ from typing import Any
 from emulator.wire.signature import DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET
 
 PROG = "terway-emulator"
+# ``serve`` answers AttachNetworkInterface/DetachNetworkInterface as the real cloud does: the ENI
+# is Attaching/Detaching for a seeded uniform draw from this range (seconds) before it is
+# InUse/Available (attaching takes ~1-3 s; terway/cloud/waiters.py polls for it). The flags or a
+# world file's ``cloud.attach_delay``/``detach_delay`` change it; ``0`` makes them synchronous.
+SERVE_ATTACH_DELAY = (1.0, 3.0)
+SERVE_DETACH_DELAY = (1.0, 3.0)
 DEFAULT_PORT = 18080
 DEFAULT_ENDPOINT = f"http://127.0.0.1:{DEFAULT_PORT}"
 ENDPOINT_ENV = "TERWAY_EMULATOR_ENDPOINT"
@@ -39,12 +45,10 @@ class UsageError(Exception):
 
 
 # -- serve --------------------------------------------------------------------------------------
-def cmd_serve(args: argparse.Namespace) -> int:
+def build_emulator(args: argparse.Namespace, clock: Any = None) -> Any:
+    """The ``Emulator`` that ``serve`` runs for these arguments (``clock``: for tests)."""
     from emulator.server import Emulator
-    from emulator.wire import logfmt
 
-    logfmt.configure(args.log_level)
-    log = logfmt.get_logger("cli")
     if not args.access_key_id:
         raise UsageError("--access-key-id must not be empty")
     if not args.access_key_secret:
@@ -53,14 +57,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "credentials": {str(args.access_key_id): str(args.access_key_secret)},
         "metadata_instance": args.metadata_instance,
         "allow_remote_control": args.allow_remote_control,
+        "clock": clock,
     }
-    if args.world:
-        spec = _world_spec(args.world)
-        if args.seed is not None:
-            spec["seed"] = args.seed
-        emu = _build_world(args.world, lambda: Emulator.from_world(spec, **options))
-    else:
-        emu = Emulator.create(seed=args.seed or 0, **options)
+    spec = _world_spec(args.world) if args.world else {}
+    if args.seed is not None:
+        spec["seed"] = args.seed
+    _serve_delays(spec, args)
+    return _build_world(args.world or "(none)", lambda: Emulator.from_world(spec, **options))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from emulator.wire import logfmt
+
+    logfmt.configure(args.log_level)
+    log = logfmt.get_logger("cli")
+    emu = build_emulator(args)
     try:
         handle = emu.serve(port=args.port, host=args.host)
     except OSError as err:
@@ -80,6 +91,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     log.info("serving", extra={"fields": {
         "url": handle.url, "endpoint": handle.endpoint, "access_key_id": args.access_key_id,
         "seed": emu.seed, "world": args.world, "fabric": args.fabric,
+        "attach_delay": _delay_text(emu.cloud.attach_delay),
+        "detach_delay": _delay_text(emu.cloud.detach_delay),
     }})
     try:
         stop.wait()
@@ -89,6 +102,37 @@ def cmd_serve(args: argparse.Namespace) -> int:
         handle.stop()
         log.info("stopped", extra={"fields": {"url": handle.url}})
     return 0
+
+
+def _serve_delays(spec: dict[str, Any], args: argparse.Namespace) -> None:
+    """The flags win, then the world's ``cloud`` options, then serve's asynchronous defaults."""
+    cloud = spec.setdefault("cloud", {})
+    if not isinstance(cloud, dict):
+        return   # the world's validation names the field
+    for key, flag, default in (("attach_delay", args.attach_delay, SERVE_ATTACH_DELAY),
+                               ("detach_delay", args.detach_delay, SERVE_DETACH_DELAY)):
+        if flag is not None:
+            cloud[key] = flag
+        else:
+            cloud.setdefault(key, list(default))
+
+
+def _delay(text: str) -> float | list[float]:
+    """``--attach-delay``: seconds, or ``LOW,HIGH`` for a seeded uniform draw."""
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not seconds or LOW,HIGH: {text!r}") from None
+    if len(values) not in (1, 2) or any(v < 0 or v != v for v in values) or (
+            len(values) == 2 and values[0] > values[1]):
+        raise argparse.ArgumentTypeError(f"need seconds >= 0 or LOW,HIGH with LOW <= HIGH: "
+                                         f"{text!r}")
+    return values[0] if len(values) == 1 else values
+
+
+def _delay_text(bounds: tuple[float, float]) -> str:
+    low, high = bounds
+    return f"{low:g}" if low == high else f"{low:g},{high:g}"
 
 
 def _world_text(path: str) -> str:
@@ -243,6 +287,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--world", help="YAML/JSON world file to load at start")
     serve.add_argument("--seed", type=int, default=None,
                        help="generator seed (default 0, or the world's own seed)")
+    low, high = SERVE_ATTACH_DELAY
+    serve.add_argument("--attach-delay", type=_delay, default=None, metavar="S|LOW,HIGH",
+                       help="seconds an ENI stays Attaching (default: the world's, else "
+                            f"{low:g},{high:g}; 0: synchronous)")
+    low, high = SERVE_DETACH_DELAY
+    serve.add_argument("--detach-delay", type=_delay, default=None, metavar="S|LOW,HIGH",
+                       help="seconds an ENI stays Detaching (default: the world's, else "
+                            f"{low:g},{high:g}; 0: synchronous)")
     serve.add_argument("--access-key-id", default=DEFAULT_ACCESS_KEY_ID)
     serve.add_argument("--access-key-secret", default=DEFAULT_ACCESS_KEY_SECRET)
     serve.add_argument("--metadata-instance", help="instance served at /latest/meta-data/")

@@ -14,11 +14,14 @@ Rule dicts (``action`` is an exact action name or ``"*"``; ``product`` optional)
 - ``{"kind": "error", "action": "AssignPrivateIpAddresses", "code": "InternalError",
   "message": "...", "http_status": 500, "probability": 0.1 | "count": 3,
   "match": {"NetworkInterfaceId": "eni-x"}}``: ``count`` fires on the next N matching calls and
-  then the rule retires; ``probability`` fires on each matching call with that chance.
+  then the rule retires; ``probability`` fires on each matching call with that chance. A code
+  of the emulator's table (``emulator.model.codes``: ``Forbidden.RAM``, ``Throttling``,
+  ``InternalError``…) answers that row's status and message unless the rule gives its own;
+  other codes answer 400 (500/503 for InternalError/ServiceUnavailable look-alikes).
 - ``{"kind": "throttle", "action": "*", "rate": 10, "burst": 20}``: a token bucket per action
   (rate tokens per second, burst capacity); an empty bucket answers ``Throttling.User`` (400,
   "Request was denied due to user flow control.") unless ``code``/``message``/``http_status``
-  say otherwise.
+  say otherwise (``"code": "Throttling"``, what upstream retries on, gets its own message).
 """
 
 from __future__ import annotations
@@ -30,10 +33,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from emulator.model import codes
 from emulator.model.errors import ApiError
 
-THROTTLE_CODE = "Throttling.User"
-THROTTLE_MESSAGE = "Request was denied due to user flow control."
+THROTTLE_CODE = codes.THROTTLING_USER.code
+THROTTLE_MESSAGE = codes.THROTTLING_USER.template
 _DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
     "constant": ("value",), "uniform": ("low", "high"), "normal": ("mean", "stddev"),
     "lognormal": ("mu", "sigma"), "exponential": ("mean",),
@@ -141,14 +145,6 @@ def validate_rule(spec: Mapping[str, Any], where: str = "rule") -> None:
     _CHECKS[kind](spec, where)
 
 
-def _default_status(code: str) -> int:
-    if code.startswith("ServiceUnavailable"):
-        return 503
-    if code.startswith(("InternalError", "UnknownError")):
-        return 500
-    return 400
-
-
 class FaultEngine:
     """Decides, per call, how long it takes and whether it fails."""
 
@@ -247,9 +243,7 @@ class FaultEngine:
             tokens = min(burst, tokens + max(0.0, now - last) * rate)
             if tokens < 1.0:
                 rule.buckets[action] = (tokens, now)
-                return ApiError(rule.spec.get("code", THROTTLE_CODE),
-                                rule.spec.get("message", THROTTLE_MESSAGE),
-                                int(rule.spec.get("http_status", 400)))
+                return _rule_error(rule.spec, THROTTLE_CODE)
             rule.buckets[action] = (tokens - 1.0, now)
         return None
 
@@ -263,7 +257,12 @@ class FaultEngine:
                 rule.remaining -= 1
             elif self._rng.random() >= float(rule.spec["probability"]):
                 continue
-            code = rule.spec["code"]
-            return ApiError(code, rule.spec.get("message", f"Injected fault: {code}."),
-                            int(rule.spec.get("http_status", _default_status(code))))
+            return _rule_error(rule.spec, rule.spec["code"])
         return None
+
+
+def _rule_error(spec: Mapping[str, Any], default_code: str) -> ApiError:
+    """The rule's error; what it leaves out comes from the codes table."""
+    status = spec.get("http_status")
+    return codes.injected(str(spec.get("code", default_code)), spec.get("message"),
+                          None if status is None else int(status))

@@ -5,28 +5,46 @@ No HTTP and no dict round trip: typed calls in, ``terway.cloud.api`` dataclasses
 id). With a ``FaultEngine`` each call first asks it for a decision: an injected error is raised,
 and the drawn latency is reported (``last_latency`` and the ``on_latency`` hook) rather than slept,
 so the simulator can advance simpy time by it.
+
+It is the one adapter to terway: ``terway.cloud`` is imported when a ``ModelCloud`` is first made
+or ``to_eni`` first called, never by ``import emulator.inprocess`` (the emulator stands alone).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
-from typing import TypeVar
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, TypeVar
 
 from emulator.faults import FaultEngine
 from emulator.model import ApiError, Cloud, EniView
-from terway.cloud.api import Eni, InstanceTypeLimits, VSwitch
-from terway.cloud.errors import CloudError
+
+if TYPE_CHECKING:
+    from terway.cloud.api import Eni, InstanceTypeLimits, VSwitch
+    from terway.cloud.errors import CloudError
 
 T = TypeVar("T")
 LatencyHook = Callable[[str, float], None]
 
 
+@functools.cache
+def _terway() -> SimpleNamespace:
+    """terway's CloudAPI types, imported on first use."""
+    from terway.cloud import api, errors
+
+    return SimpleNamespace(Eni=api.Eni, InstanceTypeLimits=api.InstanceTypeLimits,
+                           VSwitch=api.VSwitch, CloudError=errors.CloudError)
+
+
 def to_eni(view: EniView) -> Eni:
-    return Eni(eni_id=view.eni_id, mac=view.mac, vswitch_id=view.vswitch_id,
-               zone_id=view.zone_id, status=view.status, primary_ip=view.primary_ip,
-               private_ips=view.private_ips, instance_id=view.instance_id,
-               eni_type=view.eni_type, security_group_ids=view.security_group_ids,
-               tags=dict(view.tags), resource_group_id=view.resource_group_id)
+    eni: Eni = _terway().Eni(
+        eni_id=view.eni_id, mac=view.mac, vswitch_id=view.vswitch_id, zone_id=view.zone_id,
+        status=view.status, primary_ip=view.primary_ip, private_ips=view.private_ips,
+        instance_id=view.instance_id, eni_type=view.eni_type,
+        security_group_ids=view.security_group_ids, tags=dict(view.tags),
+        resource_group_id=view.resource_group_id)
+    return eni
 
 
 class ModelCloud:
@@ -42,6 +60,7 @@ class ModelCloud:
         self.region_id = region_id or cloud.region_id
         self.last_latency = 0.0
         self.calls = 0
+        self._types = _terway()
 
     def _call(self, action: str, params: Mapping[str, str], run: Callable[[], T]) -> T:
         self.calls += 1
@@ -60,22 +79,26 @@ class ModelCloud:
             raise self._error(err) from None
 
     def _error(self, err: ApiError) -> CloudError:
-        return CloudError(err.code, err.message, request_id=err.request_id
-                          or self.cloud.new_request_id(), http_status=err.http_status)
+        error: CloudError = self._types.CloudError(
+            err.code, err.message, request_id=err.request_id or self.cloud.new_request_id(),
+            http_status=err.http_status)
+        return error
 
     # -- CloudAPI -----------------------------------------------------------------------------
     def describe_instance_type(self, instance_type: str) -> InstanceTypeLimits:
         def run() -> InstanceTypeLimits:
             t = self.cloud.get_instance_type(instance_type)
-            return InstanceTypeLimits(t.instance_type_id, t.eni_quantity,
-                                      t.eni_private_ip_quantity, t.eni_total_quantity,
-                                      t.trunk_supported)
+            limits: InstanceTypeLimits = self._types.InstanceTypeLimits(
+                t.instance_type_id, t.eni_quantity, t.eni_private_ip_quantity,
+                t.eni_total_quantity, t.trunk_supported)
+            return limits
         return self._call("DescribeInstanceTypes", {"InstanceTypes.1": instance_type}, run)
 
     def describe_vswitches(self, vswitch_ids: Sequence[str]) -> list[VSwitch]:
         def run() -> list[VSwitch]:
-            return [VSwitch(v.vswitch_id, v.zone_id, v.cidr_block, v.available_ip_count,
-                            v.vpc_id) for v in self.cloud.describe_vswitches(list(vswitch_ids))]
+            make = self._types.VSwitch
+            return [make(v.vswitch_id, v.zone_id, v.cidr_block, v.available_ip_count, v.vpc_id)
+                    for v in self.cloud.describe_vswitches(list(vswitch_ids))]
         params = {"VSwitchId": ",".join(vswitch_ids)}
         return self._call("DescribeVSwitches", params, run)
 

@@ -44,6 +44,22 @@ def _delay_range(value: Delay, name: str) -> tuple[float, float]:
     return float(low), float(high)
 
 
+class _RegionScope:
+    """The context ``Cloud.in_region`` returns (a class, not a generator: it runs per request)."""
+
+    __slots__ = ("_local", "_previous", "_region")
+
+    def __init__(self, local: threading.local, region: str | None) -> None:
+        self._local, self._region, self._previous = local, region, None
+
+    def __enter__(self) -> None:
+        self._previous = getattr(self._local, "region", None)
+        self._local.region = self._region
+
+    def __exit__(self, *exc: object) -> None:
+        self._local.region = self._previous
+
+
 class CloudBase:
     def __init__(
         self,
@@ -61,6 +77,11 @@ class CloudBase:
             raise ValueError(f"metadata_lag: must be >= 0, got {metadata_lag}")
         self._lock = threading.RLock()
         self._clock: Callable[[], float] = clock or time.monotonic
+        # Wall-clock time (the default) stamps CreationTime with the real moment, as the cloud
+        # does (upstream's ENI GC leaves ENIs younger than 10 minutes alone by it); an injected
+        # clock (ManualClock, simpy) stamps 2024-01-01 + its seconds, deterministically.
+        self._wall_stamps = clock is None
+        self._scope = threading.local()   # .region: the calling request's RegionId (dispatch)
         self.region_id = region_id
         self.attach_delay = _delay_range(attach_delay, "attach_delay")
         self.detach_delay = _delay_range(detach_delay, "detach_delay")
@@ -108,8 +129,39 @@ class CloudBase:
         return self._clock()
 
     def _timestamp(self) -> str:
-        moment = _EPOCH + timedelta(seconds=self._clock())
+        """``CreationTime`` as the API writes it (``2024-01-01T00:00:00Z``, UTC)."""
+        moment = (datetime.now(UTC) if self._wall_stamps
+                  else _EPOCH + timedelta(seconds=self._clock()))
         return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    # -- regions ------------------------------------------------------------------------------
+    def in_region(self, region_id: str | None) -> _RegionScope:
+        """``with cloud.in_region(r):`` calls made inside see only ``r``'s resources (others are
+        NotFound, absent from lists) and create there, as a request with that RegionId does on
+        the real cloud. Per thread; ``None`` (the default outside) sees every region."""
+        return _RegionScope(self._scope, region_id)
+
+    def _scoped_region(self) -> str | None:
+        return getattr(self._scope, "region", None)
+
+    def _visible(self, region_id: str) -> bool:
+        scope = getattr(self._scope, "region", None)
+        return scope is None or scope == region_id
+
+    def _vpc_visible(self, vpc_id: str) -> bool:
+        vpc = self._vpcs.get(vpc_id)
+        return vpc is not None and self._visible(vpc.region_id)
+
+    def _vpc_filter(self) -> Callable[[str], bool] | None:
+        """For lists: None when every region is visible, else a VPC-id test (one scope read)."""
+        scope = getattr(self._scope, "region", None)
+        if scope is None:
+            return None
+        vpcs = self._vpcs
+        return lambda vpc_id: (vpc := vpcs.get(vpc_id)) is not None and vpc.region_id == scope
+
+    def _id_code(self, region_id: str) -> str:
+        return ID_PREFIX.get(region_id, self._ids.region_code)
 
     def _draw(self, bounds: tuple[float, float]) -> float:
         low, high = bounds
@@ -171,6 +223,14 @@ class CloudBase:
               instance_id: str | None = None, ips: tuple[str, ...] | None = None) -> None:
         if not self._subscribers:
             return
+        scope, self._scope.region = getattr(self._scope, "region", None), None
+        try:
+            self._notify(kind, eni, at, instance_id, ips)
+        finally:
+            self._scope.region = scope   # observers see every region, whoever's call it was
+
+    def _notify(self, kind: EventKind, eni: Eni | None, at: float | None,
+                instance_id: str | None, ips: tuple[str, ...] | None) -> None:
         event = CloudEvent(
             kind=kind,
             time=self._clock() if at is None else at,
@@ -184,33 +244,35 @@ class CloudBase:
             callback(event)
 
     # -- lookups ------------------------------------------------------------------------------
+    # A resource of another region than the request's is NotFound, as on the real cloud.
     def _vpc(self, vpc_id: str) -> Vpc:
         vpc = self._vpcs.get(vpc_id)
-        if vpc is None:
+        if vpc is None or not self._visible(vpc.region_id):
             raise codes.not_found("InvalidVpcId", vpc_id)
         return vpc
 
     def _vsw(self, vswitch_id: str) -> VSwitch:
         vsw = self._vswitches.get(vswitch_id)
-        if vsw is None:
+        if vsw is None or not self._vpc_visible(vsw.vpc_id):
             raise codes.not_found("InvalidVSwitchId", vswitch_id)
         return vsw
 
     def _sg(self, sg_id: str) -> SecurityGroup:
         sg = self._sgs.get(sg_id)
-        if sg is None:
+        if sg is None or not self._vpc_visible(sg.vpc_id):
             raise codes.not_found("InvalidSecurityGroupId", sg_id)
         return sg
 
-    def _inst(self, instance_id: str) -> Instance:
+    def _inst(self, instance_id: str, kind: str = "InvalidInstanceId") -> Instance:
+        """``kind``: the NotFound code (Attach/DetachNetworkInterface say InvalidEcsId)."""
         inst = self._instances.get(instance_id)
-        if inst is None:
-            raise codes.not_found("InvalidInstanceId", instance_id)
+        if inst is None or not self._visible(inst.region_id):
+            raise codes.not_found(kind, instance_id)
         return inst
 
     def _eni(self, eni_id: str) -> Eni:
         eni = self._enis.get(eni_id)
-        if eni is None:
+        if eni is None or not self._vpc_visible(eni.vpc_id):
             raise codes.not_found("InvalidEniId", eni_id)
         return eni
 
@@ -221,7 +283,7 @@ class CloudBase:
             raise codes.invalid("SecurityGroupIds", "at most 10 security groups")
         for sg_id in sg_ids:
             if self._sg(sg_id).vpc_id != vpc_id:
-                raise codes.vpc_mismatch(f"security group {sg_id}", vpc_id)
+                raise codes.VPC_MISMATCH()
 
     # -- idempotence ----------------------------------------------------------------------------
     def _token_hit(self, action: str, token: str | None, fingerprint: Hashable) -> str | None:
@@ -232,7 +294,7 @@ class CloudBase:
         if hit is None:
             return None
         if hit[0] != fingerprint:
-            raise codes.idempotent_mismatch(token)
+            raise codes.IDEMPOTENT_MISMATCH()
         return hit[1]
 
     def _remember_token(self, action: str, token: str | None, fingerprint: Hashable,

@@ -31,21 +31,29 @@ MAX_SECONDARY_ON_CREATE = 49
 RESOURCE_GROUP_ID = re.compile(r"rg-[A-Za-z0-9]{1,64}")
 
 
-def check_explicit_ips(vsw: VSwitch, ips: Sequence[str], param: str) -> None:
-    """Named addresses must be usable addresses of the vSwitch, free, and not repeated."""
-    if len(set(ips)) != len(ips):
-        raise codes.invalid(param, "an address is repeated")
+def check_explicit_ips(vsw: VSwitch, ips: Sequence[str], *, for_instance: bool = False) -> None:
+    """Named addresses must not repeat (InvalidIp.IpRepeated), must be usable addresses of the
+    vSwitch (InvalidVSwitchId.IpInvalid; RunInstances: InvalidPrivateIpAddress) and free
+    (InvalidPrivateIpAddress.Duplicated)."""
+    seen: set[str] = set()
+    for ip in ips:
+        if ip in seen:
+            raise codes.IP_REPEATED(ip=ip)
+        seen.add(ip)
     for ip in ips:
         if not vsw.pool.usable(ip):
-            raise codes.ip_not_in_vswitch(ip, vsw.vswitch_id)
+            raise codes.IP_NOT_IN_VSWITCH() if for_instance else codes.IP_INVALID()
         if vsw.pool.in_use(ip):
-            raise codes.ip_duplicated(ip)
+            raise codes.IP_DUPLICATED()
 
 
-def take_ips(vsw: VSwitch, explicit: Sequence[str], count: int) -> list[str]:
-    """Claim the named addresses then ``count`` more; all or nothing (IpNotEnough)."""
+def take_ips(vsw: VSwitch, explicit: Sequence[str], count: int, *,
+             for_instance: bool = False) -> list[str]:
+    """Claim the named addresses then ``count`` more; all or nothing. Too few left:
+    InvalidVSwitchId.IpNotEnough (ENI actions), QuotaExceeded.PrivateIpAddress (RunInstances)."""
     if vsw.pool.available < len(explicit) + count:
-        raise codes.ip_not_enough(vsw.vswitch_id)
+        raise (codes.VSWITCH_EXHAUSTED() if for_instance
+               else codes.ip_not_enough(vsw.vswitch_id))
     for ip in explicit:
         vsw.pool.claim(ip)
     return [*explicit, *vsw.pool.allocate(count)]
@@ -65,6 +73,7 @@ class EniOps(NetworkOps):
         name: str = "",
         client_token: str | None = None,
         resource_group_id: str = "",
+        source_dest_check: bool = False,
     ) -> EniView:
         """CreateNetworkInterface: an Available Secondary ENI with its addresses, in
         ``resource_group_id`` ("": the account's default resource group)."""
@@ -82,19 +91,21 @@ class EniOps(NetworkOps):
                 raise codes.resource_group_not_found()
             tag_map = dict(tags or {})
             fingerprint = (vswitch_id, sg_ids, secondary_ip_count, primary_ip, tuple(private_ips),
-                           tuple(sorted(tag_map.items())), description, name, resource_group_id)
+                           tuple(sorted(tag_map.items())), description, name, resource_group_id,
+                           source_dest_check)
             hit = self._token_hit("CreateNetworkInterface", client_token, fingerprint)
             if hit is not None and hit in self._enis:
                 return self._enis[hit].view()
             explicit = ([primary_ip] if primary_ip else []) + list(private_ips)
-            check_explicit_ips(vsw, explicit, "PrivateIpAddress")
+            check_explicit_ips(vsw, explicit)
             total = 1 + secondary_ip_count + len(private_ips)
             if total > self.unattached_ip_limit:
                 raise codes.ip_quota("the new network interface", self.unattached_ip_limit)
             ips = take_ips(vsw, explicit, total - len(explicit))
-            eni = Eni(self._ids.new_id("eni"), self._ids.new_mac(), vswitch_id, vsw.vpc_id,
-                      vsw.zone_id, sg_ids, SECONDARY, ips, tag_map, description, name,
-                      self._timestamp(), resource_group_id=resource_group_id)
+            eni = Eni(self._ids.new_id("eni", self._id_code(self._vpcs[vsw.vpc_id].region_id)),
+                      self._ids.new_mac(), vswitch_id, vsw.vpc_id, vsw.zone_id, sg_ids,
+                      SECONDARY, ips, tag_map, description, name, self._timestamp(),
+                      resource_group_id=resource_group_id, source_dest_check=source_dest_check)
             self._enis[eni.eni_id] = eni
             vsw.eni_count += 1
             self._remember_token("CreateNetworkInterface", client_token, fingerprint, eni.eni_id)
@@ -106,17 +117,17 @@ class EniOps(NetworkOps):
         with self._lock:
             self._settle()
             eni = self._eni(eni_id)
-            inst = self._inst(instance_id)
+            inst = self._inst(instance_id, "InvalidEcsId")
             if inst.status != RUNNING:
-                raise codes.instance_status(instance_id, inst.status)
+                raise codes.ECS_STATE()
             if eni.status != AVAILABLE:
-                raise codes.eni_state(eni_id, eni.status)
+                raise codes.eni_state(AVAILABLE, eni.status)
             if eni.vpc_id != inst.vpc_id:
-                raise codes.vpc_mismatch(f"network interface {eni_id}", inst.vpc_id)
+                raise codes.VPC_MISMATCH()
             if eni.zone_id != inst.zone_id:
-                raise codes.zone_mismatch(eni_id, instance_id)
+                raise codes.ZONE_MISMATCH()
             if len(inst.eni_ids) >= inst.itype.eni_quantity:
-                raise codes.eni_per_instance(instance_id, inst.itype.eni_quantity)
+                raise codes.ENI_PER_INSTANCE()
             if len(eni.ips) > inst.itype.eni_private_ip_quantity:
                 raise codes.ip_quota(eni_id, inst.itype.eni_private_ip_quantity)
             taken = {self._enis[e].device_index for e in inst.eni_ids}
@@ -133,13 +144,13 @@ class EniOps(NetworkOps):
             self._settle()
             eni = self._eni(eni_id)
             if instance_id:
-                self._inst(instance_id)
+                self._inst(instance_id, "InvalidEcsId")
             if eni.eni_type == PRIMARY:
-                raise codes.primary_eni(eni_id)
+                raise codes.DETACH_PRIMARY()
             if eni.status != IN_USE:
-                raise codes.eni_state(eni_id, eni.status)
+                raise codes.eni_state(IN_USE, eni.status)
             if instance_id and eni.instance_id != instance_id:
-                raise codes.eni_state(eni_id, f"attached to {eni.instance_id}")
+                raise codes.eni_state(f"{IN_USE} on {instance_id}", eni.status)
             eni.status = DETACHING
             self._meta_changed(eni.instance_id)
             self._schedule(eni, self._draw(self.detach_delay))
@@ -151,8 +162,10 @@ class EniOps(NetworkOps):
         with self._lock:
             self._settle()
             eni = self._eni(eni_id)
-            if eni.status != AVAILABLE or eni.eni_type == PRIMARY:
-                raise codes.eni_state(eni_id, eni.status)
+            if eni.eni_type == PRIMARY:
+                raise codes.ENI_TYPE()
+            if eni.status != AVAILABLE:
+                raise codes.eni_state(AVAILABLE, eni.status)
             self._drop_eni(eni)
 
     def _drop_eni(self, eni: Eni) -> None:
@@ -162,15 +175,22 @@ class EniOps(NetworkOps):
         del self._enis[eni.eni_id]
         self._emit(EventKind.ENI_DELETED, eni)
 
-    def assign_private_ips(self, eni_id: str, count: int = 0,
-                           ips: Sequence[str] = ()) -> list[str]:
-        """AssignPrivateIpAddresses: ``count`` (1-10) new secondaries, or the named ``ips``."""
+    def assign_private_ips(self, eni_id: str, count: int = 0, ips: Sequence[str] = (), *,
+                           client_token: str | None = None) -> list[str]:
+        """AssignPrivateIpAddresses: ``count`` (1-10) new secondaries, or the named ``ips``.
+
+        ``client_token``: a repeat with the same parameters answers the first call's addresses
+        and takes none (other parameters: IdempotentParameterMismatch)."""
         with self._lock:
             self._settle()
             if not eni_id:
                 raise codes.missing("NetworkInterfaceId")
             eni = self._eni(eni_id)
             ips = list(ips)
+            fingerprint = (eni_id, count, tuple(ips))
+            hit = self._token_hit("AssignPrivateIpAddresses", client_token, fingerprint)
+            if hit is not None:
+                return hit.split(",")
             if count and ips:
                 raise codes.invalid("SecondaryPrivateIpAddressCount",
                                     "cannot be combined with PrivateIpAddress.N")
@@ -185,9 +205,11 @@ class EniOps(NetworkOps):
             if len(eni.ips) + wanted > limit:
                 raise codes.ip_quota(eni_id, limit)
             vsw = self._vswitches[eni.vswitch_id]
-            check_explicit_ips(vsw, ips, "PrivateIpAddress")
+            check_explicit_ips(vsw, ips)
             new = take_ips(vsw, ips, wanted - len(ips))
             eni.ips.extend(new)
+            self._remember_token("AssignPrivateIpAddresses", client_token, fingerprint,
+                                 ",".join(new))
             if eni.status == IN_USE:
                 self._meta_changed(eni.instance_id)
             self._emit(EventKind.IPS_ASSIGNED, eni, ips=tuple(new))
@@ -206,13 +228,10 @@ class EniOps(NetworkOps):
             if len(ips) > MAX_IPS_PER_CALL:
                 raise codes.invalid("PrivateIpAddress.N", f"at most {MAX_IPS_PER_CALL}")
             self._check_eni_usable(eni)
-            owned = set(eni.ips)
+            secondaries = set(eni.ips[1:])
             for ip in ips:
-                if ip not in owned:
-                    raise codes.ip_unassigned(ip, eni_id)
-                if ip == eni.primary_ip:
-                    raise codes.invalid("PrivateIpAddress.N",
-                                        f"{ip} is the primary private IP address of {eni_id}")
+                if ip not in secondaries:   # the primary too: upstream takes this as done
+                    raise codes.IP_UNASSIGNED()
             gone = set(ips)
             eni.ips = [ip for ip in eni.ips if ip not in gone]
             self._vswitches[eni.vswitch_id].pool.release(ips)
@@ -222,11 +241,11 @@ class EniOps(NetworkOps):
 
     def _check_eni_usable(self, eni: Eni) -> None:
         if eni.status not in (AVAILABLE, IN_USE):
-            raise codes.eni_state(eni.eni_id, eni.status)
+            raise codes.eni_state(f"{AVAILABLE} or {IN_USE}", eni.status)
         if eni.eni_type == PRIMARY:
             inst = self._instances[eni.instance_id]
             if inst.status != RUNNING:
-                raise codes.instance_status(inst.instance_id, inst.status)
+                raise codes.ECS_STATE()
 
     def _ip_limit(self, eni: Eni) -> int:
         inst = self._instances.get(eni.instance_id)
@@ -249,8 +268,15 @@ class EniOps(NetworkOps):
         tags: Mapping[str, str] | None = None,
         private_ips: Sequence[str] | None = None,
         security_group_id: str | None = None,
+        primary_ip: str | None = None,
+        name: str | None = None,
+        resource_group_id: str | None = None,
+        service_managed: bool | None = None,
+        ipv6_addresses: Sequence[str] | None = None,
     ) -> list[EniView]:
-        """ENIs matching every filter: creation order, or attach order for ``instance_id``."""
+        """ENIs matching every filter (DescribeNetworkInterfaces' documented ones): creation
+        order, or attach order for ``instance_id``. No ENI has IPv6 addresses or is
+        service-managed, so those filters match none / all as the cloud would answer."""
         with self._lock:
             self._settle()
             if eni_ids:
@@ -260,10 +286,14 @@ class EniOps(NetworkOps):
                 enis = [self._enis[e] for e in inst.eni_ids] if inst else []
             else:
                 enis = list(self._enis.values())
+            if ipv6_addresses or service_managed:
+                return []
             want_ips = set(private_ips or ())
+            seen = self._vpc_filter()
             return [
                 e.view() for e in enis
-                if (not instance_id or e.instance_id == instance_id)
+                if (seen is None or seen(e.vpc_id))
+                and (not instance_id or e.instance_id == instance_id)
                 and (not vswitch_id or e.vswitch_id == vswitch_id)
                 and (not vpc_id or e.vpc_id == vpc_id)
                 and (not status or e.status == status)
@@ -271,4 +301,7 @@ class EniOps(NetworkOps):
                 and (not security_group_id or security_group_id in e.security_group_ids)
                 and (not tags or all(e.tags.get(k) == v for k, v in tags.items()))
                 and (not want_ips or not want_ips.isdisjoint(e.ips))
+                and (not primary_ip or e.primary_ip == primary_ip)
+                and (not name or e.name == name)
+                and (not resource_group_id or e.resource_group_id == resource_group_id)
             ]

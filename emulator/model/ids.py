@@ -31,10 +31,13 @@ class IdGenerator:
         self._issued.clear()
         self._macs.clear()
 
-    def new_id(self, prefix: str) -> str:
+    def new_id(self, prefix: str, region_code: str | None = None) -> str:
+        """``<prefix>-<region code><17 chars>``; ``region_code`` is the resource's region's
+        (default: the generator's). The draws do not depend on it."""
+        code = self.region_code if region_code is None else region_code
         while True:
             body = "".join(self._rng.choice(_ALPHABET) for _ in range(17))
-            rid = f"{prefix}-{self.region_code}{body}"
+            rid = f"{prefix}-{code}{body}"
             if rid not in self._issued:
                 self._issued.add(rid)
                 return rid

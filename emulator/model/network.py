@@ -16,10 +16,10 @@ def parse_cidr(cidr: str, low: int, high: int) -> ipaddress.IPv4Network:
     """A strict IPv4 CIDR whose prefix is within [low, high], else InvalidCidrBlock.Malformed."""
     try:
         net = ipaddress.IPv4Network(cidr, strict=True)
-    except ValueError as exc:
-        raise codes.cidr_invalid(cidr, str(exc)) from None
+    except ValueError:
+        raise codes.CIDR_MALFORMED() from None
     if "/" not in cidr or not low <= net.prefixlen <= high:
-        raise codes.cidr_invalid(cidr, f"prefix must be /{low} to /{high}")
+        raise codes.CIDR_MALFORMED()
     return net
 
 
@@ -27,7 +27,7 @@ class NetworkOps(CloudBase):
     def create_vpc(self, cidr_block: str, *, name: str = "", description: str = "",
                    client_token: str | None = None, region_id: str | None = None) -> VpcView:
         with self._lock:
-            region = region_id or self.region_id
+            region = region_id or self._scoped_region() or self.region_id
             if region not in REGIONS:
                 raise codes.not_found("InvalidRegionId", region)
             if not cidr_block:
@@ -37,8 +37,9 @@ class NetworkOps(CloudBase):
             hit = self._token_hit("CreateVpc", client_token, fingerprint)
             if hit is not None and hit in self._vpcs:
                 return self._vpcs[hit].view()
-            vpc = Vpc(self._ids.new_id("vpc"), region, net, name, description,
-                      self._ids.new_id("vrt"))
+            code = self._id_code(region)
+            vpc = Vpc(self._ids.new_id("vpc", code), region, net, name, description,
+                      self._ids.new_id("vrt", code), creation_time=self._timestamp())
             self._vpcs[vpc.vpc_id] = vpc
             self._remember_token("CreateVpc", client_token, fingerprint, vpc.vpc_id)
             return vpc.view()
@@ -49,17 +50,22 @@ class NetworkOps(CloudBase):
             vpcs = ([self._vpcs[v] for v in vpc_ids if v in self._vpcs] if vpc_ids
                     else list(self._vpcs.values()))
             return [v.view() for v in vpcs
-                    if (name is None or v.name == name)
+                    if self._visible(v.region_id)
+                    and (name is None or v.name == name)
                     and (region_id is None or v.region_id == region_id)]
 
-    def delete_vpc(self, vpc_id: str) -> None:
+    def delete_vpc(self, vpc_id: str, *, client_token: str | None = None) -> None:
+        """DeleteVpc; a repeat with the same ClientToken is answered as done."""
         with self._lock:
+            if self._token_hit("DeleteVpc", client_token, vpc_id) is not None:
+                return
             vpc = self._vpc(vpc_id)
             if vpc.vswitch_ids:
-                raise codes.dependency(vpc_id, "vSwitches")
+                raise codes.DEPENDENCY_VSWITCH()
             if any(sg.vpc_id == vpc_id for sg in self._sgs.values()):
-                raise codes.dependency(vpc_id, "security groups")
+                raise codes.DEPENDENCY_SECURITY_GROUP()
             del self._vpcs[vpc_id]
+            self._remember_token("DeleteVpc", client_token, vpc_id, vpc_id)
 
     def create_vswitch(self, vpc_id: str, zone_id: str, cidr_block: str, *, name: str = "",
                        description: str = "", client_token: str | None = None) -> VSwitchView:
@@ -75,16 +81,17 @@ class NetworkOps(CloudBase):
                 raise codes.not_found("InvalidZoneId", zone_id)
             net = parse_cidr(cidr_block, 16, 29)
             if not net.subnet_of(vpc.cidr):
-                raise codes.cidr_invalid(cidr_block, f"not inside the VPC's {vpc.cidr}")
+                raise codes.CIDR_NOT_IN_VPC()
             fingerprint = (vpc_id, zone_id, cidr_block, name)
             hit = self._token_hit("CreateVSwitch", client_token, fingerprint)
             if hit is not None and hit in self._vswitches:
                 return self._vswitches[hit].view()
             for other in vpc.vswitch_ids:
                 if self._vswitches[other].pool.network.overlaps(net):
-                    raise codes.cidr_overlapped(cidr_block)
-            vsw = VSwitch(self._ids.new_id("vsw"), vpc_id, zone_id, AddressPool(cidr_block),
-                          name, description)
+                    raise codes.CIDR_OVERLAPPED()
+            vsw = VSwitch(self._ids.new_id("vsw", self._id_code(vpc.region_id)), vpc_id, zone_id,
+                          AddressPool(cidr_block), name, description,
+                          creation_time=self._timestamp())
             self._vswitches[vsw.vswitch_id] = vsw
             vpc.vswitch_ids.append(vsw.vswitch_id)
             self._remember_token("CreateVSwitch", client_token, fingerprint, vsw.vswitch_id)
@@ -100,8 +107,10 @@ class NetworkOps(CloudBase):
         with self._lock:
             vsws = ([self._vswitches[v] for v in vswitch_ids if v in self._vswitches]
                     if vswitch_ids else list(self._vswitches.values()))
+            seen = self._vpc_filter()
             return [v.view() for v in vsws
-                    if (vpc_id is None or v.vpc_id == vpc_id)
+                    if (seen is None or seen(v.vpc_id))
+                    and (vpc_id is None or v.vpc_id == vpc_id)
                     and (zone_id is None or v.zone_id == zone_id)
                     and (name is None or v.name == name)]
 
@@ -109,7 +118,7 @@ class NetworkOps(CloudBase):
         with self._lock:
             vsw = self._vsw(vswitch_id)
             if vsw.eni_count:
-                raise codes.dependency(vswitch_id, f"{vsw.eni_count} network interfaces")
+                raise codes.DEPENDENCY()
             del self._vswitches[vswitch_id]
             self._vpcs[vsw.vpc_id].vswitch_ids.remove(vswitch_id)
 
@@ -118,12 +127,13 @@ class NetworkOps(CloudBase):
         with self._lock:
             if not vpc_id:
                 raise codes.missing("VpcId")
-            self._vpc(vpc_id)
+            vpc = self._vpc(vpc_id)
             fingerprint = (vpc_id, name)
             hit = self._token_hit("CreateSecurityGroup", client_token, fingerprint)
             if hit is not None and hit in self._sgs:
                 return self._sgs[hit].view()
-            sg = SecurityGroup(self._ids.new_id("sg"), vpc_id, name, description)
+            sg = SecurityGroup(self._ids.new_id("sg", self._id_code(vpc.region_id)), vpc_id, name,
+                               description)
             self._sgs[sg.security_group_id] = sg
             self._remember_token("CreateSecurityGroup", client_token, fingerprint,
                                  sg.security_group_id)
@@ -134,4 +144,6 @@ class NetworkOps(CloudBase):
         with self._lock:
             sgs = ([self._sgs[s] for s in sg_ids if s in self._sgs] if sg_ids
                    else list(self._sgs.values()))
-            return [s.view() for s in sgs if vpc_id is None or s.vpc_id == vpc_id]
+            seen = self._vpc_filter()
+            return [s.view() for s in sgs
+                    if (seen is None or seen(s.vpc_id)) and (vpc_id is None or s.vpc_id == vpc_id)]

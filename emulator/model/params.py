@@ -14,7 +14,8 @@ from collections.abc import Mapping
 
 from . import codes
 
-_INDEXED = re.compile(r"^(?P<name>[A-Za-z]+)\.(?P<n>\d+)(?:\.(?P<field>[A-Za-z]+))?$")
+# Names may hold digits (``Ipv6Address.1``).
+_INDEXED = re.compile(r"^(?P<name>[A-Za-z][A-Za-z0-9]*)\.(?P<n>\d+)(?:\.(?P<field>[A-Za-z]+))?$")
 
 
 class Params:

@@ -28,6 +28,7 @@ class VpcView:
     vrouter_id: str
     vswitch_ids: tuple[str, ...]
     status: str = "Available"
+    creation_time: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,7 @@ class VSwitchView:
     name: str
     description: str
     status: str = "Available"
+    creation_time: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +67,7 @@ class InstanceView:
     primary_eni_id: str
     primary_ip: str
     eni_ids: tuple[str, ...]        # primary first, then attached/attaching/detaching ENIs
+    creation_time: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +89,7 @@ class EniView:
     creation_time: str
     device_index: int = -1
     resource_group_id: str = ""
+    source_dest_check: bool = False
 
     @property
     def secondary_ips(self) -> tuple[str, ...]:
@@ -101,10 +105,11 @@ class Vpc:
     description: str
     vrouter_id: str
     vswitch_ids: list[str] = field(default_factory=list)
+    creation_time: str = ""
 
     def view(self) -> VpcView:
         return VpcView(self.vpc_id, self.region_id, str(self.cidr), self.name, self.description,
-                       self.vrouter_id, tuple(self.vswitch_ids))
+                       self.vrouter_id, tuple(self.vswitch_ids), "Available", self.creation_time)
 
 
 @dataclass(slots=True)
@@ -116,10 +121,12 @@ class VSwitch:
     name: str
     description: str
     eni_count: int = 0
+    creation_time: str = ""
 
     def view(self) -> VSwitchView:
         return VSwitchView(self.vswitch_id, self.vpc_id, self.zone_id, self.pool.cidr,
-                           self.pool.available, self.pool.gateway, self.name, self.description)
+                           self.pool.available, self.pool.gateway, self.name, self.description,
+                           "Available", self.creation_time)
 
 
 @dataclass(slots=True)
@@ -146,12 +153,13 @@ class Instance:
     primary_eni_id: str = ""
     status: str = RUNNING
     eni_ids: list[str] = field(default_factory=list)
+    creation_time: str = ""
 
     def view(self, primary_ip: str) -> InstanceView:
         return InstanceView(self.instance_id, self.itype.instance_type_id, self.region_id,
                             self.zone_id, self.vpc_id, self.vswitch_id, self.security_group_ids,
                             self.status, self.name, self.primary_eni_id, primary_ip,
-                            tuple(self.eni_ids))
+                            tuple(self.eni_ids), self.creation_time)
 
 
 @dataclass(slots=True)
@@ -173,6 +181,7 @@ class Eni:
     due: float = 0.0                # when Attaching/Detaching completes
     device_index: int = -1
     resource_group_id: str = ""     # "" = the account's default resource group
+    source_dest_check: bool = False
 
     @property
     def primary_ip(self) -> str:
@@ -183,4 +192,4 @@ class Eni:
                        self.status, self.eni_type, self.ips[0], tuple(self.ips),
                        self.instance_id, self.security_group_ids, dict(self.tags),
                        self.description, self.name, self.creation_time, self.device_index,
-                       self.resource_group_id)
+                       self.resource_group_id, self.source_dest_check)

@@ -323,7 +323,8 @@ def test_lifecycle_against_served_emulator(served: str) -> None:
     vpc = ecs.create_vpc(m.CreateVpcRequest(region_id="cn-hangzhou",
                                             cidr_block="10.0.0.0/16")).body
     vsw = ecs.create_vswitch(m.CreateVSwitchRequest(
-        vpc_id=vpc.vpc_id, zone_id="cn-hangzhou-i", cidr_block="10.0.1.0/24")).body
+        region_id="cn-hangzhou", vpc_id=vpc.vpc_id, zone_id="cn-hangzhou-i",
+        cidr_block="10.0.1.0/24")).body
     sg = ecs.create_security_group(m.CreateSecurityGroupRequest(
         region_id="cn-hangzhou", vpc_id=vpc.vpc_id)).body
     inst = ecs.run_instances(m.RunInstancesRequest(
@@ -335,6 +336,10 @@ def test_lifecycle_against_served_emulator(served: str) -> None:
         vswitch_id=vsw.v_switch_id, security_group_ids=[sg.security_group_id],
         secondary_ip_count=1, tags=TAGS, client_token="served-1")
     cloud.attach_network_interface(eni.eni_id, instance_id)
+    deadline = time.monotonic() + 10          # `serve` attaches asynchronously, as ECS does
+    while cloud.describe_network_interfaces(eni_ids=[eni.eni_id])[0].status != "InUse":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
     ips = cloud.assign_private_ips(eni.eni_id, 2)
     (seen,) = cloud.describe_network_interfaces(eni_ids=[eni.eni_id])
     assert seen.instance_id == instance_id and set(ips) <= set(seen.private_ips)

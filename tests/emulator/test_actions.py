@@ -25,6 +25,7 @@ from emulator.actions import dispatch
 from emulator.model import ApiError, Cloud
 
 ENDPOINT = "127.0.0.1:18080"
+R = {"RegionId": "cn-hangzhou"}
 
 
 class Sdk:
@@ -189,27 +190,27 @@ def test_unknown_action_and_product() -> None:
 
 def test_flat_params_and_missing_parameters() -> None:
     cloud = Cloud(seed=2)
-    vpc = dispatch(cloud, "vpc", "CreateVpc", {"CidrBlock": "10.0.0.0/16"})["VpcId"]
-    vsw = dispatch(cloud, "vpc", "CreateVSwitch", {"VpcId": vpc, "ZoneId": "cn-hangzhou-k",
+    vpc = dispatch(cloud, "vpc", "CreateVpc", {**R, "CidrBlock": "10.0.0.0/16"})["VpcId"]
+    vsw = dispatch(cloud, "vpc", "CreateVSwitch", {**R, "VpcId": vpc, "ZoneId": "cn-hangzhou-k",
                                                    "CidrBlock": "10.0.1.0/24"})["VSwitchId"]
-    sg = dispatch(cloud, "ecs", "CreateSecurityGroup", {"VpcId": vpc})["SecurityGroupId"]
+    sg = dispatch(cloud, "ecs", "CreateSecurityGroup", {**R, "VpcId": vpc})["SecurityGroupId"]
     with pytest.raises(ApiError) as info:
-        dispatch(cloud, "ecs", "CreateNetworkInterface", {"SecurityGroupIds.1": sg})
+        dispatch(cloud, "ecs", "CreateNetworkInterface", {**R, "SecurityGroupIds.1": sg})
     assert info.value.code == "MissingParameter" and "VSwitchId" in info.value.message
     eni = dispatch(cloud, "ecs", "CreateNetworkInterface", {
-        "VSwitchId": vsw, "SecurityGroupIds.1": sg, "PrimaryIpAddress": "10.0.1.9",
+        **R, "VSwitchId": vsw, "SecurityGroupIds.1": sg, "PrimaryIpAddress": "10.0.1.9",
         "Tag.1.Key": "a", "Tag.1.Value": "1", "Tag.2.Key": "b", "Tag.2.Value": "2"})
     assert eni["PrivateIpAddress"] == "10.0.1.9"
     assert eni["Tags"]["Tag"] == [{"TagKey": "a", "TagValue": "1"},
                                   {"TagKey": "b", "TagValue": "2"}]
     got = dispatch(cloud, "ecs", "AssignPrivateIpAddresses", {
-        "NetworkInterfaceId": eni["NetworkInterfaceId"], "PrivateIpAddress.2": "10.0.1.21",
+        **R, "NetworkInterfaceId": eni["NetworkInterfaceId"], "PrivateIpAddress.2": "10.0.1.21",
         "PrivateIpAddress.1": "10.0.1.20"})
     assert got["AssignedPrivateIpAddressesSet"]["PrivateIpSet"]["PrivateIpAddress"] == [
         "10.0.1.20", "10.0.1.21"]
     with pytest.raises(ApiError) as info:
         dispatch(cloud, "ecs", "AssignPrivateIpAddresses", {
-            "NetworkInterfaceId": eni["NetworkInterfaceId"],
+            **R, "NetworkInterfaceId": eni["NetworkInterfaceId"],
             "SecondaryPrivateIpAddressCount": "eleven"})
     assert info.value.code == "InvalidParameter"
     assert "SecondaryPrivateIpAddressCount" in info.value.message
@@ -224,7 +225,7 @@ def test_next_token_paging() -> None:
     seen: list[str] = []
     token = ""
     while True:
-        params = {"MaxResults": "2", **({"NextToken": token} if token else {})}
+        params = {**R, "MaxResults": "2", **({"NextToken": token} if token else {})}
         body = dispatch(cloud, "ecs", "DescribeNetworkInterfaces", params)
         seen += [e["NetworkInterfaceId"]
                  for e in body["NetworkInterfaceSets"]["NetworkInterfaceSet"]]

@@ -34,12 +34,15 @@ def _world(seed: int) -> Emulator:
                                             "VpcName": _text(rng), "Description": _text(rng)})
     for i in range(rng.randrange(1, 5)):
         vsw = emu.dispatch("ecs", "CreateVSwitch", {
-            "VpcId": vpc["VpcId"], "ZoneId": "cn-hangzhou-h", "CidrBlock": f"10.{i}.0.0/24",
+            "RegionId": "cn-hangzhou", "VpcId": vpc["VpcId"], "ZoneId": "cn-hangzhou-h",
+            "CidrBlock": f"10.{i}.0.0/24",
             "VSwitchName": _text(rng), "Description": _text(rng)})
-        sg = emu.dispatch("ecs", "CreateSecurityGroup", {"VpcId": vpc["VpcId"],
+        sg = emu.dispatch("ecs", "CreateSecurityGroup", {"RegionId": "cn-hangzhou",
+                                                         "VpcId": vpc["VpcId"],
                                                          "SecurityGroupName": _text(rng)})
         emu.dispatch("ecs", "CreateNetworkInterface", {
-            "VSwitchId": vsw["VSwitchId"], "SecurityGroupId": sg["SecurityGroupId"],
+            "RegionId": "cn-hangzhou", "VSwitchId": vsw["VSwitchId"],
+            "SecurityGroupId": sg["SecurityGroupId"],
             "SecondaryPrivateIpAddressCount": str(rng.randrange(3)),
             "Tag.1.Key": _text(rng) or "k", "Tag.1.Value": _text(rng),
             "Description": _text(rng)})

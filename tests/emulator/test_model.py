@@ -138,7 +138,7 @@ def test_named_addresses_assigned_and_duplicates_refused() -> None:
     assert c.assign_private_ips(eni.eni_id, 0, ["192.168.0.60"]) == ["192.168.0.60"]
     refused("InvalidPrivateIpAddress.Duplicated", c.assign_private_ips, eni.eni_id, 0,
             ["192.168.0.60"])
-    refused("InvalidPrivateIpAddress.Malformed", c.assign_private_ips, eni.eni_id, 0,
+    refused("InvalidVSwitchId.IpInvalid", c.assign_private_ips, eni.eni_id, 0,
             ["192.168.0.253"])
 
 
@@ -147,7 +147,7 @@ def test_unassign_rules() -> None:
     c = w.cloud
     eni = c.create_network_interface(w.vsw, [w.sg], secondary_ip_count=1)
     refused("InvalidIp.IpUnassigned", c.unassign_private_ips, eni.eni_id, ["192.168.0.200"])
-    refused("InvalidParameter", c.unassign_private_ips, eni.eni_id, [eni.primary_ip])
+    refused("InvalidIp.IpUnassigned", c.unassign_private_ips, eni.eni_id, [eni.primary_ip])
     c.unassign_private_ips(eni.eni_id, [eni.private_ips[1]])
     assert c.get_network_interface(eni.eni_id).private_ips == (eni.primary_ip,)
 
@@ -197,7 +197,7 @@ def test_not_found_codes_are_404() -> None:
     assert refused("InvalidVSwitchId.NotFound", c.create_network_interface, "vsw-x",
                    [w.sg]).http_status == 404
     eni = c.create_network_interface(w.vsw, [w.sg]).eni_id
-    assert refused("InvalidInstanceId.NotFound", c.attach_network_interface, eni,
+    assert refused("InvalidEcsId.NotFound", c.attach_network_interface, eni,
                    "i-x").http_status == 404
 
 
@@ -206,7 +206,7 @@ def test_primary_eni_cannot_be_detached_or_deleted() -> None:
     primary = w.cloud.get_instance(w.node).primary_eni_id
     refused("InvalidOperation.DetachPrimaryEniNotAllowed", w.cloud.detach_network_interface,
             primary)
-    refused("InvalidOperation.InvalidEniState", w.cloud.delete_network_interface, primary)
+    refused("InvalidOperation.InvalidEniType", w.cloud.delete_network_interface, primary)
 
 
 def test_vswitch_rules() -> None:
@@ -214,7 +214,7 @@ def test_vswitch_rules() -> None:
     c = w.cloud
     refused("InvalidCidrBlock.Overlapped", c.create_vswitch, w.vpc, "cn-hangzhou-i",
             "192.168.0.8/29")
-    refused("InvalidCidrBlock.Malformed", c.create_vswitch, w.vpc, "cn-hangzhou-i",
+    refused("InvalidParameter", c.create_vswitch, w.vpc, "cn-hangzhou-i",
             "10.0.0.0/24")
     refused("InvalidCidrBlock.Malformed", c.create_vswitch, w.vpc, "cn-hangzhou-i",
             "192.168.9.0/30")
@@ -335,7 +335,7 @@ def test_delete_instance_releases_primary_and_frees_secondaries() -> None:
 def test_run_instances_is_all_or_nothing() -> None:
     w = make_world("192.168.0.0/29")                       # 4 usable, the node took 1
     before = w.cloud.snapshot()
-    refused("InvalidVSwitchId.IpNotEnough", w.cloud.run_instances, "ecs.g6.large", w.vsw,
+    refused("QuotaExceeded.PrivateIpAddress", w.cloud.run_instances, "ecs.g6.large", w.vsw,
             [w.sg], 4)
     assert w.cloud.snapshot() == before
     assert len(w.cloud.run_instances("ecs.g6.large", w.vsw, [w.sg], 3)) == 3
