@@ -44,6 +44,7 @@ class EniConf:
     kube_client_burst: int = 0       # 0: client-go's default (10)
     resource_group_id: str = ""      # "": the account's default resource group
     enable_patch_pod_ips: bool = True   # annotate pods with k8s.aliyun.com/pod-ips after ADD
+    disable_device_plugin: bool = False  # ENIOnly: no aliyun/eni device plugin
     service_cidr: str = ""
     max_pool_size: int = 0
     min_pool_size: int = 0
@@ -135,6 +136,7 @@ def _read_upstream(r: FieldReader) -> dict[str, Any]:
         "kube_client_burst": r.integer("kube_client_burst", 0),
         "resource_group_id": _resource_group(r),
         "enable_patch_pod_ips": _boolean(r, "enable_patch_pod_ips", True),
+        "disable_device_plugin": _boolean(r, "disable_device_plugin", False),
         "service_cidr": ",".join(r.cidr_list("service_cidr")),
         "max_pool_size": r.integer("max_pool_size", 0),
         "min_pool_size": r.integer("min_pool_size", 0),
@@ -332,12 +334,10 @@ UNAVAILABLE_FEATURES = {
 }
 
 
-# Upstream keys its per-node daemon reads but does not use (so neither do we, silently), and
-# keys whose "on" is what we always do (no device plugin at all).
+# Upstream keys its per-node daemon reads but does not use (so neither do we, silently).
 # ip_warm_up_size: only centralized IPAM (ipam_type crd) copies it into the Node CR, for
 # terway-controlplane; upstream's per-node pool never reads it.
 UPSTREAM_UNUSED = ("region_id", "prefix", "extra_routes", "ip_warm_up_size")
-OURS_ALWAYS = {"disable_device_plugin": True}
 PREFIX_COUNTS = ("ipv4_prefix_count", "ipv6_prefix_count")  # only with enable_ip_prefix
 
 
@@ -345,12 +345,6 @@ def _check_upstream_only(r: FieldReader) -> None:
     """The keys above: accepted as upstream has them, refused where they would ask for more."""
     r.seen.update(UPSTREAM_UNUSED)
     r.integer("ip_warm_up_size", 0, minimum=None)   # upstream's *int: its decoder refuses text
-    for key, ours in OURS_ALWAYS.items():
-        r.seen.add(key)
-        value = r.data.get(key)
-        if value is not None and value != ours and value not in ("", "true"):
-            r.warn(key, f"{value!r}: terway-py has no device plugin (aliyun/eni, ERDMA); "
-                   "the scheduler does not count exclusive ENIs")
     for key in PREFIX_COUNTS:
         r.seen.add(key)
         if r.data.get(key) not in (None, 0, "", "0"):

@@ -25,6 +25,7 @@ from terway.daemon.adminapi import AdminView
 from terway.daemon.adopt import adopted_records
 from terway.daemon.clock import Clock, RealClock
 from terway.daemon.configwatch import ConfigWatcher
+from terway.daemon.deviceplugin import EniDevicePlugin
 from terway.daemon.driver import Driver
 from terway.daemon.enisync import EniSync, IpSource, cloud_source, metadata_source
 from terway.daemon.events import ALLOC_FAILED, EventRecorder
@@ -79,6 +80,8 @@ class DaemonOptions:
     wait: WaitPolicy | None = None       # attach/detach polling; None = WaitPolicy(attach_timeout)
     eni_sync_period: float = 60.0        # upstream's per-ENI metadata sync (jittered); 0: off
     eni_op_limit: bool = True            # upstream's per-ENI limiters (10/min, burst 2)
+    device_plugin_dir: str = ""          # aliyun/eni device plugin in ENIOnly mode; "": none
+                                         # (terwayd's flag: /var/lib/kubelet/device-plugins)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -144,6 +147,7 @@ class Daemon:
         self.limits: InstanceTypeLimits
         self.settings: IpamSettings
         self.eni_sync: EniSync | None = None
+        self.device_plugin: EniDevicePlugin | None = None
 
     # -- start --------------------------------------------------------------------------------
 
@@ -216,11 +220,28 @@ class Daemon:
         if self._config_loader is not None:
             watcher = ConfigWatcher(self.config.files, self._config_loader, self.apply_config)
             self._spawn(watcher.run(self.clock, self.options.config_poll))
+        self._start_device_plugin()
         self._spawn(asyncio.to_thread(self.kube.annotate_node, MAX_AVAILABLE_IP,
                                       str(self.capacity.capacity)))
         log.info("terwayd ready", extra=logfmt.fields(
             instance=node.instance_id, zone=node.zone_id, capacity=self.capacity.capacity,
             vswitches=",".join(settings.vswitch_ids), generation=generation))
+
+    def _start_device_plugin(self) -> None:
+        """Exclusive mode, as upstream: ``aliyun/eni`` through the kubelet's device-plugin API,
+        one device per ENI a pod may own (attached ENIs we do not manage take slots), unless
+        ``disable_device_plugin``. Read at start only."""
+        conf = self.config.eni_conf
+        if not (self.settings.exclusive and self.options.device_plugin_dir):
+            return
+        if conf.disable_device_plugin:
+            log.info("device plugin disabled (disable_device_plugin): the scheduler does not "
+                     "count exclusive ENIs")
+            return
+        count = max(0, self.capacity.capacity - self._foreign_enis)
+        self.device_plugin = EniDevicePlugin(count, self.options.device_plugin_dir,
+                                             clock=self.clock)
+        self._spawn(self.device_plugin.run())
 
     def _serve_debug_socket(self, path: str) -> None:
         """Metrics on upstream's debug socket; a socket that cannot be made (a path too long
@@ -355,6 +376,8 @@ class Daemon:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.device_plugin is not None:
+            await asyncio.to_thread(self.device_plugin.close)
         self.metrics.close()
         self.store.close()
         for lock in self._locks:

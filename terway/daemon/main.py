@@ -26,6 +26,7 @@ from terway.config import ConfigError
 from terway.daemon import logfmt
 from terway.daemon.app import DEFAULT_STATE_DIR, Daemon, DaemonOptions
 from terway.daemon.clock import Clock, RealClock, ScaledClock
+from terway.daemon.deviceplugin import DEFAULT_DIR as DEVICE_PLUGIN_DIR, SOCKET_SUFFIX
 from terway.daemon.executor import link_with_mac_exists
 from terway.daemon.k8s import KubeApi, kube_from_env
 from terway.daemon.lock import AlreadyRunning
@@ -76,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also serve /metrics on this unix socket, mode 0600 (upstream's "
                         "--readonly-listen; default eni_debug.socket next to --socket, i.e. "
                         "/var/run/eni/eni_debug.socket as upstream; \"\": none)")
+    p.add_argument("--device-plugin-dir", default=DEVICE_PLUGIN_DIR, metavar="DIR",
+                   help="the kubelet's device-plugin directory: in daemon_mode ENIOnly terwayd "
+                        "serves aliyun/eni there unless disable_device_plugin (default "
+                        f"{DEVICE_PLUGIN_DIR}; \"\": none)")
     p.add_argument("--addon-secret-dir", default=ADDON_SECRET_DIR, metavar="DIR",
                    help="upstream's add-on secret files: access-key-id and access-key-secret "
                         f"here replace eni_conf's AccessKey (default {ADDON_SECRET_DIR}; \"\": "
@@ -119,6 +124,10 @@ def _check_flags(args: argparse.Namespace) -> list[str]:
     elif debug and len(debug.removeprefix("unix://").encode()) > 107:
         problems.append(f"--debug-socket: longer than a unix socket path may be (107 bytes): "
                         f"{debug!r}")
+    longest = len(args.device_plugin_dir.encode()) + len(f"/{2**32}{SOCKET_SUFFIX}")
+    if args.device_plugin_dir and longest > 107:
+        problems.append(f"--device-plugin-dir: too long for the sockets in it (a unix socket "
+                        f"path is at most 107 bytes): {args.device_plugin_dir!r}")
     try:
         logfmt.parse_level(args.log_level)
     except ValueError as exc:
@@ -175,7 +184,7 @@ def build_daemon(args: argparse.Namespace, conf: LoadedConfig,
         metrics_port=args.metrics_port, metrics_address=args.metrics_address,
         debug_socket=args.debug_socket.removeprefix("unix://")
         if args.debug_socket is not None else None,
-        node_name=args.node_name, seed=args.seed)
+        node_name=args.node_name, seed=args.seed, device_plugin_dir=args.device_plugin_dir)
     kube = kube if kube is not None else kube_from_env(args.kubeconfig, args.node_name)
     return Daemon(options, conf, cloud, metadata=metadata, datapath=datapath,
                   kube=kube, clock=clock,

@@ -321,14 +321,21 @@ def test_upstream_chart_defaults_and_the_seeds_start_without_a_warning(
 
 def test_keys_upstream_reads_but_never_uses_are_accepted_quietly() -> None:
     c = parse_eni_conf({"region_id": "cn-hangzhou", "prefix": "terway",
-                        "extra_routes": [{"dst": "192.168.0.0/16"}],
-                        "disable_device_plugin": True, "ipv4_prefix_count": 0})
+                        "extra_routes": [{"dst": "192.168.0.0/16"}], "ipv4_prefix_count": 0})
     assert c.warnings == ()
-    assert parse_eni_conf({"disable_device_plugin": False}).warnings == (
-        "eni_conf.disable_device_plugin: False: terway-py has no device plugin (aliyun/eni, "
-        "ERDMA); the scheduler does not count exclusive ENIs",)
     with pytest.raises(ConfigError, match=r"eni_conf\.ipv4_prefix_count: 4: IP prefix"):
         parse_eni_conf({"ipv4_prefix_count": 4})
+
+
+def test_disable_device_plugin_defaults_off_as_upstream_and_takes_booleans() -> None:
+    """Off by default: an ENIOnly node serves aliyun/eni (terway/daemon/deviceplugin.py)."""
+    assert parse_eni_conf({}).disable_device_plugin is False
+    for value, want in ((True, True), (False, False), ("true", True), ("", False)):
+        c = parse_eni_conf({"disable_device_plugin": value})
+        assert (c.disable_device_plugin, c.warnings) == (want, ()), value
+    with pytest.raises(ConfigError, match=r"eni_conf\.disable_device_plugin: must be true or "
+                       r"false, got 1"):
+        parse_eni_conf({"disable_device_plugin": 1})
 
 
 def test_enable_patch_pod_ips_defaults_on_as_upstream_and_takes_booleans() -> None:

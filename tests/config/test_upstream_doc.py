@@ -21,7 +21,7 @@ import pytest
 import terway.cni.config as cni_config
 from terway.cli.main import build_parser
 from terway.config import ConfigError, EniConf, parse_eni_conf
-from terway.config.eniconf import OURS_ALWAYS, PREFIX_COUNTS, UNAVAILABLE_FEATURES, UPSTREAM_UNUSED
+from terway.config.eniconf import PREFIX_COUNTS, UNAVAILABLE_FEATURES, UPSTREAM_UNUSED
 from terway.daemon.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -186,7 +186,7 @@ def _our_additions() -> list[str]:
 
 def _keys_we_read() -> set[str]:
     return {f.name for f in dataclasses.fields(EniConf) if f.name != "warnings"} | set(
-        UNAVAILABLE_FEATURES) | set(UPSTREAM_UNUSED) | set(OURS_ALWAYS) | set(PREFIX_COUNTS)
+        UNAVAILABLE_FEATURES) | set(UPSTREAM_UNUSED) | set(PREFIX_COUNTS)
 
 
 def test_every_key_we_read_is_documented() -> None:

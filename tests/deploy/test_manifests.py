@@ -142,6 +142,18 @@ def check_var_run(docs: list[dict[str, Any]]) -> None:
     assert vol["hostPath"]["path"] == "/var/run"
 
 
+def check_device_plugins(docs: list[dict[str, Any]]) -> None:
+    """terwayd's --device-plugin-dir (aliyun/eni in daemon_mode ENIOnly) is the node's kubelet
+    directory, writable: its socket goes there and the kubelet's kubelet.sock is there."""
+    c = container("terway", docs)
+    args = build_parser().parse_args(c["command"][1:] + c.get("args", []))
+    assert args.device_plugin_dir == "/var/lib/kubelet/device-plugins"
+    (mount,) = [m for m in c["volumeMounts"] if m["mountPath"] == args.device_plugin_dir]
+    assert not mount.get("readOnly")
+    (vol,) = [v for v in pod_spec(docs)["volumes"] if v["name"] == mount["name"]]
+    assert vol["hostPath"] == {"path": "/var/lib/kubelet/device-plugins", "type": "Directory"}
+
+
 def check_rollout(docs: list[dict[str, Any]]) -> None:
     (ds,) = by_kind("DaemonSet", docs)
     strategy = ds["spec"]["updateStrategy"]
@@ -160,6 +172,7 @@ def check_daemonset(docs: list[dict[str, Any]], image: str = IMAGE) -> None:
     check_probes(docs)
     check_capabilities(docs)
     check_var_run(docs)
+    check_device_plugins(docs)
     check_rollout(docs)
 
 
