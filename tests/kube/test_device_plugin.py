@@ -119,7 +119,7 @@ def test_allocatable_counts_the_enis_and_the_scheduler_uses_it(cluster: Cluster)
         assert pending["status"]["phase"] == "Pending"
         assert not pending["spec"].get("nodeName")
         allocated = [line for line in terway_logs(cluster, node.spec.name).splitlines()
-                     if "msg=allocate" in line]
+                     if "msg=allocate " in line]
         assert len(allocated) == 1 and "containers=1" in allocated[0], allocated
     finally:
         delete(cluster, "pod", "one-eni", "too-many-enis")
