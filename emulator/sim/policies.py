@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emulator.sim.units import SpecError
+from terway.ipam.adaptive import PARAMS as ADAPTIVE_PARAMS
 from terway.ipam.enilimit import BURST, PER_MINUTE
 
 PARAMS: Mapping[str, tuple[str, ...]] = {
@@ -34,11 +35,12 @@ PARAMS: Mapping[str, tuple[str, ...]] = {
     "aws": ("warm_ip_target", "minimum_ip_target", "warm_eni_target"),
     "cilium": ("pre_allocate", "min_allocate", "max_allocate", "max_above_watermark"),
     "noop": (),
+    "adaptive": ADAPTIVE_PARAMS,
 }
 UPSTREAM_ENI_LIMIT = (PER_MINUTE, BURST)
 _INT_PARAMS = {"min_pool_size", "max_pool_size", "warm_ip_target", "minimum_ip_target",
                "warm_eni_target", "pre_allocate", "min_allocate", "max_allocate",
-               "max_above_watermark"}
+               "max_above_watermark", *ADAPTIVE_PARAMS}
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,12 @@ def runtime_for(kind: str, params: Mapping[str, Any]) -> PolicyRuntime:
                  "vswitch_selection_policy": "ordered", "ip_batch_window": "0s"}
         return PolicyRuntime(patch, notes=("release handshake/180 s delay approximated by the "
                                            "15 s resync",))
+    if kind == "adaptive":
+        pp = dict(params)
+        patch = {"pool_policy": "adaptive", "pool_policy_params": pp,
+                 "min_pool_size": pp.get("min_pool_size", 0),
+                 "max_pool_size": pp.get("max_pool_size", 0)}
+        return PolicyRuntime(patch, per_eni_limit=UPSTREAM_ENI_LIMIT)
     if kind == "noop":
         return PolicyRuntime({"min_pool_size": 0, "max_pool_size": 0}, noop=True)
     raise SpecError("policy.kind", f"unknown policy {kind!r}")

@@ -17,11 +17,13 @@ from terway.config.secret import Secret
 MAX_SECURITY_GROUPS = 10
 SHARED_MODE = "ENIMultiIP"
 EXCLUSIVE_MODE = "ENIOnly"
-POOL_POLICIES = ("terway", "aws", "cilium")
+POOL_POLICIES = ("terway", "aws", "cilium", "adaptive")
 POLICY_PARAMS: dict[str, tuple[str, ...]] = {
     "terway": (),
     "aws": ("warm_ip_target", "minimum_ip_target", "warm_eni_target"),
     "cilium": ("pre_allocate", "min_allocate", "max_allocate", "max_above_watermark"),
+    "adaptive": ("min_pool_size", "max_pool_size", "review_seconds", "horizon_seconds",
+                 "hold_seconds", "release_interval_seconds", "pressure_free", "lead_prior_ms"),
 }
 
 

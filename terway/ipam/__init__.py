@@ -3,6 +3,7 @@
 Contract: docs/ipam.md.
 """
 
+from terway.ipam.adaptive import AdaptivePolicy
 from terway.ipam.audit import IpAudit
 from terway.ipam.commands import (
     AssignIps,
@@ -38,6 +39,7 @@ from terway.ipam.settings import IpamSettings, NodeIdentity
 from terway.ipam.views import EniView, MappingRow, PoolStats, RestoreReport
 
 __all__ = [
+    "AdaptivePolicy",
     "Allocation",
     "AssignIps",
     "AttachEni",

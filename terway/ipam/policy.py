@@ -25,6 +25,8 @@ class PoolState:
     capacity: int
     units_per_eni: int
     eni_count: int
+    # the cached AvailableIpAddressCount summed over the node's vSwitches (None: not known yet)
+    vswitch_free: int | None = None
 
     @property
     def available(self) -> int:
@@ -40,6 +42,14 @@ class PoolPlan:
 
 class PoolPolicy(Protocol):
     def plan(self, state: PoolState, now: float) -> PoolPlan: ...
+
+
+class DemandObserver(Protocol):
+    """Optional hooks a policy may have; the core calls them when it does (AdaptivePolicy)."""
+
+    def on_request(self, now: float) -> None: ...      # a new pod asked for an address
+    def on_release(self, now: float) -> None: ...      # a pod gave its address back
+    def on_served(self, waited: float, now: float) -> None: ...   # a waiting pod got one
 
 
 @dataclass(frozen=True)
@@ -114,6 +124,9 @@ class CiliumPolicy:
 def make_policy(settings: IpamSettings) -> PoolPolicy:
     """The policy named in the settings (``pool_policy`` + ``pool_policy_params``)."""
     p = dict(settings.pool_policy_params)
+    if settings.pool_policy == "adaptive":
+        from terway.ipam.adaptive import make_adaptive  # adaptive imports this module
+        return make_adaptive(settings)
     if settings.pool_policy == "aws":
         return AwsWarmPolicy(**p)
     if settings.pool_policy == "cilium":

@@ -37,7 +37,7 @@ from terway.ipam.notices import (
     Notice,
     Pending,
 )
-from terway.ipam.policy import PoolPlan, PoolPolicy, PoolState, make_policy
+from terway.ipam.policy import DemandObserver, PoolPlan, PoolPolicy, PoolState, make_policy
 from terway.ipam.settings import IpamSettings
 from terway.ipam.views import EniView, MappingRow, PoolStats, RestoreReport
 
@@ -58,6 +58,11 @@ class _Backoff:
 
 ENI_LIMIT_CODE = "EniPerInstanceLimitExceeded"  # blocks creation eni_limit_block, not 10 min
 
+def _observer(policy: PoolPolicy) -> DemandObserver | None:
+    """The policy, when it wants the demand hooks (``DemandObserver``)."""
+    return policy if callable(getattr(policy, "on_request", None)) else None  # type: ignore[return-value]
+
+
 class IpamCore:
     """One node's ENI/IP pool. Deterministic for given inputs, ``id_prefix`` and ``rng`` seed."""
 
@@ -77,6 +82,7 @@ class IpamCore:
         self._rng = rng if rng is not None else random.Random(0)
         self._policy = policy if policy is not None else make_policy(settings)
         self._custom_policy = policy is not None
+        self._observer = _observer(self._policy)
         self._now = 0.0
         self._enis: dict[str, EniSlot] = {}
         self._totals = PoolCounts()      # running totals over self._enis (see model.py)
@@ -123,6 +129,8 @@ class IpamCore:
             return self._allocation(pod_key)
         if pod_key in self._pending:
             return Pending(pod_key, self.pending_reason(pod_key))
+        if self._observer is not None:
+            self._observer.on_request(now)
         if self._take_reserved(pod_key, sticky):
             return self._allocation(pod_key)
         if not self._pending and self._give_idle(pod_key, sticky):
@@ -138,6 +146,8 @@ class IpamCore:
             return None
         if pod_key not in self._owners:
             return None
+        if self._observer is not None:
+            self._observer.on_release(now)
         alloc = self._allocation(pod_key)
         eni_id, ip = self._owners.pop(pod_key)
         eni = self._enis[eni_id]
@@ -461,7 +471,8 @@ class IpamCore:
         added = [v for v in settings.vswitch_ids if v not in self._s.vswitch_ids]
         self._s = settings
         if not self._custom_policy:
-            self._policy = make_policy(settings)
+            self._policy = make_policy(settings)   # an adaptive policy starts learning afresh
+            self._observer = _observer(self._policy)
         self._quiet_ok = self._quiet_syncs_possible()
         if added:
             self._vsw_fetched_at = None  # refresh counts now
@@ -701,6 +712,8 @@ class IpamCore:
             if not self._give_idle(key, req.sticky):
                 break
             del self._pending[key]
+            if self._observer is not None:
+                self._observer.on_served(self._now - req.since, self._now)
             self._notices.append(IpReady(key, self._allocation(key)))
             served = True
         if served and not self._sufficient:
@@ -731,7 +744,13 @@ class IpamCore:
             capacity=self._s.capacity,
             units_per_eni=self._s.units_per_eni,
             eni_count=eni_count,
+            vswitch_free=self._vswitch_free(),
         )
+
+    def _vswitch_free(self) -> int | None:
+        """The cached free addresses of the node's vSwitches (None: none known yet)."""
+        known = [n for v in self._s.vswitch_ids if (n := self._vsw_available.get(v)) is not None]
+        return sum(known) if known else None
 
     def _plan_is_zero(self, at: float) -> bool:
         """The (time-invariant) policy's plan for the current counts adds and releases nothing.

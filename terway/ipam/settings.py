@@ -84,7 +84,7 @@ class IpamSettings:
             vswitch_selection=conf.vswitch_selection_policy,
             eni_selection=conf.eni_selection_policy,
             batch_window=conf.ip_batch_window or 0.0,
-            sync_period=conf.ip_pool_sync_period,
+            sync_period=_sync_period(conf),
             sync_jitter=conf.ip_pool_sync_jitter_factor,
             sticky_ttl=conf.ip_sticky_ttl or 0.0,
             exhaustion_block=conf.exhaustion_block or 0.0,
@@ -98,3 +98,12 @@ class IpamSettings:
             pool_policy_params=dict(conf.pool_policy_params),
             resource_group_id=conf.resource_group_id,
         )
+
+
+def _sync_period(conf: EniConf) -> float:
+    """``pool_policy: adaptive`` reviews its pool every ``review_seconds`` (default 10 s), in
+    place of ``ip_pool_sync_period``: its lead-time model needs short reviews; a review that
+    plans nothing makes no call."""
+    if conf.pool_policy == "adaptive":
+        return float(conf.pool_policy_params.get("review_seconds", 10)) or 10.0
+    return conf.ip_pool_sync_period
