@@ -15,7 +15,12 @@ Peers (FACTS.md §4):
 - ``cilium``: Cilium ENI IPAM (pre-allocate, min-allocate, max-allocate, max-above-watermark)
   through ``CiliumPolicy``; vSwitch with most free addresses (``ordered``), 15 s resync (Cilium's
   operator resync; releases wait for the next one).
-- ``noop``: never tops up or releases (a reference for benchmarks; pods are served on demand).
+- ``noop``: grow-only — never tops up, never releases: addresses are fetched for pending pods
+  and kept for ever (not "no pool": its pool is everything it ever needed at once).
+- ``ondemand``: a true on-demand peer — assigns per pod (after the batch window) and gives every
+  idle address back at the next 1 s sync after the delete (``TerwayPolicy(0, 0)``, no jitter, no
+  per-ENI limiters); empty ENIs are released whole.
+- ``adaptive``: ours (``terway/ipam/adaptive.py``), with the daemon's per-ENI limiters.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ PARAMS: Mapping[str, tuple[str, ...]] = {
     "aws": ("warm_ip_target", "minimum_ip_target", "warm_eni_target"),
     "cilium": ("pre_allocate", "min_allocate", "max_allocate", "max_above_watermark"),
     "noop": (),
+    "ondemand": (),
     "adaptive": ADAPTIVE_PARAMS,
 }
 UPSTREAM_ENI_LIMIT = (PER_MINUTE, BURST)
@@ -96,6 +102,10 @@ def runtime_for(kind: str, params: Mapping[str, Any]) -> PolicyRuntime:
                  "min_pool_size": pp.get("min_pool_size", 0),
                  "max_pool_size": pp.get("max_pool_size", 0)}
         return PolicyRuntime(patch, per_eni_limit=UPSTREAM_ENI_LIMIT)
+    if kind == "ondemand":
+        return PolicyRuntime({"min_pool_size": 0, "max_pool_size": 0, "ip_pool_sync_period": "1s",
+                              "ip_pool_sync_jitter_factor": 0},
+                             notes=("releases idle addresses at the next 1 s sync",))
     if kind == "noop":
         return PolicyRuntime({"min_pool_size": 0, "max_pool_size": 0}, noop=True)
     raise SpecError("policy.kind", f"unknown policy {kind!r}")

@@ -18,7 +18,7 @@ from emulator.sim.dists import Dist, parse_dist
 from emulator.sim.expect import Expectation, parse_expectation
 from emulator.sim.units import SpecError, parse_duration, parse_rate
 
-POLICIES = ("terway", "upstream", "aws", "cilium", "noop", "adaptive")
+POLICIES = ("terway", "upstream", "aws", "cilium", "noop", "ondemand", "adaptive")
 WORKLOAD_KINDS = ("churn", "deployment", "statefulset", "burst")
 APPLY_MODES = ("reload", "restart", "none")   # how daemons pick a config change up
 EVENT_ACTIONS = ("add_vswitch", "set_config", "restart_daemons", "add_nodes", "remove_nodes",
