@@ -4,6 +4,10 @@ Both the threaded HTTP server and the in-process ``responses`` mock hand every r
 signature checks, fault injection, routing and error bodies are written once. Order of checks on
 an API call: signature → version/action → fault rule (sleep its latency, maybe refuse) → model.
 Anything refused before the model is called changes nothing.
+
+Action and version come from the ``x-acs-action``/``x-acs-version`` headers (ACS3), or, for a
+request signed the RPC way, from its signed ``Action``/``Version`` parameters (the Go SDK sends
+no such headers); the RPC signing parameters never reach the model.
 """
 
 from __future__ import annotations
@@ -17,13 +21,12 @@ from emulator.model.errors import ApiError
 from emulator.wire import control, metadata
 from emulator.wire.envelope import WireResponse, dumps, error_response
 from emulator.wire.logfmt import get_logger
-from emulator.wire.signature import parse_query
+from emulator.wire.signature import FORM_TYPE, RPC_SIGNING_PARAMS, parse_query
 
 if TYPE_CHECKING:
     from emulator.server import Emulator
 
 VERSIONS = {"2014-05-26": "ecs", "2016-04-28": "vpc"}
-FORM_TYPE = "application/x-www-form-urlencoded"
 log = get_logger("api")
 
 
@@ -81,18 +84,23 @@ class Gateway:
         # the clock is read only when a log line could want the duration (info covers refusals)
         started = time.perf_counter() if log.isEnabledFor(20) else 0.0
         headers = req.headers
-        action = _first(headers, "x-acs-action")
-        version = _first(headers, "x-acs-version")
+        query = req.query_params
+        # RPC-style clients may send no x-acs-* headers: the query names action and version
+        action = _first(headers, "x-acs-action") or query.get("Action", "")
+        version = _first(headers, "x-acs-version") or query.get("Version", "")
         product = VERSIONS.get(version, "ecs")
         emulator = self.emulator
         ak = code = None
         try:
-            principal = emulator.verifier.verify(
-                req.method, req.path, req.query_params, headers, req.body
-            )
+            principal = emulator.verifier.verify(req.method, req.path, query, headers, req.body)
             ak = principal.access_key_id
-            product = _product(action, version)
             params = req.params()
+            if principal.rpc:  # the signed parameters say what to do, not unsigned headers
+                action = params.get("Action") or action
+                version = params.get("Version") or version
+                for name in RPC_SIGNING_PARAMS.intersection(params):
+                    del params[name]
+            product = _product(action, version)
             emulator.apply_faults(product, action, params)
             resp = WireResponse(200, dumps(emulator.dispatch(product, action, params)))
         except ApiError as err:

@@ -1,14 +1,26 @@
-"""ACS3-HMAC-SHA256 verification: rebuild the canonical request the way the official SDK signs it.
+"""Request signature verification in the three styles Alibaba Cloud SDKs sign with.
 
-The Python SDK (alibabacloud-tea-openapi 0.4) signs: method, the unencoded pathname, the query
-sorted by key with values percent-encoded by ``quote(v, safe='~')``, every header it sends at
-signing time (lowercased, values stripped, sorted; listed in ``SignedHeaders``) and the
-``x-acs-content-sha256`` payload hash. We recompute the same string from what arrived on the
-wire and compare HMACs in constant time. Refusals are ``ApiError`` with the cloud's real codes.
+**ACS3** (``Authorization: ACS3-HMAC-SHA256 …`` or ``ACS3-HMAC-SM3 …``; the new Python SDK,
+alibabacloud-tea-openapi 0.4, by default): method, the unencoded pathname, the query sorted by key
+with values percent-encoded by ``quote(v, safe='~')``, every header sent at signing time
+(lowercased, values stripped, sorted; listed in ``SignedHeaders``) and the ``x-acs-content-sha256``
+payload hash (SHA-256, or SM3 for ``ACS3-HMAC-SM3``) make the canonical request; the signature is
+the hex HMAC of ``<algorithm>\n<hex hash of it>``.
+
+**RPC** (``Signature`` parameter, ``SignatureMethod=HMAC-SHA1``, ``SignatureVersion=1.0``; the old
+Python SDK aliyun-python-sdk-core, the Go SDK alibaba-cloud-sdk-go that upstream Terway uses, the
+new SDK with ``signature_algorithm='v2'``): every parameter of the query and the form body but
+``Signature``, sorted by name, ``name=value`` percent-encoded (RFC 3986, ``~`` kept) and joined
+by ``&``; the string to sign is ``<METHOD>&%2F&<that, percent-encoded again>`` and the signature
+``base64(HMAC-SHA1(secret + "&", it))``.
+
+We recompute the same string from what arrived on the wire and compare HMACs in constant time,
+then check the timestamp window and the nonce. Refusals are ``ApiError`` with the cloud's codes.
 """
 
 from __future__ import annotations
 
+import base64
 import calendar
 import functools
 import hashlib
@@ -23,8 +35,19 @@ from typing import NamedTuple
 from urllib.parse import quote, unquote
 
 from emulator.model.errors import ApiError
+from emulator.wire import sm3
 
 ALGORITHM = "ACS3-HMAC-SHA256"
+SM3_ALGORITHM = "ACS3-HMAC-SM3"
+ACS3_ALGORITHMS = (ALGORITHM, SM3_ALGORITHM)
+RPC_METHOD = "HMAC-SHA1"  # the RPC style's SignatureMethod (and Principal.algorithm for it)
+RPC_VERSION = "1.0"
+# the RPC style's signing parameters: checked here, never handed to the model
+RPC_SIGNING_PARAMS = frozenset({
+    "Signature", "SignatureMethod", "SignatureVersion", "SignatureNonce", "SignatureType",
+    "AccessKeyId", "SecurityToken", "Timestamp", "Format", "Action", "Version",
+})
+FORM_TYPE = "application/x-www-form-urlencoded"
 DEFAULT_ACCESS_KEY_ID = "LTAIemulatorAccessKey"
 DEFAULT_ACCESS_KEY_SECRET = "emulator-secret"
 MAX_CLOCK_SKEW_S = 15 * 60.0
@@ -44,13 +67,33 @@ def incomplete(why: str) -> ApiError:
     )
 
 
+def _missing(param: str) -> ApiError:
+    """An RPC-style signing parameter that is absent (the gateway's ``Missing{Parameter}``)."""
+    return ApiError(f"Missing{param}", f"{param} is mandatory for this action.")
+
+
+def _mismatch(server_string_to_sign: str) -> ApiError:
+    """A wrong secret or a changed request: the cloud shows its own string to sign."""
+    return ApiError(
+        "SignatureDoesNotMatch",
+        f"{_SIGNATURE_MISMATCH} server string to sign is:{server_string_to_sign}",
+    )
+
+
 class Principal(NamedTuple):
-    """Who signed a request: the AccessKey id (never the secret) and whether it was an STS token.
+    """Who signed a request: the AccessKey id (never the secret), whether it was an STS token,
+    and the signature style (``ACS3-HMAC-SHA256``, ``ACS3-HMAC-SM3`` or ``HMAC-SHA1`` for RPC).
 
     A NamedTuple, not a frozen dataclass: it is built on every request and is cheaper so."""
 
     access_key_id: str
     sts: bool = False
+    algorithm: str = ALGORITHM
+
+    @property
+    def rpc(self) -> bool:
+        """Signed the RPC way: Action, Version and the rest are (signed) parameters."""
+        return self.algorithm == RPC_METHOD
 
 
 @dataclass
@@ -121,13 +164,15 @@ class Credentials:
 
 
 class Authorization(NamedTuple):
-    """The parsed ``Authorization: ACS3-HMAC-SHA256 Credential=…,SignedHeaders=…,Signature=…``.
+    """The parsed ``Authorization: ACS3-HMAC-SHA256 Credential=…,SignedHeaders=…,Signature=…``
+    (or ``ACS3-HMAC-SM3 …``).
 
     A NamedTuple (immutable, built per request, cheaper than a frozen dataclass)."""
 
     access_key_id: str
     signed_headers: tuple[str, ...]
     signature: str
+    algorithm: str = ALGORITHM
 
     @classmethod
     def parse(cls, header: str | None) -> Authorization:
@@ -143,14 +188,15 @@ class Authorization(NamedTuple):
     def parse_any_layout(cls, header: str) -> Authorization:
         """The general parse: blanks around items, any order, repeated keys (last wins)."""
         algorithm, _, rest = header.strip().partition(" ")
-        if algorithm != ALGORITHM:
-            raise incomplete(f"Unsupported signature algorithm {algorithm!r}; use {ALGORITHM}.")
+        if algorithm not in ACS3_ALGORITHMS:
+            raise incomplete(f"Unsupported signature algorithm {algorithm!r}; use "
+                             f"{' or '.join(ACS3_ALGORITHMS)}.")
         parts = dict(item.strip().partition("=")[::2] for item in rest.split(",") if "=" in item)
         missing = [k for k in ("Credential", "SignedHeaders", "Signature") if not parts.get(k)]
         if missing:
             raise incomplete(f"Authorization lacks {', '.join(missing)}.")
         signed = tuple(parts["SignedHeaders"].split(";"))
-        return cls(parts["Credential"], signed, parts["Signature"].lower())
+        return cls(parts["Credential"], signed, parts["Signature"].lower(), algorithm)
 
 
 def _sdk_layout(text: str) -> tuple[str, str, str] | None:
@@ -221,22 +267,66 @@ def canonical_headers(
     return "".join(lines), ";".join(names)
 
 
-def string_to_sign(canonical_request: str) -> str:
-    digest = hashlib.sha256(canonical_request.encode("utf-8")).hexdigest()
-    return f"{ALGORITHM}\n{digest}"
+def _hash_hex(data: bytes, algorithm: str) -> str:
+    """The hex payload/request hash of an ACS3 style: SHA-256, or SM3 for ACS3-HMAC-SM3."""
+    if algorithm == ALGORITHM:
+        return hashlib.sha256(data).hexdigest()
+    return str(sm3.new(data).hexdigest())
 
 
-def sign(secret: str, canonical_request: str) -> str:
-    """The hex HMAC-SHA256 the SDK puts in ``Signature=``."""
-    mac = _keyed_hmac(secret).copy()  # the key schedule is done once per secret, not per call
-    mac.update(string_to_sign(canonical_request).encode("utf-8"))
+def string_to_sign(canonical_request: str, algorithm: str = ALGORITHM) -> str:
+    digest = _hash_hex(canonical_request.encode("utf-8"), algorithm)
+    return f"{algorithm}\n{digest}"
+
+
+def sign(secret: str, canonical_request: str, algorithm: str = ALGORITHM) -> str:
+    """The hex HMAC (SHA-256 or SM3) the SDK puts in ``Signature=``."""
+    # the key schedule is done once per secret, not per call
+    mac = _keyed_hmac(secret, algorithm).copy()
+    mac.update(string_to_sign(canonical_request, algorithm).encode("utf-8"))
     return mac.hexdigest()
 
 
 @functools.lru_cache(maxsize=256)
-def _keyed_hmac(secret: str) -> hmac.HMAC:
-    """An HMAC-SHA256 already keyed with ``secret``; callers ``copy()`` it (never update it)."""
-    return hmac.new(secret.encode("utf-8"), digestmod=hashlib.sha256)
+def _keyed_hmac(secret: str, algorithm: str = ALGORITHM) -> hmac.HMAC:
+    """An HMAC already keyed with ``secret``; callers ``copy()`` it (never update it).
+
+    HMAC-SHA256, HMAC-SM3 for ``ACS3-HMAC-SM3``, HMAC-SHA1 (key ``secret + "&"``) for RPC."""
+    key = secret.encode("utf-8")
+    if algorithm == RPC_METHOD:
+        return hmac.new(key + b"&", digestmod=hashlib.sha1)
+    if algorithm == SM3_ALGORITHM:
+        return hmac.new(key, digestmod=sm3.new)
+    return hmac.new(key, digestmod=hashlib.sha256)
+
+
+def rpc_string_to_sign(method: str, params: Mapping[str, str]) -> str:
+    """``<METHOD>&%2F&<percent-encoded canonical query>`` over every parameter but Signature.
+
+    The canonical query is ``name=value`` pairs sorted by name, each part encoded by
+    ``quote(part, safe='~')`` (RFC 3986: what the SDKs' ``percentEncode`` gives)."""
+    canonical = "&".join([
+        f"{_quote_value(k)}={_quote_value(params[k])}" for k in sorted(params) if k != "Signature"
+    ])
+    return f"{method}&%2F&{quote(canonical, safe='~')}"
+
+
+def rpc_sign(secret: str, string_to_sign_: str) -> str:
+    """``base64(HMAC-SHA1(secret + "&", string to sign))``: the RPC style's ``Signature``."""
+    mac = _keyed_hmac(secret, RPC_METHOD).copy()
+    mac.update(string_to_sign_.encode("utf-8"))
+    return base64.b64encode(mac.digest()).decode("ascii")
+
+
+def rpc_params(
+    query: str | Mapping[str, str], headers: Mapping[str, Sequence[str]], body: bytes
+) -> dict[str, str]:
+    """Every parameter an RPC-style request carries: the query's, then a form body's."""
+    out = dict(parse_query(query) if isinstance(query, str) else query)
+    content_type = _one(headers, "content-type") or ""
+    if body and content_type.startswith(FORM_TYPE):
+        out.update(parse_query(body.decode("utf-8", "replace")))
+    return out
 
 
 def canonical_request(
@@ -307,30 +397,61 @@ class Verifier:
         headers: Mapping[str, Sequence[str]],
         body: bytes,
     ) -> Principal:
-        """Accept the request or raise; ``headers`` maps lowercase names to all their values."""
-        auth = Authorization.parse(_one(headers, "authorization"))
+        """Accept the request or raise; ``headers`` maps lowercase names to all their values.
+
+        No ``Authorization`` header but a ``Signature`` or ``AccessKeyId`` parameter: the RPC
+        style (``verify_rpc``); otherwise ACS3, whose refusal for a missing header stays
+        ``IncompleteSignature``."""
+        header = _one(headers, "authorization")
+        if not header:
+            params = rpc_params(query, headers, body)
+            if "Signature" in params or "AccessKeyId" in params:
+                return self.verify_rpc(method, params)
+        auth = Authorization.parse(header)
         unsigned = headers.keys() - set(auth.signed_headers)  # a few; set difference is in C
         if "host" in unsigned or any(name.startswith("x-acs-") for name in unsigned):
             _refuse_unsigned(headers, unsigned)
         token = _one(headers, "x-acs-security-token")
         secret, sts = self.credentials.secret_for(auth.access_key_id, token)
+        algorithm = auth.algorithm
         payload_hash = _one(headers, "x-acs-content-sha256") or ""
-        body_hash = hashlib.sha256(body).hexdigest() if body else EMPTY_SHA256
-        if not hmac.compare_digest(payload_hash, body_hash):
+        if algorithm == ALGORITHM:
+            body_hash = hashlib.sha256(body).hexdigest() if body else EMPTY_SHA256
+        else:
+            body_hash = _hash_hex(body, algorithm)
+        if not _same(payload_hash, body_hash):
             raise ApiError("SignatureDoesNotMatch", f"{_SIGNATURE_MISMATCH} Body hash differs.")
         creq = canonical_request(method, path, query, headers, auth.signed_headers, payload_hash)
-        if not hmac.compare_digest(sign(secret, creq), auth.signature):
-            server_sts = string_to_sign(creq).replace("\n", " ")
-            raise ApiError(
-                "SignatureDoesNotMatch",
-                f"{_SIGNATURE_MISMATCH} server string to sign is:{server_sts}",
-            )
-        self._check_freshness(headers)
-        return Principal(auth.access_key_id, sts)
+        if not _same(sign(secret, creq, algorithm), auth.signature):
+            raise _mismatch(string_to_sign(creq, algorithm).replace("\n", " "))
+        self._check_freshness(_one(headers, "x-acs-date"), _one(headers, "x-acs-signature-nonce"))
+        return Principal(auth.access_key_id, sts, algorithm)
 
-    def _check_freshness(self, headers: Mapping[str, Sequence[str]]) -> None:
+    def verify_rpc(self, method: str, params: Mapping[str, str]) -> Principal:
+        """The RPC style: ``params`` is every query and form-body parameter of the request.
+
+        Checks in the cloud's order: the signing parameters are there and of a supported
+        method/version, the AccessKey (and STS token) is known, the signature matches (else the
+        server's string to sign in the message), then the Timestamp window and the nonce."""
+        for name in ("AccessKeyId", "Signature", "SignatureNonce", "Timestamp"):
+            if not params.get(name):
+                raise _missing(name)
+        if params.get("SignatureMethod", RPC_METHOD) != RPC_METHOD:
+            raise ApiError("InvalidSignatureMethod", "Specified signature method is not valid.")
+        if params.get("SignatureVersion", RPC_VERSION) != RPC_VERSION:
+            raise ApiError(
+                "InvalidSignatureVersion", "Specified parameter SignatureVersion is not valid.")
+        access_key_id = params["AccessKeyId"]
+        secret, sts = self.credentials.secret_for(access_key_id, params.get("SecurityToken"))
+        server_sts = rpc_string_to_sign(method, params)
+        if not _same(rpc_sign(secret, server_sts), params["Signature"]):
+            raise _mismatch(server_sts)
+        self._check_freshness(params["Timestamp"], params["SignatureNonce"])
+        return Principal(access_key_id, sts, RPC_METHOD)
+
+    def _check_freshness(self, date: str | None, nonce: str | None) -> None:
+        """The timestamp (``x-acs-date`` or RPC ``Timestamp``) window, then the nonce."""
         now = time.time()
-        date = _one(headers, "x-acs-date")
         if (
             self.check_clock
             and date is not None
@@ -339,9 +460,18 @@ class Verifier:
             raise ApiError(
                 "InvalidTimeStamp.Expired", "Specified time stamp or date value is expired."
             )
-        nonce = _one(headers, "x-acs-signature-nonce")
         if self.check_nonce and nonce:
             self.nonces.check_and_add(nonce, now)
+
+
+def _same(a: str, b: str) -> bool:
+    """Constant-time equality that also takes non-ASCII input (``compare_digest`` on ``str``
+    raises TypeError for it: a crafted header must get a refusal, not an emulator error)."""
+    try:
+        return hmac.compare_digest(a, b)
+    except TypeError:  # non-ASCII: compare the bytes (still constant-time)
+        return hmac.compare_digest(a.encode("utf-8", "surrogateescape"),
+                                   b.encode("utf-8", "surrogateescape"))
 
 
 def _refuse_unsigned(headers: Mapping[str, Sequence[str]], unsigned: set[str]) -> None:
