@@ -1,5 +1,9 @@
 """Developer and CI sessions. They reuse the current environment (set up by scripts/setup.sh)
-so CI does not build a fresh virtualenv per session."""
+so CI does not build a fresh virtualenv per session.
+
+Our own tools run as ``python -m <module>`` from this directory, never through a console script
+on PATH: that script belongs to whichever checkout was pip-installed last, not necessarily the
+one this noxfile is in (``python -m`` puts the current directory first on sys.path)."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ nox.options.default_venv_backend = "none"
 nox.options.sessions = ["lint", "typecheck", "tests", "scenarios", "kube"]
 
 PY_PATHS = ["terway", "emulator", "tests", "bench", "noxfile.py"]
+TERWAY_SIM = ("python", "-m", "emulator.sim.cli")     # this checkout's terway-sim
 
 
 @nox.session
@@ -65,7 +70,7 @@ def scenarios(session: nox.Session) -> None:
     files = session.posargs or sorted(glob.glob("scenarios/*.yaml"))
     for path in files:
         name = os.path.splitext(os.path.basename(path))[0]
-        session.run("terway-sim", "run", path, "--out", f"out/scenarios/{name}")
+        session.run(*TERWAY_SIM, "run", path, "--out", f"out/scenarios/{name}")
 
 
 @nox.session
@@ -73,7 +78,7 @@ def main(session: nox.Session) -> None:
     """The main job: the seeds' IpNotEnough story against the embedded emulator, with its report —
     on 4 nodes as the seeds tell it, then on 1,000 nodes."""
     for name in ("ip-not-enough", "ip-not-enough-1000"):
-        session.run("terway-sim", "run", f"scenarios/{name}.yaml", "--out", f"out/{name}")
+        session.run(*TERWAY_SIM, "run", f"scenarios/{name}.yaml", "--out", f"out/{name}")
         session.log(f"report: out/{name}/report.html")
 
 

@@ -27,6 +27,7 @@ from types import FrameType
 from typing import Any
 
 from emulator.wire.signature import DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET
+from terway import cliargs
 
 PROG = "terway-emulator"
 # ``serve`` answers AttachNetworkInterface/DetachNetworkInterface as the real cloud does: the ENI
@@ -283,8 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="serve the cloud API, metadata and control over HTTP")
     serve.add_argument("--port", type=_port, default=DEFAULT_PORT, help="0 picks a free port")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--world", help="YAML/JSON world file to load at start")
+    serve.add_argument("--host", default="127.0.0.1", help="the address to listen on")
+    serve.add_argument("--world", metavar="FILE",
+                       help="YAML/JSON world file to load at start (default: an empty world)")
     serve.add_argument("--seed", type=int, default=None,
                        help="generator seed (default 0, or the world's own seed)")
     low, high = SERVE_ATTACH_DELAY
@@ -295,14 +297,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--detach-delay", type=_delay, default=None, metavar="S|LOW,HIGH",
                        help="seconds an ENI stays Detaching (default: the world's, else "
                             f"{low:g},{high:g}; 0: synchronous)")
-    serve.add_argument("--access-key-id", default=DEFAULT_ACCESS_KEY_ID)
-    serve.add_argument("--access-key-secret", default=DEFAULT_ACCESS_KEY_SECRET)
-    serve.add_argument("--metadata-instance", help="instance served at /latest/meta-data/")
-    serve.add_argument("--fabric", choices=["netns"], help="make the VPC real (needs root)")
+    serve.add_argument("--access-key-id", default=DEFAULT_ACCESS_KEY_ID,
+                       help="the AccessKey id the API accepts")
+    serve.add_argument("--access-key-secret", default=DEFAULT_ACCESS_KEY_SECRET,
+                       help="its secret (default: the built-in test secret; not printed)")
+    serve.add_argument("--metadata-instance", metavar="ID",
+                       help="instance served at /latest/meta-data/ (default: none)")
+    serve.add_argument("--fabric", choices=["netns"],
+                       help="make the VPC real (needs root; default: model only)")
     serve.add_argument("--allow-remote-control", action="store_true",
                        help="accept /_emulator/ control calls from non-loopback clients")
     serve.add_argument("--log-level", default="info",
-                       choices=["debug", "info", "warning", "error"])
+                       choices=["debug", "info", "warning", "error"], help="log verbosity")
     serve.set_defaults(func=cmd_serve)
 
     snap = sub.add_parser("snapshot", help="print the model's state as JSON")
@@ -317,12 +323,14 @@ def build_parser() -> argparse.ArgumentParser:
     fsub = fault.add_subparsers(dest="fault_cmd", required=True)
     add = fsub.add_parser("add", help="add a rule (JSON object)")
     add.add_argument("rule", nargs="?", help="the rule as JSON")
-    add.add_argument("--file", help="read the rule (or a list of rules) from a JSON file")
+    add.add_argument("--file", metavar="FILE",
+                     help="read the rule (or a list of rules) from a JSON file (default: the "
+                          "rule argument)")
     add.set_defaults(func=cmd_fault_add)
     lst = fsub.add_parser("list", help="list rules")
     lst.set_defaults(func=cmd_fault_list)
     clear = fsub.add_parser("clear", help="remove every rule, or one with --id")
-    clear.add_argument("--id")
+    clear.add_argument("--id", help="the rule to remove (default: every rule)")
     clear.set_defaults(func=cmd_fault_clear)
     for p in (add, lst, clear):
         _add_endpoint(p)
@@ -330,18 +338,21 @@ def build_parser() -> argparse.ArgumentParser:
     world = sub.add_parser("world", help="world files")
     wsub = world.add_subparsers(dest="world_cmd", required=True)
     validate = wsub.add_parser("validate", help="check a world file loads")
-    validate.add_argument("file")
+    validate.add_argument("file", help="the world file (YAML or JSON)")
     validate.set_defaults(func=cmd_world_validate)
 
     fab = sub.add_parser("fabric", help="bring the emulated VPC up as network namespaces")
     fabsub = fab.add_subparsers(dest="fabric_cmd", required=True)
     up = fabsub.add_parser("up", help="serve + fabric in the foreground")
-    up.add_argument("--world")
-    up.add_argument("--port", type=_port, default=DEFAULT_PORT)
-    up.add_argument("--seed", type=int, default=None)
+    up.add_argument("--world", metavar="FILE",
+                    help="YAML/JSON world file to load at start (default: an empty world)")
+    up.add_argument("--port", type=_port, default=DEFAULT_PORT,
+                    help="the API port (0 picks a free port)")
+    up.add_argument("--seed", type=int, default=None,
+                    help="generator seed (default 0, or the world's own seed)")
     fabsub.add_parser("down", help="remove every namespace and link the fabric made")
     fab.set_defaults(func=cmd_fabric)
-    return parser
+    return cliargs.finish(parser)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

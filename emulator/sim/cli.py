@@ -9,25 +9,37 @@ import argparse
 import glob
 import os
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 from emulator.sim.units import SpecError
+from terway import cliargs
+
+# the wall clock of a whole ``run`` (peers, report and plots included); tests replace it
+clock: Callable[[], float] = time.monotonic
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from emulator.sim.report import write_outputs
     from emulator.sim.runner import run_scenario
     from emulator.sim.scenario import load_scenario
+    if args.jobs < 1:
+        raise SpecError("--jobs", f"must be at least 1, got {args.jobs}")
+    wall0 = clock()
     scenario = load_scenario(args.scenario)
     if args.seed is not None:
         scenario = scenario.with_overrides(seed=args.seed)
-    progress = args.progress or sys.stderr.isatty()
+    progress = sys.stderr.isatty() if args.progress is None else args.progress
     outcome = run_scenario(scenario, progress=progress, with_peers=not args.no_peers,
                            jobs=args.jobs)
     paths = write_outputs(outcome, args.out, plots=not args.no_plots)
     main = outcome.main
-    print(f"{scenario.name}: simulated {main.sim_seconds:.0f}s in {main.wall_seconds:.2f}s "
-          f"wall; {int(main.scalars()['pod_events'])} pod events; report {paths['report']}")
+    extra = [f"{len(outcome.peers)} peer{'s' if len(outcome.peers) != 1 else ''}"] \
+        if outcome.peers else []
+    extra += [] if args.no_plots else ["plots"]
+    print(f"{scenario.name}: simulated {main.sim_seconds:.0f}s in {clock() - wall0:.2f}s wall "
+          f"(main {main.wall_seconds:.2f}s{''.join(', ' + e for e in extra)}, report); "
+          f"{int(main.scalars()['pod_events'])} pod events; report {paths['report']}")
     for v in outcome.verdicts:
         print(f"  [{'pass' if v.passed else 'FAIL'}] {v.expectation.text}  -> {v.observed}")
     if main.violation is not None:
@@ -77,15 +89,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="run a scenario and check its expectations")
     r.add_argument("scenario", help="a scenario file, or a name from scenarios/")
-    r.add_argument("--out", required=True, help="output directory")
-    r.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
-    r.add_argument("--progress", action="store_true", help="progress bar on stderr")
+    r.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    r.add_argument("--seed", type=int, default=None,
+                   help="override the scenario's seed (default: the scenario's)")
+    r.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress on stderr: a bar redrawn in place on a terminal, one line "
+                        "per tenth of the run elsewhere (default: on when stderr is a "
+                        "terminal)")
     r.add_argument("--no-peers", action="store_true", help="skip the peer policies")
     r.add_argument("--no-plots", action="store_true", help="skip PNG plots")
-    r.add_argument("--jobs", type=int, default=1, help="run peers in N processes")
+    r.add_argument("--jobs", type=int, default=1, metavar="N", help="run peers in N processes")
     r.set_defaults(fn=_cmd_run)
     v = sub.add_parser("validate", help="check scenario files against the schema")
-    v.add_argument("scenarios", nargs="+")
+    v.add_argument("scenarios", nargs="+", metavar="SCENARIO",
+                   help="scenario files, or names from scenarios/")
     v.set_defaults(fn=_cmd_validate)
     ls = sub.add_parser("list", help="the scenario library")
     ls.set_defaults(fn=_cmd_list)
@@ -95,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.choices["plan"].set_defaults(fn=_cmd_plan)
     add_sweep_arguments(sub.add_parser("sweep", help="a scenario over seeds and parameters"))
     sub.choices["sweep"].set_defaults(fn=_cmd_sweep)
-    return p
+    return cliargs.finish(p)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -13,6 +13,22 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
+# Every metric an expectation may name (emulator/sim/expect.py checks against these, so a typo is
+# a scenario error, not a failed run). Keep in step with scalars() and sample() below;
+# tests/sim/test_cli_sim.py checks that a run's keys are all listed.
+SCALARS = frozenset((
+    "pods_created", "pods_deleted", "pods_ready", "pod_events", "cni_failures", "api_calls",
+    "api_errors", "api_calls_per_pod", "idle_ip_hours", "invariant_violations",
+    "invariant_checks", "daemon_restarts", "p50_network_ready", "p90_network_ready",
+    "p99_network_ready", "max_network_ready", "mean_idle_ips",
+    "leaked_enis", "first_ip_not_enough", "peak_addresses"))   # the last three: RunResult
+SERIES = frozenset((
+    "pending_pods", "stuck_pods", "pending_pods_with_room", "running_pods", "nodes", "used_ips",
+    "idle_ips", "pods_created", "cni_failures", "api_calls", "api_errors"))
+# NAME[label]: scalars labelled by API action / error code / log line, series by vSwitch label
+LABELLED_SCALARS = frozenset(("api_calls", "api_errors", "log_lines"))
+LABELLED_SERIES = frozenset(("used_ips", "idle_ips", "available_ips"))
+
 
 def quantile(sorted_values: array[float] | list[float], q: float) -> float:
     """Nearest-rank quantile of an already sorted sequence (nan when empty)."""

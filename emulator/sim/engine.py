@@ -286,10 +286,12 @@ class Run:
         interval = self.scenario.sample_interval
         duration = self.scenario.duration
         wall0 = time.monotonic()
+        tty, shown = sys.stderr.isatty(), -1
         while True:
             self._sample()
             if self.progress:
-                _progress(self.env.now, duration, time.monotonic() - wall0, self.col)
+                shown = _progress(self.env.now, duration, time.monotonic() - wall0, self.col,
+                                  tty, shown)
             if self.env.now + interval > duration:
                 return
             yield self.env.timeout(interval)
@@ -355,8 +357,8 @@ class Run:
         wall0 = time.monotonic()
         with _sparse_gc():
             violation = self._run_world(sc, env)
-        if self.progress:
-            sys.stderr.write("\n")
+        if self.progress and sys.stderr.isatty():
+            sys.stderr.write("\n")          # end the carriage-return frames' line
         for key, n in self.log.counts.items():
             self.col.log_lines[key] = n
         leaked = sum(1 for e in self.cloud_truth.describe_network_interfaces(status="Available"))
@@ -413,12 +415,21 @@ def _wire_params(cmd: Command) -> dict[str, str]:
     return out
 
 
-def _progress(now: float, total: float, wall: float, col: Collector) -> None:
+def _progress(now: float, total: float, wall: float, col: Collector, tty: bool,
+              shown: int) -> int:
+    """On a terminal, one bar redrawn in place (carriage returns); elsewhere (a log file, CI)
+    one plain line per tenth of the run. Returns the tenths shown so far."""
     frac = min(1.0, now / total) if total else 1.0
-    bar = "#" * int(frac * 30)
-    sys.stderr.write(f"\r[{bar:<30}] {frac * 100:5.1f}%  sim {now / 3600:6.2f}h  "
-                     f"pods {col.pods_created:>8}  pending {col.pending:>5}  wall {wall:6.1f}s")
+    text = (f"{frac * 100:5.1f}%  sim {now / 3600:6.2f}h  pods {col.pods_created:>8}  "
+            f"pending {col.pending:>5}  wall {wall:6.1f}s")
+    if tty:
+        bar = "#" * int(frac * 30)
+        sys.stderr.write(f"\r[{bar:<30}] {text}")
+    elif int(frac * 10) > shown:
+        shown = int(frac * 10)
+        sys.stderr.write(f"progress {text.strip()}\n")
     sys.stderr.flush()
+    return shown
 
 
 __all__ = ["Dist", "Run", "RunResult"]

@@ -13,11 +13,13 @@ Grammar: ``METRIC OP VALUE [WHEN]``
 
 from __future__ import annotations
 
+import difflib
 import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from emulator.sim.collectors import LABELLED_SCALARS, LABELLED_SERIES, SCALARS, SERIES
 from emulator.sim.units import SpecError, format_duration, parse_duration
 
 _OPS: Mapping[str, Callable[[float, float], bool]] = {
@@ -72,6 +74,7 @@ def parse_expectation(raw: object, fld: str, events: Mapping[str, float]) -> Exp
         value = parse_duration(m.group("value"), f"{fld} (value)")
     when = m.group("when")
     base = Expectation(raw, m.group("metric"), m.group("op"), value)
+    check_metric(base.metric, timed=bool(when), fld=fld)
     if not when:
         return base
     if mm := _BEFORE.match(when):
@@ -84,6 +87,29 @@ def parse_expectation(raw: object, fld: str, events: Mapping[str, float]) -> Exp
         return _replace(base, "always", _time(t, fld, events) if t else 0.0)
     raise SpecError(fld, f"cannot parse {when!r}: expected 'before T', 'within D after T', "
                          "'always' or 'always after T'")
+
+
+def check_metric(metric: str, *, timed: bool, fld: str) -> None:
+    """An unknown metric is a scenario error (exit 2), not a failed expectation: SpecError
+    naming it and, when one is close, what was probably meant. ``timed`` (a WHEN clause)
+    needs a time series."""
+    name, bracket, _ = metric.partition("[")
+    if bracket:
+        series, scalars = LABELLED_SERIES, LABELLED_SCALARS
+        shown = sorted(f"{n}[…]" for n in series | scalars)
+    else:
+        series, scalars = SERIES, SCALARS
+        shown = sorted(series | scalars)
+    known = series if timed else series | scalars
+    if name in known:
+        return
+    if name in scalars:
+        raise SpecError(fld, f"{metric!r} is a run total, not a time series: a WHEN clause "
+                             f"needs one of {', '.join(sorted(series))}")
+    close = difflib.get_close_matches(name, sorted(series | scalars), n=1)
+    hint = f"; did you mean {close[0] + (metric[len(name):] if bracket else '')!r}?" \
+        if close else ""
+    raise SpecError(fld, f"unknown metric {metric!r}{hint} (known: {', '.join(shown)})")
 
 
 def _replace(e: Expectation, mode: str, t: float, window: float = 0.0) -> Expectation:

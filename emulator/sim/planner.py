@@ -87,7 +87,29 @@ def prefix_for(addresses: int) -> int:
     return 16
 
 
+def check_arguments(args: argparse.Namespace) -> float:
+    """Every flag, before any simulation runs (a bad one must not cost minutes); the p99
+    target in seconds. SpecError names the flag."""
+    target = parse_duration(args.p99_target, "--p99-target")
+    if not target > 0:
+        raise SpecError("--p99-target", f"must be more than 0, got {args.p99_target!r}")
+    if not parse_duration(args.duration, "--duration") > 0:
+        raise SpecError("--duration", f"must be more than 0, got {args.duration!r}")
+    for name in ("nodes", "workers"):
+        if getattr(args, name) < 1:
+            raise SpecError(f"--{name}", f"must be at least 1, got {getattr(args, name)}")
+    for cidr in args.vswitch_cidr:
+        try:
+            net = ipaddress.ip_network(cidr)
+        except ValueError as e:
+            raise SpecError("--vswitch-cidr", f"not a CIDR: {cidr!r} ({e})") from None
+        if net.version != 4:
+            raise SpecError("--vswitch-cidr", f"expected an IPv4 CIDR, got {cidr!r}")
+    return target
+
+
 def plan(args: argparse.Namespace) -> dict[str, Any]:
+    target = check_arguments(args)
     doc = base_document(args)
     from emulator.sim.scenario import parse_scenario
     parse_scenario(doc)                         # validates the inputs, names the bad field
@@ -100,7 +122,6 @@ def plan(args: argparse.Namespace) -> dict[str, Any]:
                                 "eni_conf.max_pool_size": mx}))
     results = execute(doc, pts, workers=args.workers)
     exhaustion, grid = results[0], results[1:]
-    target = parse_duration(args.p99_target, "--p99-target")
     feasible = [r for r in grid if (r["scalars"].get("p99_network_ready") or math.inf) <= target
                 and not r["scalars"].get("invariant_violations")]
     best = min(feasible, key=lambda r: (r["scalars"]["idle_ip_hours"],
@@ -176,15 +197,19 @@ def _cell(v: Any) -> str:
 def add_plan_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--vswitch-cidr", action="append", required=True,
                    help="a vSwitch CIDR of the node's zone (repeatable)")
-    p.add_argument("--nodes", type=int, required=True)
-    p.add_argument("--instance-type", required=True)
+    p.add_argument("--nodes", type=int, required=True, help="nodes in the cluster")
+    p.add_argument("--instance-type", required=True, help="the nodes' ECS instance type")
     p.add_argument("--workload", default="steady",
                    help="preset (steady, bursty, web) or a YAML file with a workload list")
-    p.add_argument("--p99-target", default="5s")
-    p.add_argument("--duration", default="6h")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    p.add_argument("--out", default="out/plan")
+    p.add_argument("--p99-target", default="5s", metavar="DURATION",
+                   help="the p99 network-ready time the pool sizes must keep")
+    p.add_argument("--duration", default="6h", metavar="DURATION",
+                   help="simulated time of each run")
+    p.add_argument("--seed", type=int, default=1, help="the runs' seed")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, metavar="N",
+                   help="runs in parallel processes (default: the number of CPUs)")
+    p.add_argument("--out", default="out/plan", metavar="DIR",
+                   help="where plan.json and plan.html go")
 
 
 def main_plan(args: argparse.Namespace, printer: Callable[[str], None] = print) -> int:

@@ -137,14 +137,17 @@ SUMMARY_METRICS = ("api_calls_per_pod", "idle_ip_hours", "p50_network_ready",
 
 
 def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("scenario")
-    p.add_argument("--out", required=True)
+    p.add_argument("scenario", help="a scenario file, or a name from scenarios/")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="where sweep.json and sweep.csv go")
     p.add_argument("--seeds", default="1", help="e.g. 1-8 or 1,5,9")
     p.add_argument("--set", action="append", default=[], metavar="PATH=V1,V2",
                    help="a parameter axis, e.g. eni_conf.max_pool_size=5,10,20 (repeatable)")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, metavar="N",
+                   help="runs in parallel processes (default: the number of CPUs)")
     p.add_argument("--dask-scheduler", default=None, metavar="ADDR",
-                   help="submit to a dask.distributed scheduler (tcp://host:8786)")
+                   help="submit to a dask.distributed scheduler (tcp://host:8786; default: "
+                        "local processes)")
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -164,6 +167,8 @@ def main_sweep(args: argparse.Namespace, printer: Callable[[str], None] = print)
     with open(path, encoding="utf-8") as fh:
         doc = yaml.safe_load(fh)
     parse_scenario(doc)                                   # fail fast on a bad file
+    if args.workers < 1:
+        raise SpecError("--workers", f"must be at least 1, got {args.workers}")
     pts = points(parse_seeds(args.seeds), parse_grid(args.set))
     results = execute(doc, pts, workers=args.workers, dask_scheduler=args.dask_scheduler)
     rows = summarize(results, SUMMARY_METRICS)

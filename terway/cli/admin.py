@@ -52,7 +52,9 @@ class EniSummary:
     status: str
     ips: int
     used: int
-    blocked_until: float | None = None
+    blocked_until: float | None = None   # the daemon's monotonic clock: meaningless elsewhere
+    blocked_until_utc: str = ""          # the same moment as ISO 8601 UTC (…Z)
+    blocked_for: float | None = None     # seconds still to go when the daemon answered
 
 
 @dataclass(frozen=True)

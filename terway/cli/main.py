@@ -1,5 +1,6 @@
-"""``terway-cli [--socket PATH] [-o json] mapping|list|eni|pool|config|metadata|show POD``: ask
-the running terwayd. ``-o json`` prints the daemon's reply as JSON, for scripts."""
+"""``terway-cli [--socket PATH] [-o table|json|yaml] mapping|list|eni|pool|config|metadata|show
+POD``: ask the running terwayd. ``-o json`` / ``-o yaml`` print the daemon's reply as data, for
+scripts (as kubectl's ``-o``)."""
 
 from __future__ import annotations
 
@@ -10,17 +11,20 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from terway import rpc
+from terway import cliargs, rpc
 from terway.cli import admin, render
+
+OUTPUTS = ("table", "json", "yaml")
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="terway-cli", description="inspect the terway daemon")
-    p.add_argument("--socket", default=rpc.DEFAULT_SOCKET,
-                   help=f"daemon socket (default {rpc.DEFAULT_SOCKET})")
-    p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the daemon")
-    p.add_argument("-o", "--output", choices=("table", "json"), default="table",
-                   help="table (default) or json")
+    p.add_argument("--socket", default=rpc.DEFAULT_SOCKET, metavar="PATH",
+                   help="the daemon's unix socket")
+    p.add_argument("--timeout", type=float, default=10.0, metavar="S",
+                   help="seconds to wait for the daemon")
+    p.add_argument("-o", "--output", choices=OUTPUTS, default="table",
+                   help="table for people; json or yaml (the daemon's reply) for scripts")
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("mapping", help="every resource: pods, idle addresses, errors")
     sub.add_parser("list", help="the pods holding addresses")
@@ -30,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("metadata", help="what the daemon knows of this instance")
     show = sub.add_parser("show", help="one pod's record")
     show.add_argument("pod", help="namespace/name, or a name")
-    return p
+    return cliargs.finish(p)
 
 
 # command → the admin request it sends
@@ -48,6 +52,11 @@ def run(args: argparse.Namespace) -> int:
     if args.output == "json":
         json.dump(_json_of(args.command, reply), sys.stdout, indent=2, sort_keys=True)
         sys.stdout.write("\n")
+    elif args.output == "yaml":
+        import yaml  # PyYAML: a dependency of the node install (and of the kubernetes client)
+
+        yaml.safe_dump(_json_of(args.command, reply), sys.stdout, sort_keys=True,
+                       default_flow_style=False)
     else:
         sys.stdout.write(_table_of(args.command, reply))
     if args.command == "mapping" and render.has_error(reply.entries):

@@ -49,9 +49,30 @@ def _ip_of(res_id: str) -> str:
 
 
 def enis(summaries: Sequence[admin.EniSummary]) -> str:
-    rows = [(e.eni_id, e.mac, e.vswitch_id, e.status, str(e.ips), str(e.used),
-             "" if e.blocked_until is None else f"{e.blocked_until:.0f}") for e in summaries]
+    rows = [(e.eni_id, e.mac, e.vswitch_id, e.status, str(e.ips), str(e.used), blocked(e))
+            for e in summaries]
     return table(("ENI", "MAC", "vSwitch", "Status", "IPs", "Used", "Blocked Until"), rows)
+
+
+def blocked(e: admin.EniSummary) -> str:
+    """``2024-05-01T12:00:42Z (in 42s)``; ``(expired)`` once passed; empty when not blocked.
+    An older daemon sends only its monotonic seconds, which mean nothing here: ``yes``."""
+    if e.blocked_until is None:
+        return ""
+    if e.blocked_for is None or not e.blocked_until_utc:
+        return "yes"
+    left = e.blocked_for
+    return f"{e.blocked_until_utc} ({'in ' + duration(left) if left > 0 else 'expired'})"
+
+
+def duration(seconds: float) -> str:
+    """42s, 9m30s, 2h5m: as kubectl prints ages."""
+    s = max(0, round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60}s" if s % 60 else f"{s // 60}m"
+    return f"{s // 3600}h{s % 3600 // 60}m" if s % 3600 // 60 else f"{s // 3600}h"
 
 
 def pool(reply: admin.PoolReply) -> str:

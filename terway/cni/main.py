@@ -26,7 +26,14 @@ EVENT_TIMEOUT = 2.0
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one CNI command from this process's env and stdin; print its result or error."""
+    """Run one CNI command from this process's env and stdin; print its result or error.
+
+    ``terway --version`` (a person at a shell, never the runtime, which passes no arguments)
+    prints the package version; the CNI ``VERSION`` command is unchanged."""
+    if (sys.argv[1:] if argv is None else argv) == ["--version"]:
+        print(f"terway {_package_version()}\n"
+              f"CNI spec versions: {', '.join(c.SUPPORTED_VERSIONS)}")
+        return 0
     try:
         stdin = sys.stdin.buffer.read()
     except OSError as exc:
@@ -41,6 +48,15 @@ def main(argv: list[str] | None = None) -> int:
     except OSError:
         pass
     return code
+
+
+def _package_version() -> str:
+    from importlib import metadata  # only here: every pod's ADD pays for what is imported
+
+    try:
+        return metadata.version("terway-py")
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def run(environ: dict[str, str], stdin: bytes, call: Caller | None = None) -> Output:

@@ -7,8 +7,10 @@ pool does not hold for that pod, or a pool address owned by a key the store does
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from terway import rpc
@@ -32,6 +34,8 @@ class AdminView:
     node: NodeInfo
     capacity: NodeCapacity
     config: Callable[[], LoadedConfig]
+    now: Callable[[], float] = time.monotonic     # the core's clock (blocked_until is on it)
+    wall: Callable[[], float] = time.time
 
     async def handle(self, method: str, request: Any) -> Any:
         match method:
@@ -60,8 +64,10 @@ class AdminView:
     def pool(self) -> admin.PoolReply:
         s = self.core.stats()
         status = self.service.status()
+        now, wall = self.now(), self.wall()
         enis = [admin.EniSummary(e.eni_id, e.mac, e.vswitch_id, e.state, len(e.ips), e.used,
-                                 e.blocked_until) for e in self.core.enis()]
+                                 *_blocked(e.blocked_until, now, wall))
+                for e in self.core.enis()]
         return admin.PoolReply(s.total, s.used, s.idle, s.reserved, s.disposed, s.in_flight,
                                s.pending, s.eni_count, self.capacity.capacity, status.ready,
                                status.message, enis)
@@ -80,6 +86,17 @@ class AdminView:
             r.namespace, r.name, r.container_id, r.netns, r.ifname, r.ip_type,
             [admin.ShowResource(x.type, x.id, x.eni_id, x.mac, x.ip) for x in r.resources],
             dict(r.extra))
+
+
+def _blocked(until: float | None, now: float, wall: float
+             ) -> tuple[float | None, str, float | None]:
+    """A core-clock deadline → (itself, the same moment in UTC, seconds left): terway-cli prints
+    a time people can read, not the daemon's monotonic seconds."""
+    if until is None:
+        return None, "", None
+    left = until - now
+    at = datetime.fromtimestamp(wall + left, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return until, at, left
 
 
 def mapping_entries(rows: list[MappingRow], pods: list[PodRecord]) -> list[admin.MappingEntry]:

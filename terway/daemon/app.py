@@ -196,7 +196,7 @@ class Daemon:
             self.driver, self.store, self.datapath, self.kube, events,
             self.config, self._eni_lookup(), alloc_timeout=self.options.alloc_timeout)
         view = AdminView(self.core, self.store, self.service, node, self.capacity,
-                         lambda: self.config)
+                         lambda: self.config, now=self.clock.now)
         self.server = RpcServer(self.service, view.handle, self.metrics)
         await self.server.start(self.options.socket_path)
         if self.options.metrics_port is not None:

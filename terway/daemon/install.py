@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from terway import cliargs
 from terway.cni.launcher import write_bundle
 
 CONFLIST_NAME = "10-terway.conflist"
@@ -43,18 +44,27 @@ def _atomic_write(path: Path, data: bytes, mode: int) -> None:
     os.replace(tmp, path)
 
 
-def main(argv: Sequence[str]) -> int:
-    p = argparse.ArgumentParser(prog="terwayd install-cni")
-    p.add_argument("--bin-dir", default="/opt/cni/bin")
-    p.add_argument("--conf-dir", default="/etc/cni/net.d")
-    p.add_argument("--configmap-dir", default="/etc/eni")
-    p.add_argument("--plugin", default="",
-                   help="copy this executable as the plugin instead of installing the bundle")
-    p.add_argument("--host-python", default="/usr/bin/python3",
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="terwayd install-cni",
+                                description="install the CNI plugin and its conflist on the node")
+    p.add_argument("--bin-dir", default="/opt/cni/bin", metavar="DIR",
+                   help="where the plugin executable goes")
+    p.add_argument("--conf-dir", default="/etc/cni/net.d", metavar="DIR",
+                   help="where the conflist goes")
+    p.add_argument("--configmap-dir", default="/etc/eni", metavar="DIR",
+                   help="the mounted eni-config ConfigMap (its 10-terway.conf is installed)")
+    p.add_argument("--plugin", default="", metavar="FILE",
+                   help="copy this executable as the plugin instead of installing the bundle "
+                        "(default: the bundle)")
+    p.add_argument("--host-python", default="/usr/bin/python3", metavar="PATH",
                    help="the node's Python 3.11+ that runs the bundled plugin")
     p.add_argument("--no-native", action="store_true",
                    help="install the Python plugin alone, without its native front")
-    args = p.parse_args(list(argv))
+    return cliargs.finish(p)
+
+
+def main(argv: Sequence[str]) -> int:
+    args = build_parser().parse_args(list(argv))
     src = Path(args.configmap_dir) / "10-terway.conf"
     try:
         cni = json.loads(src.read_text())

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import replace
 
-from terway import rpc
+from terway import cliargs, rpc
 from terway.cloud.credentials import ADDON_SECRET_DIR, CredentialError, provider_from_config
 from terway.cloud.errors import CloudError
 from terway.cloud.metadata import DEFAULT_BASE_URL, MetadataClient, MetadataError
@@ -55,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="this node's eni_conf overlay: an RFC 7396 JSON merge patch applied "
                         "over the base (upstream: the terway-config node label's ConfigMap); "
                         "watched for changes like the base")
-    p.add_argument("--state-dir", default=DEFAULT_STATE_DIR, metavar="DIR")
+    p.add_argument("--state-dir", default=DEFAULT_STATE_DIR, metavar="DIR",
+                   help="where the pod records live (survive restarts)")
     p.add_argument("--socket", default=rpc.DEFAULT_SOCKET, metavar="PATH",
                    help="unix socket for the CNI plugin and terway-cli (mode 0600)")
     p.add_argument("--lock-file", default="", metavar="PATH",
@@ -91,7 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds between GC runs (default 300)")
     p.add_argument("--config-poll", type=float, default=5.0, metavar="S",
                    help="seconds between config file checks (default 5)")
-    p.add_argument("--attach-timeout", type=float, default=60.0, metavar="S")
+    p.add_argument("--attach-timeout", type=float, default=60.0, metavar="S",
+                   help="seconds to wait for an ENI to attach")
     p.add_argument("--datapath", choices=("real", "none"), default="real",
                    help="real: wire pods with pyroute2; none: addresses only (emulator tests)")
     p.add_argument("--host-netns", default=None, metavar="NAME",
@@ -99,9 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--link-check", action=argparse.BooleanOptionalAction, default=None,
                    help="wait for an attached ENI's link to appear (default: with --datapath "
                         "real)")
-    p.add_argument("--seed", type=int, default=None, help="seed of the core's RNG")
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed of the core's RNG (default: random)")
     p.add_argument("--time-scale", type=float, default=1.0, help=argparse.SUPPRESS)
-    return p
+    return cliargs.finish(p)
 
 
 def _check_flags(args: argparse.Namespace) -> list[str]:
