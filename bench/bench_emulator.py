@@ -3,7 +3,10 @@
 The no-op server (``http.server``, the plain Python HTTP/1.1 server) reads each request and
 answers, canned, the exact body the emulator gave for the same call, so the SDK does identical
 client-side work (signing, requests, JSON parsing) on both sides: the ratio is what the emulator
-costs a user over a server that does nothing. Goal: ratio ≤ 1.2.
+costs a user over a server that does nothing. Goal: ratio ≤ 1.2, for both signature styles the
+SDK speaks: ACS3-HMAC-SHA256 (its default) and RPC (``signature_algorithm='v2'``: HMAC-SHA1 in a
+``Signature`` parameter, as the Go SDK upstream Terway uses and the old Python SDK sign). Both
+styles are timed in the same interleaved rounds, each over its own no-op reference.
 
 The emulator reads requests with its own lean HTTP/1.1 reader (emulator/wire/http1.py), cheaper
 than ``http.server``'s, which pays back part of its API work. So a second reference isolates that
@@ -46,6 +49,9 @@ from emulator.wire.http import EmulatorHTTPServer
 from emulator.wire.signature import DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET
 
 GOAL = 1.2
+# signature styles: the new SDK's Config.signature_algorithm for each (None = its default)
+STYLES = {"acs3": None, "rpc": "v2"}
+STYLE_NAMES = {"acs3": "ACS3-HMAC-SHA256", "rpc": "RPC HMAC-SHA1 (v2)"}
 
 
 class _Noop(BaseHTTPRequestHandler):
@@ -139,13 +145,14 @@ vpcs:
 """ + "".join(f"      - {{zone: cn-hangzhou-h, cidr: 10.{i}.0.0/16}}\n" for i in range(4))
 
 
-def _client(endpoint: str) -> Any:
+def _client(endpoint: str, algorithm: str | None = None) -> Any:
     from alibabacloud_tea_openapi.models import Config
     from alibabacloud_vpc20160428.client import Client
 
     return Client(Config(
         endpoint=endpoint, protocol="http", region_id="cn-hangzhou",
         access_key_id=DEFAULT_ACCESS_KEY_ID, access_key_secret=DEFAULT_ACCESS_KEY_SECRET,
+        signature_algorithm=algorithm,
     ))
 
 
@@ -182,29 +189,34 @@ def _measure(emu_endpoint: str, refs: dict[str, str], calls: int, rounds: int,
 
     request = models.DescribeVSwitchesRequest(region_id="cn-hangzhou")
 
-    def maker(endpoint: str) -> Callable[[], Callable[[], Any]]:
+    def maker(endpoint: str, algorithm: str | None) -> Callable[[], Callable[[], Any]]:
         def make() -> Callable[[], Any]:
-            client = _client(endpoint)
+            client = _client(endpoint, algorithm)
             return lambda: client.describe_vswitches(request)
         return make
 
     endpoints = {"emulator": emu_endpoint, **refs}
-    call = {name: maker(ep)() for name, ep in endpoints.items()}
+    # keys "<style>_<server>": every style against every server, in the same rounds
+    call = {f"{style}_{name}": maker(ep, algorithm)()
+            for style, algorithm in STYLES.items() for name, ep in endpoints.items()}
     for fn in call.values():
         _timed(fn, 100)
-    times: dict[str, list[float]] = {name: [] for name in endpoints}
+    times: dict[str, list[float]] = {key: [] for key in call}
     for _ in range(rounds):  # interleaved rounds: drift on a shared box hits all alike
-        for name, fn in call.items():
-            times[name].append(_timed(fn, max(1, calls // rounds)))
-    out = {f"{name}_us": statistics.median(ts) * 1e6 for name, ts in times.items()}
-    for name in refs:
-        # paired: each round's emulator time over the reference's measured right after it, so
-        # drift on a shared machine (which moves both) cancels; the median of those ratios
-        out[f"ratio_{name}"] = statistics.median(
-            e / r for e, r in zip(times["emulator"], times[name], strict=True))
+        for key, fn in call.items():
+            times[key].append(_timed(fn, max(1, calls // rounds)))
+    out = {f"{key}_us": statistics.median(ts) * 1e6 for key, ts in times.items()}
+    for style in STYLES:
+        for name in refs:
+            # paired: each round's emulator time over the reference's measured right after
+            # it, so drift on a shared machine (which moves both) cancels; the median of those
+            out[f"ratio_{style}_{name}"] = statistics.median(
+                e / r for e, r in zip(times[f"{style}_emulator"], times[f"{style}_{name}"],
+                                      strict=True))
     per_thread = max(1, calls // threads)
     for name in ("emulator", "noop"):
-        out[f"{name}_qps_concurrent"] = _concurrent(maker(endpoints[name]), threads, per_thread)
+        out[f"{name}_qps_concurrent"] = _concurrent(
+            maker(endpoints[name], STYLES["acs3"]), threads, per_thread)
     return out
 
 
@@ -279,15 +291,20 @@ def main(argv: list[str] | None = None) -> int:
     r = run(args.calls, args.rounds, args.threads, args.in_process)
     where = "servers in this process" if args.in_process else "servers in child processes"
     print(f"bench_emulator: SDK DescribeVSwitches round trip ({where}; median of interleaved "
-          "rounds)")
-    print(f"  SDK -> emulator                      {r['emulator_us']:9.1f} us/call")
-    print(f"  SDK -> no-op server (http.server)    {r['noop_us']:9.1f} us/call")
-    print(f"  SDK -> emulator HTTP, canned answer  {r['bare_us']:9.1f} us/call")
-    verdict = "ok" if r["ratio_noop"] <= GOAL else "ABOVE GOAL"
-    print(f"  ratio emulator / no-op server        {r['ratio_noop']:9.3f}  (goal <= {GOAL}: "
-          f"{verdict})")
-    print(f"  ratio emulator / its HTTP, canned    {r['ratio_bare']:9.3f}  (the API work alone)")
-    print(f"  {args.threads} concurrent clients: emulator {r['emulator_qps_concurrent']:.0f} "
+          "rounds, both signature styles in the same rounds)")
+    for style in STYLES:
+        print(f"  signature style {STYLE_NAMES[style]}:")
+        print(f"    SDK -> emulator                      {r[f'{style}_emulator_us']:9.1f} us/call")
+        print(f"    SDK -> no-op server (http.server)    {r[f'{style}_noop_us']:9.1f} us/call")
+        print(f"    SDK -> emulator HTTP, canned answer  {r[f'{style}_bare_us']:9.1f} us/call")
+        ratio = r[f"ratio_{style}_noop"]
+        verdict = "ok" if ratio <= GOAL else "ABOVE GOAL"
+        print(f"    ratio emulator / no-op server        {ratio:9.3f}  (goal <= {GOAL}: "
+              f"{verdict})")
+        print(f"    ratio emulator / its HTTP, canned    {r[f'ratio_{style}_bare']:9.3f}  "
+              "(the API work alone)")
+    print(f"  {args.threads} concurrent clients (ACS3): emulator "
+          f"{r['emulator_qps_concurrent']:.0f} "
           f"calls/s, no-op {r['noop_qps_concurrent']:.0f} calls/s "
           f"(ratio {r['noop_qps_concurrent'] / r['emulator_qps_concurrent']:.3f})")
     return 0

@@ -58,6 +58,8 @@ _SDK_PREFIX = f"{ALGORITHM} Credential="
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()  # the payload hash of every bodiless RPC call
 # what ``quote(v, safe='~')`` leaves untouched: such values (most of them) skip the quote call
 _UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
+# what ``quote(v, safe='~')`` makes of each other ASCII character: one byte, ``%XX``
+_ASCII_ESCAPES = {i: f"%{i:02X}" for i in range(128) if not _UNRESERVED.fullmatch(chr(i))}
 
 
 def incomplete(why: str) -> ApiError:
@@ -228,8 +230,11 @@ def canonical_query(query: str | Mapping[str, str]) -> str:
 
 
 def _quote_value(value: str) -> str:
-    """``quote(value, safe='~')``, skipping the call for values it would return unchanged."""
-    return value if _UNRESERVED.fullmatch(value) else quote(value, safe="~")
+    """``quote(value, safe='~')``, skipping the call for values it would return unchanged and
+    taking ``str.translate`` (half the cost) for other ASCII values."""
+    if _UNRESERVED.fullmatch(value):
+        return value
+    return value.translate(_ASCII_ESCAPES) if value.isascii() else quote(value, safe="~")
 
 
 def parse_query(query: str) -> dict[str, str]:
@@ -308,7 +313,10 @@ def rpc_string_to_sign(method: str, params: Mapping[str, str]) -> str:
     canonical = "&".join([
         f"{_quote_value(k)}={_quote_value(params[k])}" for k in sorted(params) if k != "Signature"
     ])
-    return f"{method}&%2F&{quote(canonical, safe='~')}"
+    # ``quote(canonical, safe='~')``: its parts are already encoded, so only the '%' escapes and
+    # the '=' and '&' joiners are left to encode (three C-level replaces, not quote's loop)
+    encoded = canonical.replace("%", "%25").replace("&", "%26").replace("=", "%3D")
+    return f"{method}&%2F&{encoded}"
 
 
 def rpc_sign(secret: str, string_to_sign_: str) -> str:
@@ -320,13 +328,13 @@ def rpc_sign(secret: str, string_to_sign_: str) -> str:
 
 def rpc_params(
     query: str | Mapping[str, str], headers: Mapping[str, Sequence[str]], body: bytes
-) -> dict[str, str]:
-    """Every parameter an RPC-style request carries: the query's, then a form body's."""
-    out = dict(parse_query(query) if isinstance(query, str) else query)
-    content_type = _one(headers, "content-type") or ""
-    if body and content_type.startswith(FORM_TYPE):
-        out.update(parse_query(body.decode("utf-8", "replace")))
-    return out
+) -> Mapping[str, str]:
+    """Every parameter an RPC-style request carries: the query's, then a form body's (read
+    only: without a form body it is the query mapping itself, not a copy)."""
+    params = parse_query(query) if isinstance(query, str) else query
+    if body and (_one(headers, "content-type") or "").startswith(FORM_TYPE):
+        return {**params, **parse_query(body.decode("utf-8", "replace"))}
+    return params
 
 
 def canonical_request(
