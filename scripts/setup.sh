@@ -15,6 +15,9 @@ else
 fi
 
 python3 -m pip install -q --disable-pip-version-check -e '.[dev]'
+# Go comes with the machine (Go 1.26); tests/emulator/test_go_client.py builds upstream's Go SDK
+# client with it (tests/go/, cached in /var/cache/terway-py/go) and fails in CI without it.
+command -v go >/dev/null || echo "setup: warning: no 'go' on PATH; tests/go/ programs need Go 1.26" >&2
 
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
     # The IPVLAN datapath runs in a qemu guest (this kernel has no ipvlan): qemu + a Debian kernel.
