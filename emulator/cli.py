@@ -27,7 +27,6 @@ from types import FrameType
 from typing import Any
 
 from emulator.wire.signature import DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET
-from terway import cliargs
 
 PROG = "terway-emulator"
 # ``serve`` answers AttachNetworkInterface/DetachNetworkInterface as the real cloud does: the ENI
@@ -352,6 +351,16 @@ def build_parser() -> argparse.ArgumentParser:
                     help="generator seed (default 0, or the world's own seed)")
     fabsub.add_parser("down", help="remove every namespace and link the fabric made")
     fab.set_defaults(func=cmd_fabric)
+    return _finish(parser)
+
+
+def _finish(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The project's CLI conventions (--version, defaults shown) when terway is installed beside
+    the emulator; a plain argparse parser when the emulator is used on its own."""
+    try:
+        from terway import cliargs
+    except ImportError:
+        return parser
     return cliargs.finish(parser)
 
 
