@@ -81,7 +81,7 @@ class Served:
         return snap
 
 
-def _wait_healthy(url: str, proc: subprocess.Popen[str]) -> None:
+def wait_healthy(url: str, proc: subprocess.Popen[str]) -> None:
     for _ in range(400):
         if proc.poll() is not None:
             raise AssertionError(f"serve exited early: {proc.stderr.read() if proc.stderr else ''}")
@@ -107,7 +107,7 @@ def served(world: str = WORLD, *args: str) -> Iterator[Served]:
         )
         srv = Served(f"http://127.0.0.1:{port}", proc)
         try:
-            _wait_healthy(srv.url, proc)
+            wait_healthy(srv.url, proc)
             snap = srv.snapshot()
             srv.vswitches = {v["cidr_block"]: v["vswitch_id"] for v in snap["vswitches"]}
             [sg] = snap["security_groups"]

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +15,7 @@ from alibabacloud_tea_openapi.exceptions import ClientException
 from alibabacloud_tea_openapi.models import Config
 from alibabacloud_vpc20160428 import models as vpc_models
 from alibabacloud_vpc20160428.client import Client as VpcClient
+from serve_harness import command, free_port, wait_healthy
 from test_sdk_harness import REGION, ZONE, call_action
 
 from emulator.cli import main
@@ -39,43 +36,19 @@ instances:
 """
 
 
-def _command() -> list[str]:
-    exe = shutil.which("terway-emulator")
-    return [exe] if exe else [sys.executable, "-m", "emulator.cli"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen[str]) -> None:
-    for _ in range(300):
-        if proc.poll() is not None:
-            raise AssertionError(f"serve exited early: {proc.stderr.read() if proc.stderr else ''}")
-        try:
-            with urllib.request.urlopen(f"{url}/_emulator/health", timeout=1) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError("serve did not become healthy")
-
-
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     world = tmp_path / "world.yaml"
     world.write_text(WORLD)
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
-        [*_command(), "serve", "--port", str(port), "--world", str(world),
+        [*command(), "serve", "--port", str(port), "--world", str(world),
          "--access-key-id", AK, "--access-key-secret", SECRET],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(url, proc)
+        wait_healthy(url, proc)
         yield url, proc
     finally:
         if proc.poll() is None:
@@ -84,7 +57,7 @@ def served(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*_command(), *args], capture_output=True, text=True, timeout=60)
+    return subprocess.run([*command(), *args], capture_output=True, text=True, timeout=60)
 
 
 def test_serve_subprocess_with_sdk_cli_and_clean_logs(
@@ -131,7 +104,7 @@ def test_serve_subprocess_with_sdk_cli_and_clean_logs(
 
 
 def test_cli_against_a_dead_endpoint_is_one_line_exit_2() -> None:
-    result = _cli("snapshot", "--endpoint", f"http://127.0.0.1:{_free_port()}")
+    result = _cli("snapshot", "--endpoint", f"http://127.0.0.1:{free_port()}")
     assert result.returncode == 2
     assert result.stderr.startswith("terway-emulator: error: cannot reach emulator")
     assert "Traceback" not in result.stderr
