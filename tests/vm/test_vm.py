@@ -17,7 +17,8 @@ from vm import guest
 from vm.report import record
 
 # Tests that must run (not skip) in the guest: the datapath helper's and this directory's.
-GUEST_TESTS = ("tests/datapath/test_ipvlan.py", "tests/vm/test_ipvlan_guest.py")
+GUEST_TESTS = ("tests/datapath/test_ipvlan.py", "tests/datapath/test_eni_setup.py",
+               "tests/vm/test_ipvlan_guest.py")
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
 
