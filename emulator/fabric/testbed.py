@@ -176,6 +176,8 @@ class NodeBed:
                "--cloud-endpoint", f"http://{API_IP}",
                "--metadata-endpoint", f"http://{METADATA_IP}",
                "--state-dir", str(self.state_dir), "--socket", str(self.socket),
+               # upstream's files next to ours, as on a real node (not the host's own)
+               "--upstream-state-dir", str(self.state_dir),
                "--alloc-timeout", str(self.alloc_timeout), "--config-poll", str(self.config_poll),
                "--seed", str(self.seed)]
         log = self.log_file.open("ab")

@@ -28,9 +28,9 @@ def is_adopted(rec: PodRecord) -> bool:
 
 def adopted_records(enis: Iterable[Eni], owners: Mapping[str, str],
                     wired: Mapping[str, str]) -> list[PodRecord]:
-    """Records for the secondary addresses of ``enis`` that the node routes to a pod
+    """Records for the addresses of ``enis`` (primary too) that the node routes to a pod
     (``wired``: {ip: host veth}) and no record owns (``owners``: {ip: pod key})."""
-    on_eni = {ip: eni for eni in enis for ip in eni.secondary_ips}
+    on_eni = {ip: eni for eni in enis for ip in eni.private_ips}   # the pool hands out all
     out = []
     for ip, veth in sorted(wired.items()):
         eni = on_eni.get(ip)

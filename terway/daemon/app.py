@@ -34,6 +34,7 @@ from terway.daemon.gc import gc_loop, gc_once, resync_once
 from terway.daemon.k8s import MAX_AVAILABLE_IP
 from terway.daemon.lock import LockFile
 from terway.daemon.metrics import Health, Metrics
+from terway.daemon.migrate import claimed_records, gather_claims
 from terway.daemon.node import (
     INSTANCE_TYPE_INFO,
     EniNet,
@@ -51,6 +52,7 @@ from terway.daemon.server import RpcServer
 from terway.daemon.service import PodService
 from terway.daemon.store import Store
 from terway.daemon.timedcloud import TimedCloud
+from terway.daemon.upstream_state import state_mark
 from terway.ipam import ConditionChanged, IpamCore, IpamSettings
 from terway.ipam.enilimit import EniOpLimiter
 from terway.limits import NodeCapacity
@@ -59,6 +61,7 @@ log = logfmt.get()
 DEFAULT_STATE_DIR = "/var/lib/cni/terway"
 LOCK_NAME = "terwayd.lock"
 DEBUG_SOCKET_NAME = "eni_debug.socket"  # upstream's /var/run/eni/eni_debug.socket: /metrics
+UPSTREAM_MARK = "upstream_state_read"   # store meta: upstream's files as last read (state_mark)
 
 
 @dataclass
@@ -82,6 +85,8 @@ class DaemonOptions:
     eni_op_limit: bool = True            # upstream's per-ENI limiters (10/min, burst 2)
     device_plugin_dir: str = ""          # aliyun/eni device plugin in ENIOnly mode; "": none
                                          # (terwayd's flag: /var/lib/kubelet/device-plugins)
+    upstream_state_dir: str = ""         # upstream Terway's pod state files, read at start;
+                                         # "": none (terwayd's flag: /var/lib/cni/terway)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -300,6 +305,7 @@ class Daemon:
                         extra=logfmt.fields(enis=",".join(e.eni_id for e in foreign)))
             self.apply_config(self.config)
         owners = owners_from_store(self.store)
+        await self._adopt_known(enis, owners)
         await self._adopt_wired(enis, owners)
         report = self.core.restore(enis, owners, self.clock.now())
         for key, ip in report.dropped.items():
@@ -316,6 +322,32 @@ class Daemon:
                 pods=",".join(finished)))
         await resync_once(self.service)   # pods whose netns is gone are left to GC
         self.driver.pump()
+
+    async def _adopt_known(self, enis: list[Eni], owners: dict[str, str]) -> None:
+        """Before anything is freed: addresses on our ENIs that upstream's state files or the
+        API server give a pod we have no record of get records under that pod's name
+        (terway/daemon/migrate.py)."""
+        upstream = self.options.upstream_state_dir
+        mark = state_mark(upstream) if upstream else ""
+        if mark and mark == self.store.meta(UPSTREAM_MARK):
+            log.info("upstream Terway's state files already read at an earlier start; "
+                     "unchanged, not read again", extra=logfmt.fields(dir=upstream))
+            upstream = ""
+        claims = await asyncio.to_thread(gather_claims, upstream, self.kube)
+        adoption = claimed_records(enis, owners, claims, exclusive=self.settings.exclusive,
+                                   datapath=self.config.datapath)
+        for rec in adoption.records:
+            self.store.put_pod(rec)
+            owners[rec.resources[0].ip] = rec.key
+        if upstream and mark:
+            self.store.set_meta(UPSTREAM_MARK, mark)   # with the records: read once per mark
+        if adoption.records:
+            log.warning("adopted addresses of running pods we had no record of",
+                        extra=logfmt.fields(pods=",".join(
+                            f"{r.key}={r.resources[0].ip}" for r in adoption.records)))
+        if adoption.dropped:
+            log.info("claims on addresses not taken", extra=logfmt.fields(
+                claims="; ".join(adoption.dropped)))
 
     async def _adopt_wired(self, enis: list[Eni], owners: dict[str, str]) -> None:
         """Before anything is freed: addresses the node routes to pods we have no record of

@@ -3,6 +3,8 @@
 A pod is gone when its netns no longer exists, or — with a Kubernetes API — when the API server
 says so. With an API server the netns alone is not enough (upstream double-checks too): a pod
 whose sandbox is being recreated keeps its address. Pods with a request in flight are skipped.
+Adopted pods (running before our records: adopt.py, migrate.py) are judged by what is known of
+them (``adopted_alive``).
 
 Every live pod's datapath is then set up again (it is idempotent), as upstream's GC re-syncs
 routes: a host route or rule deleted by hand or by another agent comes back within a period.
@@ -11,9 +13,10 @@ routes: a host route or rule deleted by hand or by another agent comes back with
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 from terway.daemon import logfmt
-from terway.daemon.adopt import is_adopted
+from terway.daemon.adopt import ADOPTED_NAMESPACE, is_adopted
 from terway.daemon.clock import Clock
 from terway.daemon.node import netns_exists
 from terway.daemon.ports import Kube
@@ -36,11 +39,16 @@ async def gc_once(service: PodService, kube: Kube) -> list[str]:
     released = await service.finish_pending()
     service.release_orphans()
     wired: dict[str, str] | None = None
+
+    async def routed(ip: str) -> bool:
+        nonlocal wired
+        if wired is None:
+            wired = await asyncio.to_thread(service.datapath.wired_pods)
+        return ip in wired
+
     for rec in service.store.pods():
-        if is_adopted(rec):  # its pod is gone when its veth (and so its route) is
-            if wired is None:
-                wired = await asyncio.to_thread(service.datapath.wired_pods)
-            if service.busy(rec.key) or rec.resources[0].ip in wired:
+        if is_adopted(rec):
+            if service.busy(rec.key) or await adopted_alive(rec, kube, routed):
                 continue
         elif service.busy(rec.key) or not await is_gone(rec, kube):
             continue
@@ -54,6 +62,23 @@ async def gc_once(service: PodService, kube: Kube) -> list[str]:
         log.info("gc released pod", extra=logfmt.fields(pod=rec.key, netns=rec.netns))
         released.append(rec.key)
     return released
+
+
+async def adopted_alive(rec: PodRecord, kube: Kube,
+                        routed: Callable[[str], Awaitable[bool]]) -> bool:
+    """An adopted pod (terway/daemon/adopt.py, migrate.py) lives while: known by name, the API
+    server has it (with a cluster), else its netns exists (when upstream's file said it); else,
+    and for pods found by their route, its ``cali*`` route is there. A pod known by name with
+    none of these to judge by (no cluster, no netns, not veth) is kept until its DEL."""
+    if rec.namespace != ADOPTED_NAMESPACE:
+        if kube.enabled:
+            exists = await asyncio.to_thread(kube.pod_exists, rec.namespace, rec.name)
+            return exists is not False
+        if rec.netns:
+            return netns_exists(rec.netns)
+        if rec.extra.get("datapath", "veth") != "veth":
+            return True
+    return await routed(rec.resources[0].ip)
 
 
 async def resync_once(service: PodService, records: list[PodRecord] | None = None) -> list[str]:

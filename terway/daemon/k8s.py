@@ -19,7 +19,7 @@ from typing import Any
 
 from terway.cloud.ratelimit import TokenBucket
 from terway.daemon import logfmt
-from terway.daemon.ports import Kube, NoopKube, PodMeta
+from terway.daemon.ports import Kube, NodePod, NoopKube, PodMeta
 
 log = logfmt.get("k8s")
 COMPONENT = "terway-daemon"
@@ -127,6 +127,34 @@ class KubeApi:
         except Exception as exc:
             return False if self._status(exc) == 404 else None
         return True
+
+    def node_pods(self) -> list[NodePod] | None:
+        """Upstream's ``GetLocalPods``: one list of the pods on this node, phase neither
+        Succeeded nor Failed (field selectors, served from the API server's cache as upstream:
+        resourceVersion 0), hostNetwork pods left out. Needs ``list`` on pods."""
+        if not self.node_name:
+            return None
+        selector = (f"spec.nodeName={self.node_name},status.phase!=Succeeded,"
+                    "status.phase!=Failed")
+        try:
+            found: Any = self.core.list_pod_for_all_namespaces(field_selector=selector,
+                                                               resource_version="0")
+        except Exception as exc:
+            log.warning("listing this node's pods failed", extra=logfmt.fields(
+                node=self.node_name, error=str(exc)[:200]))
+            return None
+        out = []
+        for pod in found.items or []:
+            if pod.spec is None or pod.spec.host_network:
+                continue
+            status = pod.status
+            listed = (getattr(status, "pod_ips", None) or getattr(status, "pod_i_ps", None)
+                      or []) if status else []    # the client's name for podIPs changed
+            ips = [str(p.ip) for p in listed if p.ip]
+            if status and status.pod_ip and status.pod_ip not in ips:
+                ips.append(str(status.pod_ip))
+            out.append(NodePod(str(pod.metadata.namespace), str(pod.metadata.name), tuple(ips)))
+        return out
 
     def _remember_uid(self, namespace: str, name: str, uid: str) -> None:
         if len(self._uids) > 4096:          # bounded: pods come and go

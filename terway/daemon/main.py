@@ -33,6 +33,7 @@ from terway.daemon.lock import AlreadyRunning
 from terway.daemon.metrics import Metrics
 from terway.daemon.node import LoadedConfig, load_config
 from terway.daemon.ports import Datapath, Kube, NoDatapath
+from terway.daemon.upstream_state import DEFAULT_DIR as UPSTREAM_STATE_DIR
 
 DEFAULT_CONFIG = "/etc/eni/eni.json"
 EXIT_RUNTIME = 1
@@ -82,6 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the kubelet's device-plugin directory: in daemon_mode ENIOnly terwayd "
                         "serves aliyun/eni there unless disable_device_plugin (default "
                         f"{DEVICE_PLUGIN_DIR}; \"\": none)")
+    p.add_argument("--upstream-state-dir", default=UPSTREAM_STATE_DIR, metavar="DIR",
+                   help="upstream Terway's pod state (ResRelation.db, pod.db), read only, at "
+                        "start: the addresses its pods hold are kept for them (default "
+                        f"{UPSTREAM_STATE_DIR}; \"\": not read)")
     p.add_argument("--addon-secret-dir", default=ADDON_SECRET_DIR, metavar="DIR",
                    help="upstream's add-on secret files: access-key-id and access-key-secret "
                         f"here replace eni_conf's AccessKey (default {ADDON_SECRET_DIR}; \"\": "
@@ -187,7 +192,8 @@ def build_daemon(args: argparse.Namespace, conf: LoadedConfig,
         metrics_port=args.metrics_port, metrics_address=args.metrics_address,
         debug_socket=args.debug_socket.removeprefix("unix://")
         if args.debug_socket is not None else None,
-        node_name=args.node_name, seed=args.seed, device_plugin_dir=args.device_plugin_dir)
+        node_name=args.node_name, seed=args.seed, device_plugin_dir=args.device_plugin_dir,
+        upstream_state_dir=args.upstream_state_dir)
     kube = kube if kube is not None else kube_from_env(args.kubeconfig, args.node_name)
     return Daemon(options, conf, cloud, metadata=metadata, datapath=datapath,
                   kube=kube, clock=clock,

@@ -83,6 +83,16 @@ class PodMeta:
     owner_kind: str = ""             # e.g. StatefulSet
 
 
+@dataclass(frozen=True)
+class NodePod:
+    """A pod the API server places on this node, running or about to (what a daemon starting
+    without records needs to know of it: who it is and its addresses)."""
+
+    namespace: str
+    name: str
+    ips: tuple[str, ...] = ()
+
+
 class Kube(Protocol):
     """The Kubernetes API as the daemon uses it. Every method is best effort."""
 
@@ -94,6 +104,11 @@ class Kube(Protocol):
 
     def pod_exists(self, namespace: str, name: str) -> bool | None:
         """True/False from the API server; None when it cannot tell (then keep the pod)."""
+        ...
+
+    def node_pods(self) -> list[NodePod] | None:
+        """This node's pods on the pod network (not hostNetwork, not Succeeded or Failed), as
+        upstream's ``GetLocalPods``; None when the API server cannot tell."""
         ...
 
     def record_event(self, namespace: str, name: str, reason: str, message: str,
@@ -136,6 +151,9 @@ class NoopKube:
         return PodMeta()
 
     def pod_exists(self, namespace: str, name: str) -> bool | None:
+        return None
+
+    def node_pods(self) -> list[NodePod] | None:
         return None
 
     def record_event(self, namespace: str, name: str, reason: str, message: str,

@@ -247,7 +247,8 @@ class PodService:
         await self._after_release(key)
         with self.exclusive(key):
             rec = self.store.get_pod(key)
-            if rec is not None and req.container_id and rec.container_id != req.container_id:
+            if rec is not None and req.container_id and rec.container_id and \
+                    rec.container_id != req.container_id:   # "": adopted, sandbox unknown
                 log.info("release ignored: stale container id", extra=logfmt.fields(
                     pod=key, container=req.container_id, current=rec.container_id))
                 return rpc.ReleaseIPReply(released=False)
@@ -366,8 +367,8 @@ class PodService:
         valid = {a.container_id for a in req.valid_attachments}
         released: list[str] = []
         for rec in self.store.pods():
-            if rec.container_id in valid or self.busy(rec.key):
-                continue
+            if rec.container_id in valid or self.busy(rec.key) or not rec.container_id:
+                continue      # no container id: adopted, its sandbox unknown; GC judges it
             with self.exclusive(rec.key):
                 if await self.release_pod(rec.key, rec):
                     released.append(rec.container_id)

@@ -193,7 +193,7 @@ async def running_daemon(
     alloc_timeout: float = 120.0, config_poll: float = 1.0, gc_period: float = 3600.0,
     log: io.StringIO | None = None, prepare: Callable[[Path], None] | None = None,
     fail_fast: bool = True, kube: Any = None, metrics_port: int | None = None,
-    node_config_patch: str = "", device_plugin_dir: str = "",
+    node_config_patch: str = "", device_plugin_dir: str = "", upstream_state_dir: str = "",
 ) -> AsyncIterator[Running]:
     """Start a daemon (state in ``tmp/state``, socket ``tmp/run/eni.socket``); stop it after."""
     config_file = tmp / "eni.json"
@@ -215,7 +215,8 @@ async def running_daemon(
     options = DaemonOptions(state_dir=state, socket_path=socket, alloc_timeout=alloc_timeout,
                             gc_period=gc_period, config_poll=config_poll, attach_timeout=60.0,
                             seed=7, fail_fast=fail_fast, metrics_port=metrics_port,
-                            device_plugin_dir=device_plugin_dir)
+                            device_plugin_dir=device_plugin_dir,
+                            upstream_state_dir=upstream_state_dir)
     daemon = Daemon(options, loader(), mc, node=world.node(), datapath=dp,
                     clock=ScaledClock(scale), config_loader=loader, link_check=link_check,
                     kube=kube)

@@ -241,6 +241,7 @@ def test_every_path_terwayd_uses_is_a_host_mount() -> None:
         return str(hp["path"]) + path[len(m["mountPath"]):]
 
     assert host_path(args.state_dir) == "/var/lib/cni/terway"
+    assert host_path(args.upstream_state_dir) == "/var/lib/cni/terway"   # upstream's files
     assert host_path(args.socket) == "/var/run/eni/eni.socket"      # the plugin's default
     lock = args.lock_file or str(Path(args.socket).parent / LOCK_NAME)
     assert host_path(lock) == "/var/run/eni/terwayd.lock"
@@ -313,6 +314,7 @@ def test_configmap_eni_conf_is_valid_with_seed_keys() -> None:
 CALLS = {
     "read_namespaced_pod": ("pods", "get", "cluster"),
     "patch_namespaced_pod": ("pods", "patch", "cluster"),
+    "list_pod_for_all_namespaces": ("pods", "list", "cluster"),
     "create_namespaced_event": ("events", "create", "cluster"),
     "read_node": ("nodes", "get", "cluster"),
     "patch_node": ("nodes", "patch", "cluster"),

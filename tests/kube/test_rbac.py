@@ -24,8 +24,8 @@ def forbidden(cluster: Cluster) -> list[str]:
 def test_terwayd_was_never_forbidden(cluster: Cluster) -> None:
     calls = terway_requests(cluster)
     verbs = {(e["verb"], e.get("objectRef", {}).get("resource")) for e in calls}
-    # It did talk to the API: events, node patches, pod reads, the pod-ips annotation (else
-    # this test proves nothing).
+    # It did talk to the API: events, node patches, pod reads, the pod-ips annotation, the
+    # list of the node's pods at start (else this test proves nothing).
     assert {("create", "events"), ("patch", "nodes"), ("get", "pods"),
-            ("patch", "pods")} <= verbs, verbs
+            ("patch", "pods"), ("list", "pods")} <= verbs, verbs
     assert forbidden(cluster) == []
