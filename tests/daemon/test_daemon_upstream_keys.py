@@ -98,6 +98,9 @@ class FakeKube:
     def node_annotation(self, key: str) -> str | None:
         return self.node_annotations.get(key)
 
+    def node_pods(self) -> list[Any] | None:
+        return []                                  # a node with no pods yet
+
     def kubeadm_service_cidr(self) -> str:
         return ""
 
