@@ -239,3 +239,13 @@ async def until(pred: Callable[[], bool], what: str, timeout: float = 20.0) -> N
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.02)
+
+
+def upstream_eni(world: World, ips: int) -> tuple[str, str, list[str]]:
+    """An ENI as upstream Terway leaves it: tagged creator=terway, attached, with addresses."""
+    eni = world.cloud.create_network_interface(world.vswitch_ids[0], [world.sg_id],
+                                               secondary_ip_count=ips,
+                                               tags={"creator": "terway"})
+    world.cloud.attach_network_interface(eni.eni_id, world.instance_id)
+    view = world.cloud.get_network_interface(eni.eni_id)
+    return eni.eni_id, view.mac, [ip for ip in view.private_ips if ip != view.primary_ip]

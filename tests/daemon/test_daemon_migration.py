@@ -14,22 +14,12 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from daemon_harness import FakeDatapath, World, run, running_daemon
+from daemon_harness import FakeDatapath, World, run, running_daemon, upstream_eni
 from datapath.topology import GATEWAY, Node, new_tag, ping
 
 from terway import rpc
 from terway.daemon.adopt import ADOPTED_NAMESPACE
 from terway.datapath import VETH, PodNetwork, PodSpec, host_veth_name, setup_pod
-
-
-def upstream_eni(world: World, ips: int) -> tuple[str, str, list[str]]:
-    """An ENI as upstream Terway leaves it: tagged creator=terway, attached, with addresses."""
-    eni = world.cloud.create_network_interface(world.vswitch_ids[0], [world.sg_id],
-                                               secondary_ip_count=ips,
-                                               tags={"creator": "terway"})
-    world.cloud.attach_network_interface(eni.eni_id, world.instance_id)
-    view = world.cloud.get_network_interface(eni.eni_id)
-    return eni.eni_id, view.mac, [ip for ip in view.private_ips if ip != view.primary_ip]
 
 
 def test_pods_wired_before_our_records_keep_their_addresses(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from daemon_harness import FakeDatapath, World, run, running_daemon
+from daemon_harness import FakeDatapath, World, run, running_daemon, upstream_eni
 from upstream_files import pod_info, relation, upstream_dir
 
 from terway import rpc
@@ -24,16 +24,6 @@ from terway.daemon.migrate import FROM_KUBE, FROM_UPSTREAM, SOURCE, Claim, claim
 from terway.daemon.ports import NodePod, NoopKube, PodMeta
 from terway.daemon.upstream_state import state_mark
 from terway.datapath import host_veth_name
-
-
-def upstream_eni(world: World, ips: int) -> tuple[str, str, list[str]]:
-    """An ENI as upstream Terway leaves it: tagged creator=terway, attached, with addresses."""
-    eni = world.cloud.create_network_interface(world.vswitch_ids[0], [world.sg_id],
-                                               secondary_ip_count=ips,
-                                               tags={"creator": "terway"})
-    world.cloud.attach_network_interface(eni.eni_id, world.instance_id)
-    view = world.cloud.get_network_interface(eni.eni_id)
-    return eni.eni_id, view.mac, [ip for ip in view.private_ips if ip != view.primary_ip]
 
 
 def holders(d: Any) -> dict[str, str]:
