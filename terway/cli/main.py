@@ -11,8 +11,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from terway import cliargs, rpc
-from terway.cli import admin, render
+from terway import cliargs
+from terway.cli import render
+from terway.rpc import admin, messages as rpc
 
 OUTPUTS = ("table", "json", "yaml")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from terway.cli import admin
+from terway.rpc import admin
 
 MAPPING_HEADER = ("Status", "Pod Name", "Res ID", "Factory Res ID")
 

@@ -17,6 +17,13 @@ from urllib.parse import urlsplit
 
 from terway.cloud import retry as backoffs
 from terway.cloud.api import Eni, InstanceTypeLimits, VSwitch
+from terway.cloud.bodies import (
+    assigned_ips_from_wire,
+    eni_from_wire,
+    enis_from_page,
+    instance_types_from_wire,
+    vswitches_from_wire,
+)
 from terway.cloud.credentials import CredentialError, CredentialProvider
 from terway.cloud.errors import CloudError, ErrorClass
 from terway.cloud.ratelimit import RateLimits
@@ -29,13 +36,6 @@ from terway.cloud.retry import (
     call_with_retry,
 )
 from terway.cloud.sdk_errors import to_cloud_error
-from terway.cloud.wire import (
-    assigned_ips_from_wire,
-    eni_from_wire,
-    enis_from_page,
-    instance_types_from_wire,
-    vswitches_from_wire,
-)
 
 log = logging.getLogger(__name__)
 ERR_CREDENTIALS = "TerwayCredentialsInvalid"  # our credential source failed before any call

@@ -1,19 +1,19 @@
 """Parse the CNI environment and the network configuration from stdin, refusing bad input early.
 
 Standard library only, and not even ``json``/``typing`` (the plugin's hot path: see
-terway/cni/wire.py). Every refusal is a ``CniError`` carrying the CNI
+terway/rpc/cnicodec.py). Every refusal is a ``CniError`` carrying the CNI
 spec code and a message naming the variable or field at fault.
 """
 
 from __future__ import annotations
 
-from terway.cni.wire import dumps, loads
+from terway.rpc.cnicodec import dumps, loads
 
 TYPE_CHECKING = False  # mypy treats this name as True; no ``typing`` import at run time
 if TYPE_CHECKING:
     from typing import Any
 
-MIN_RPC_TIMEOUT, MAX_RPC_TIMEOUT = 1, 3600  # seconds; the default is wire.DEFAULT_TIMEOUT
+MIN_RPC_TIMEOUT, MAX_RPC_TIMEOUT = 1, 3600  # seconds; the default is cnicodec.DEFAULT_TIMEOUT
 SUPPORTED_VERSIONS = ("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
 LATEST_VERSION = "1.1.0"
 COMMANDS = ("ADD", "DEL", "CHECK", "VERSION", "STATUS", "GC")

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import sys
 
-from terway.cni import config as c, wire as rpc
+from terway.cni import config as c
 from terway.cni.config import CniEnv, CniError, NetConf
+from terway.rpc import cnicodec as rpc
 
 TYPE_CHECKING = False  # mypy treats this name as True; no ``typing`` import at run time
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any, TypeAlias
 
-    # (socket path, timeout, method, params) → checked result, or RpcError: terway.cni.wire.call
+    # (socket path, timeout, method, params) → checked result, or RpcError: terway.rpc.cnicodec.call
     Caller: TypeAlias = Callable[[str, float, str, dict[str, Any]], dict[str, Any]]
     Output: TypeAlias = tuple[int, str, str]  # exit code, stdout, stderr
 
@@ -151,7 +152,7 @@ def _as_cni(err: rpc.RpcError, action: str) -> CniError:
 
 
 def cmd_add(env: CniEnv, conf: NetConf, call: Caller) -> dict[str, Any]:
-    request = {  # terway.rpc.AllocIPRequest
+    request = {  # terway.rpc.messages.AllocIPRequest
         "pod_name": env.pod_name,
         "pod_namespace": env.pod_namespace,
         "container_id": env.container_id,
@@ -240,7 +241,7 @@ def cmd_check(env: CniEnv, conf: NetConf, call: Caller) -> None:
 
 
 def _pod_params(env: CniEnv) -> dict[str, Any]:
-    """terway.rpc.ReleaseIPRequest / GetIPInfoRequest."""
+    """terway.rpc.messages.ReleaseIPRequest / GetIPInfoRequest."""
     return {
         "pod_name": env.pod_name,
         "pod_namespace": env.pod_namespace,

@@ -22,7 +22,7 @@
  *
  * Deadline: connecting, sending the request and receiving the reply together take at most the
  * netconf's top-level "rpc_timeout" (when it is a plain JSON integer in 1..3600, found the way
- * the socket path is guessed), else 120 s (the Python plugin's default, terway/cni/wire.py).
+ * the socket path is guessed), else 120 s (the Python plugin's default, terway/rpc/cnicodec.py).
  * When it passes - a stopped daemon, one that accepts and never answers or answers a byte at a
  * time, a full listen backlog - there is no fallback (it would wait as long again while the
  * daemon may still be working on the request): the front prints CNI error 101 (daemon timeout)
@@ -54,7 +54,7 @@
 #define FALLBACK_SUFFIX "-python"
 #define TRY_AGAIN_LATER 11            /* CNI error code: the runtime retries */
 #define DAEMON_TIMEOUT 101            /* terway/cni/config.py DAEMON_TIMEOUT */
-#define DEFAULT_TIMEOUT 120           /* seconds: terway/cni/wire.py DEFAULT_TIMEOUT */
+#define DEFAULT_TIMEOUT 120           /* seconds: terway/rpc/cnicodec.py DEFAULT_TIMEOUT */
 #define MIN_TIMEOUT 1                 /* terway/cni/config.py MIN_RPC_TIMEOUT, MAX_RPC_TIMEOUT */
 #define MAX_TIMEOUT 3600
 

@@ -13,13 +13,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from terway import rpc
-from terway.cli import admin
 from terway.daemon.node import LoadedConfig, NodeInfo, redacted_json
 from terway.daemon.service import PodService
 from terway.daemon.store import PodRecord, Store
 from terway.ipam import IpamCore, MappingRow
 from terway.limits import NodeCapacity
+from terway.rpc import admin, messages
 
 _ORDER = {"Normal": 0, "Idle": 1, "Error": 2}
 
@@ -55,7 +54,8 @@ class AdminView:
                     c.capacity)
             case "Admin.Show":
                 return self.show(request.pod)
-        raise rpc.RpcError(rpc.ERR_UNKNOWN_METHOD, rpc.CLASS_INVALID, f"unknown {method!r}")
+        raise messages.RpcError(messages.ERR_UNKNOWN_METHOD, messages.CLASS_INVALID,
+                                f"unknown {method!r}")
 
     def core_settings_vswitches(self) -> tuple[str, ...]:
         conf = self.config().eni_conf
@@ -76,10 +76,10 @@ class AdminView:
         recs = self.store.pods()
         match = [r for r in recs if r.key == pod] or [r for r in recs if r.name == pod]
         if not match:
-            raise rpc.RpcError(rpc.ERR_UNKNOWN_CONTAINER, rpc.CLASS_NOT_FOUND,
+            raise messages.RpcError(messages.ERR_UNKNOWN_CONTAINER, messages.CLASS_NOT_FOUND,
                                f"pod {pod!r}: no record on this node")
         if len(match) > 1:
-            raise rpc.invalid(f"pod {pod!r} is ambiguous: "
+            raise messages.invalid(f"pod {pod!r} is ambiguous: "
                               f"{', '.join(r.key for r in match)}; use namespace/name")
         r = match[0]
         return admin.ShowReply(

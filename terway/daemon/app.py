@@ -17,7 +17,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from terway import rpc
 from terway.cloud.api import CloudAPI, Eni, InstanceTypeLimits
 from terway.cloud.metadata import MetadataClient
 from terway.daemon import logfmt
@@ -56,6 +55,7 @@ from terway.daemon.upstream_state import state_mark
 from terway.ipam import ConditionChanged, IpamCore, IpamSettings
 from terway.ipam.enilimit import EniOpLimiter
 from terway.limits import NodeCapacity
+from terway.rpc import messages as rpc
 
 log = logfmt.get()
 DEFAULT_STATE_DIR = "/var/lib/cni/terway"

@@ -26,8 +26,8 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from terway import rpc
-from terway.cni import main as plugin, wire
+from terway.cni import main as plugin
+from terway.rpc import cnicodec as wire, messages as rpc
 
 ADD_WORKERS = 64    # ADDs in flight at once; an ADD may wait minutes for the cloud
 OTHER_WORKERS = 16  # DEL, CHECK, STATUS, GC, VERSION: short, and never behind an ADD

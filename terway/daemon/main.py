@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import replace
 
-from terway import cliargs, rpc
+from terway import cliargs
 from terway.cloud.credentials import ADDON_SECRET_DIR, CredentialError, provider_from_config
 from terway.cloud.errors import CloudError
 from terway.cloud.metadata import DEFAULT_BASE_URL, MetadataClient, MetadataError
@@ -34,6 +34,7 @@ from terway.daemon.metrics import Metrics
 from terway.daemon.node import LoadedConfig, load_config
 from terway.daemon.ports import Datapath, Kube, NoDatapath
 from terway.daemon.upstream_state import DEFAULT_DIR as UPSTREAM_STATE_DIR
+from terway.rpc import messages as rpc
 
 DEFAULT_CONFIG = "/etc/eni/eni.json"
 EXIT_RUNTIME = 1

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from terway.cloud.api import CloudAPI, InstanceTypeLimits
+from terway.cloud.bodies import instance_types_from_wire
 from terway.cloud.metadata import MetadataClient
-from terway.cloud.wire import instance_types_from_wire
 from terway.config import ConfigError, EniConf, load_configmap_dir, merge_patch, parse_eni_conf
 from terway.daemon import logfmt
 from terway.ipam.settings import IpamSettings, NodeIdentity

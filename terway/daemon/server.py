@@ -1,4 +1,5 @@
-"""The unix-socket RPC server: CNI methods (terway/rpc.py) and terway-cli's ``Admin.*`` methods.
+"""The unix-socket RPC server: CNI methods (terway/rpc/messages.py) and terway-cli's
+``Admin.*`` methods (terway/rpc/admin.py).
 
 The socket is created with mode 0600 inside a 0700 directory: only root may ask for addresses.
 A stale socket file left by a killed daemon is replaced (the lock file proves nobody serves it).
@@ -15,12 +16,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from terway import rpc
-from terway.cli import admin
 from terway.daemon import logfmt
 from terway.daemon.cniexec import CniExecutor
 from terway.daemon.metrics import Metrics, error_label
 from terway.daemon.service import PodService
+from terway.rpc import admin, messages
 
 log = logfmt.get("server")
 AdminHandler = Callable[[str, Any], Awaitable[Any]]
@@ -46,7 +46,7 @@ class RpcServer:
         old = os.umask(0o177)
         try:
             self._server = await asyncio.start_unix_server(
-                self._connection, path=str(path), limit=rpc.MAX_MESSAGE + 1)
+                self._connection, path=str(path), limit=messages.MAX_MESSAGE + 1)
         finally:
             os.umask(old)
         os.chmod(path, 0o600)
@@ -68,8 +68,8 @@ class RpcServer:
                 try:
                     line = await reader.readline()
                 except ValueError:
-                    writer.write(rpc.encode_error(rpc.invalid(
-                        f"request: larger than {rpc.MAX_MESSAGE} bytes")))
+                    writer.write(messages.encode_error(messages.invalid(
+                        f"request: larger than {messages.MAX_MESSAGE} bytes")))
                     break
                 if not line:
                     break
@@ -88,20 +88,21 @@ class RpcServer:
             try:
                 _, request = admin.decode_request(line)
                 return admin.encode_reply(await self.admin_handler(method, request))
-            except rpc.RpcError as exc:
-                return rpc.encode_error(exc)
+            except messages.RpcError as exc:
+                return messages.encode_error(exc)
             except Exception as exc:
                 log.error("admin request failed", exc_info=True)
-                return rpc.encode_error(rpc.RpcError(rpc.ERR_INTERNAL, rpc.CLASS_FATAL,
-                                                     f"{type(exc).__name__}: {exc}"))
-        return await rpc.handle_line(line, functools.partial(self._dispatch, deadline=deadline))
+                return messages.encode_error(messages.RpcError(
+                    messages.ERR_INTERNAL, messages.CLASS_FATAL, f"{type(exc).__name__}: {exc}"))
+        dispatch = functools.partial(self._dispatch, deadline=deadline)
+        return await messages.handle_line(line, dispatch)
 
     async def _dispatch(self, method: str, request: Any, deadline: float | None = None) -> Any:
         started = time.monotonic()
         error = ""
         try:
             return await self._call(method, request, deadline)
-        except rpc.RpcError as exc:
+        except messages.RpcError as exc:
             error = exc.code
             log.warning("rpc failed", extra=logfmt.fields(method=method, code=exc.code,
                                                           error=exc.message))
@@ -132,5 +133,5 @@ class RpcServer:
                 return await s.gc(request)
             case "ExecCNI" if self._cni is not None:
                 return await self._cni.run(request)
-        raise rpc.RpcError(rpc.ERR_UNKNOWN_METHOD, rpc.CLASS_INVALID,
+        raise messages.RpcError(messages.ERR_UNKNOWN_METHOD, messages.CLASS_INVALID,
                            f"unknown method {method!r}")

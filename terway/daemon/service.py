@@ -28,7 +28,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 
-from terway import rpc
 from terway.cni import config as cniconf
 from terway.daemon import logfmt
 from terway.daemon.adopt import adopted_for
@@ -41,6 +40,7 @@ from terway.daemon.podips import PodIpsPatcher
 from terway.daemon.ports import Datapath, Kube, NoopKube, PodMeta, PodNetwork, SetupResult
 from terway.daemon.store import ERR_STORE, PodRecord, Resource, Store, StoreError, pod_key
 from terway.ipam.notices import Allocation
+from terway.rpc import messages as rpc
 
 log = logfmt.get("service")
 ERR_DATAPATH = "DatapathSetupFailed"

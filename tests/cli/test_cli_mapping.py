@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from terway.cli import admin, main, render
+from terway.cli import main, render
 from terway.daemon.store import PodRecord, Resource
+from terway.rpc import admin
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "daemon"))
 from daemon_harness import World, run, running_daemon

@@ -21,7 +21,8 @@ import pytest
 import yaml
 
 from terway import cliargs
-from terway.cli import admin, main as cli_main, render
+from terway.cli import main as cli_main, render
+from terway.rpc import admin
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "daemon"))
 from daemon_harness import World, run, running_daemon

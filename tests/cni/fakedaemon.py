@@ -1,4 +1,4 @@
-"""A stand-in terway daemon speaking terway.rpc, for plugin tests and the CNI benchmark.
+"""A stand-in terway daemon speaking terway.rpc.messages, for plugin tests and the CNI benchmark.
 
 It runs the real server helper (``rpc.serve_connection``) on its own asyncio loop in a thread.
 Replies come from ``responses`` (method → reply or RpcError); with ``datapath_netns`` set it
@@ -17,8 +17,8 @@ import tempfile
 import threading
 from typing import Any
 
-from terway import rpc
 from terway.daemon.cniexec import CniExecutor
+from terway.rpc import messages as rpc
 
 DEFAULT_INFO = rpc.IPInfo(
     ip_type=rpc.IP_TYPE_ENIIP,

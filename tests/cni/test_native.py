@@ -23,8 +23,8 @@ import pytest
 
 from cni.fakedaemon import FakeDaemon
 from cni.plugin import PYTHON_PLUGIN, cni_env, misbehaving_daemon, netconf, run
-from terway import rpc
-from terway.cni import native, wire
+from terway.cni import native
+from terway.rpc import cnicodec as wire, messages as rpc
 
 
 @pytest.fixture

@@ -18,8 +18,8 @@ import pytest
 
 from cni.fakedaemon import DEFAULT_INFO, FakeDaemon
 from cni.plugin import PYTHON_PLUGIN, ROOT, cni_env, misbehaving_daemon, netconf, run, use
-from terway import rpc
 from terway.cni.launcher import write_launcher
+from terway.rpc import messages as rpc
 
 
 @pytest.fixture(autouse=True, params=["python", "native"])
@@ -291,7 +291,8 @@ def test_plugin_imports_only_the_standard_library() -> None:
     assert heavy == []
     ours = {m for m in out if m.startswith("terway")}
     assert ours == {
-        "terway", "terway.cni", "terway.cni.main", "terway.cni.config", "terway.cni.wire"
+        "terway", "terway.cni", "terway.cni.main", "terway.cni.config",
+        "terway.rpc", "terway.rpc.cnicodec",
     }
 
 
@@ -319,8 +320,8 @@ def test_launcher_runs_the_plugin(daemon: FakeDaemon, tmp_path: os.PathLike[str]
     path = write_launcher(os.path.join(str(tmp_path), "terway"))
     with open(path) as fh:
         assert fh.readline().rstrip().endswith(" -IS")
-    cache = os.path.join(ROOT, "terway", "cni", "__pycache__")
-    assert any(name.startswith("wire.") for name in os.listdir(cache))
+    cache = os.path.join(ROOT, "terway", "rpc", "__pycache__")
+    assert any(name.startswith("cnicodec.") for name in os.listdir(cache))
     rc, out, _ = run(cni_env("ADD"), netconf(daemon.socket), argv=[path])
     assert rc == 0 and out["ips"][0]["address"] == "10.9.0.11/32"
 

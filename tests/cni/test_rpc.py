@@ -1,4 +1,4 @@
-"""terway.rpc codec and client/server round trips."""
+"""terway.rpc.messages: codec and client/server round trips."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 
 from cni.fakedaemon import FakeDaemon
 from cni.plugin import misbehaving_daemon
-from terway import rpc
 from terway.cloud.errors import CloudError
+from terway.rpc import messages as rpc
 
 
 def test_round_trip_every_method() -> None:

@@ -3,8 +3,8 @@
 ``World`` builds a VPC, vSwitches, a security group and one instance (the node) in
 ``emulator.model.Cloud``; ``running_daemon`` starts ``terway.daemon.app.Daemon`` on a real unix
 socket in a temp dir, with ``ModelCloud`` as its cloud and a ``ScaledClock`` so periods of
-minutes pass in a fraction of a second. Tests talk to it with terway/rpc.py's blocking client
-from a worker thread, exactly as the CNI plugin would.
+minutes pass in a fraction of a second. Tests talk to it with terway/rpc/messages.py's blocking
+client from a worker thread, exactly as the CNI plugin would.
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ from typing import Any
 
 from emulator.inprocess import ModelCloud
 from emulator.model import Cloud
-from terway import rpc
 from terway.cloud.api import Eni
 from terway.daemon import logfmt
 from terway.daemon.app import Daemon, DaemonOptions
 from terway.daemon.clock import ScaledClock
 from terway.daemon.node import LoadedConfig, NodeInfo, load_config
 from terway.daemon.ports import PodNetwork, SetupResult
+from terway.rpc import messages as rpc
 
 ZONE = "cn-hangzhou-h"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from daemon_harness import GatedCloud, World, run, running_daemon, until
 
-from terway import rpc
+from terway.rpc import messages as rpc
 
 
 def test_alloc_and_release_over_the_socket(tmp_path: Path) -> None:

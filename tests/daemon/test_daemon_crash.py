@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from terway import rpc
+from terway.rpc import messages as rpc
 
 pytestmark = pytest.mark.slow
 

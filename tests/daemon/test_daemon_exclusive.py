@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from daemon_harness import World, run, running_daemon, until
 
-from terway import rpc
+from terway.rpc import messages as rpc
 
 
 def test_a_pod_owns_a_whole_eni_and_gives_it_back(tmp_path: Path) -> None:

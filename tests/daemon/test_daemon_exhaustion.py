@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from daemon_harness import World, run, running_daemon, until
 
-from terway import rpc
+from terway.rpc import messages as rpc
 
 ALLOC_TIMEOUT = 600.0          # daemon seconds (30 s of real time at the harness's scale 20)
 SEED_LINE = re.compile(

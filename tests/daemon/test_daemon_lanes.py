@@ -19,8 +19,8 @@ from typing import Any
 
 from daemon_harness import GatedCloud, Running, World, run, running_daemon
 
-from terway import rpc
 from terway.daemon import cniexec
+from terway.rpc import messages as rpc
 
 SLOW_ADDS = cniexec.ADD_WORKERS + 6   # every ADD worker busy, six ADDs queued
 

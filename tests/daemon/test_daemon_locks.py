@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from daemon_harness import ModelCloud, World, run, running_daemon
 
-from terway import rpc
 from terway.daemon.app import Daemon, DaemonOptions
 from terway.daemon.lock import AlreadyRunning
 from terway.daemon.node import LoadedConfig
+from terway.rpc import messages as rpc
 
 
 def second_daemon(world: World, state: str, socket: str, conf: LoadedConfig) -> Daemon:

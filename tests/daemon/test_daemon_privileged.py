@@ -14,7 +14,7 @@ import pytest
 from daemon_harness import World, run, running_daemon
 from datapath.topology import GATEWAY, Node, new_tag, ping, sh
 
-from terway import rpc
+from terway.rpc import messages as rpc
 
 pytestmark = pytest.mark.privileged
 

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from daemon_harness import FakeDatapath, World, run, running_daemon
 
-from terway import rpc
 from terway.daemon.ports import PodNetwork
 from terway.daemon.service import RELEASING, WIRING
 from terway.daemon.store import ERR_STORE, PodRecord, Store, StoreError
+from terway.rpc import messages as rpc
 
 
 class FlakyDatapath(FakeDatapath):

@@ -29,12 +29,12 @@ from typing import Any
 from emulator.inprocess import ModelCloud
 from emulator.sim.engine import Run
 from emulator.sim.scenario import parse_scenario
-from terway import rpc
 from terway.cloud.errors import CloudError
 from terway.daemon import logfmt
 from terway.daemon.app import Daemon, DaemonOptions
 from terway.daemon.executor import WaitPolicy
 from terway.daemon.node import LoadedConfig, NodeInfo, cloud_eni_net, load_config
+from terway.rpc import messages as rpc
 from tests.shared.virtual import VirtualClock, VirtualLoop
 
 ZONE = "cn-hangzhou-k"
@@ -133,7 +133,7 @@ def _creator(run: Run, key: str, life: float) -> Callable[[], None]:
 
 
 async def _rpc(socket_path: str, request: Any) -> Any:
-    """terway/rpc.py's wire format over an asyncio connection (the loop's virtual time)."""
+    """terway/rpc/messages.py's wire format over an asyncio connection (the loop's virtual time)."""
     method = next(m for m, (req, _) in rpc.METHODS.items() if req is type(request))
     reader, writer = await asyncio.open_unix_connection(socket_path)
     try:

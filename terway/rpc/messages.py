@@ -1,6 +1,7 @@
 """The CNI plugin ↔ daemon wire protocol: newline-delimited JSON over a unix stream socket.
 
-Standard library only: the plugin imports this on every pod ADD/DEL, so it must stay cheap.
+Standard library only. The plugin itself speaks the same lines through ``terway.rpc.cnicodec``
+(no ``json`` or ``typing``); this module re-exports its constants and ``RpcError``.
 
 Framing: one JSON object per line (UTF-8, ``\\n``-terminated, at most ``MAX_MESSAGE`` bytes).
 The client opens a connection, writes one request line, reads one reply line and closes; a server
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     import asyncio
     from collections.abc import Awaitable, Callable
 
-from terway.cni.wire import (
+from terway.rpc.cnicodec import (
     CLASS_AUTH as CLASS_AUTH,
     CLASS_BUSY as CLASS_BUSY,
     CLASS_EXHAUSTED as CLASS_EXHAUSTED,

@@ -1,4 +1,5 @@
-"""terway.cni.wire: the plugin's json-free codec must agree with ``json`` and with terway.rpc."""
+"""terway.rpc.cnicodec: the plugin's json-free codec must agree with ``json`` and with
+terway.rpc.messages."""
 
 from __future__ import annotations
 
@@ -7,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from terway import rpc
-from terway.cni import wire
+from terway.rpc import cnicodec, messages as rpc
 
 SAMPLES: list[Any] = [
     {"a": 1, "b": [1, 2.5, -3e-7, True, False, None], "c": {"d": "é\u2028\n\"\\"}},
@@ -25,23 +25,23 @@ SAMPLES: list[Any] = [
 
 @pytest.mark.parametrize("obj", SAMPLES)
 def test_dumps_is_json_dumps(obj: Any) -> None:
-    assert wire.dumps(obj) == json.dumps(obj, separators=(",", ":"))
-    assert wire.dumps(obj, compact=False) == json.dumps(obj)
+    assert cnicodec.dumps(obj) == json.dumps(obj, separators=(",", ":"))
+    assert cnicodec.dumps(obj, compact=False) == json.dumps(obj)
 
 
 @pytest.mark.parametrize("obj", SAMPLES)
 def test_loads_is_json_loads(obj: Any) -> None:
     for text in (json.dumps(obj), f" \n\t{json.dumps(obj, indent=2)}\r\n "):
-        assert wire.loads(text) == json.loads(text)
-        assert wire.loads(text.encode()) == json.loads(text.encode())
+        assert cnicodec.loads(text) == json.loads(text)
+        assert cnicodec.loads(text.encode()) == json.loads(text.encode())
 
 
 def test_loads_accepts_a_utf8_bom_in_bytes_like_json() -> None:
-    assert wire.loads(b"\xef\xbb\xbf{\"a\": 1}") == {"a": 1}
+    assert cnicodec.loads(b"\xef\xbb\xbf{\"a\": 1}") == {"a": 1}
 
 
 def test_loads_constants_like_json() -> None:
-    got = wire.loads(b"[NaN, Infinity, -Infinity]")
+    got = cnicodec.loads(b"[NaN, Infinity, -Infinity]")
     assert got[0] != got[0] and got[1] == float("inf") and got[2] == float("-inf")
 
 
@@ -51,7 +51,7 @@ def test_loads_constants_like_json() -> None:
 )
 def test_loads_raises_what_json_raises(bad: bytes | str) -> None:
     with pytest.raises(ValueError) as ours:
-        wire.loads(bad)
+        cnicodec.loads(bad)
     with pytest.raises(ValueError) as theirs:
         json.loads(bad)
     assert type(ours.value) is type(theirs.value) and str(ours.value) == str(theirs.value)
@@ -59,7 +59,7 @@ def test_loads_raises_what_json_raises(bad: bytes | str) -> None:
 
 def test_dumps_refuses_unknown_types() -> None:
     with pytest.raises(TypeError, match="set"):
-        wire.dumps({"a": {1}})
+        cnicodec.dumps({"a": {1}})
 
 
 def _hint_kind(hint: str) -> str:
@@ -67,21 +67,21 @@ def _hint_kind(hint: str) -> str:
             "tuple[str, ...]": "strs"}[hint]
 
 
-@pytest.mark.parametrize("method", sorted(wire.RESULTS))
+@pytest.mark.parametrize("method", sorted(cnicodec.RESULTS))
 def test_result_fields_follow_rpc_messages(method: str) -> None:
-    """wire.RESULTS must describe exactly terway.rpc's reply NamedTuple of the method."""
+    """cnicodec.RESULTS must describe exactly the reply NamedTuple of the method in messages."""
     cls = rpc.METHODS[method][1]
     want = {}
     for name, hint in cls.__annotations__.items():
         text = str(getattr(hint, "__forward_arg__", hint))
-        default = cls._field_defaults.get(name, wire.REQUIRED)
+        default = cls._field_defaults.get(name, cnicodec.REQUIRED)
         want[name] = (_hint_kind(text), default)
-    assert wire.RESULTS[method] == want
+    assert cnicodec.RESULTS[method] == want
 
 
 def test_error_classes_shared_with_rpc() -> None:
-    assert rpc.RpcError is wire.RpcError
-    assert rpc.RETRYABLE_CLASSES is wire.RETRYABLE_CLASSES
+    assert rpc.RpcError is cnicodec.RpcError
+    assert rpc.RETRYABLE_CLASSES is cnicodec.RETRYABLE_CLASSES
 
 
 def _reply(result: Any) -> bytes:
@@ -91,10 +91,10 @@ def _reply(result: Any) -> bytes:
 def test_decode_result_fills_defaults_and_matches_rpc() -> None:
     info = rpc.IPInfo("eniip", "10.0.0.2", 32, "10.0.0.1", "02:00:00:00:00:01", "10.0.0.0/24",
                       problems=("a", "b"))
-    got = wire.decode_result("AllocIP", rpc.encode_reply(info).rstrip(b"\n"))
+    got = cnicodec.decode_result("AllocIP", rpc.encode_reply(info).rstrip(b"\n"))
     assert got == {**rpc.to_dict(info), "problems": ("a", "b")}
     minimal = {k: v for k, v in rpc.to_dict(info).items() if k not in info._field_defaults}
-    assert wire.decode_result("GetIPInfo", _reply(minimal))["mtu"] == 1500
+    assert cnicodec.decode_result("GetIPInfo", _reply(minimal))["mtu"] == 1500
 
 
 @pytest.mark.parametrize(
@@ -111,14 +111,14 @@ def test_decode_result_fills_defaults_and_matches_rpc() -> None:
 )
 def test_decode_result_refuses_bad_replies(line: bytes, needle: str) -> None:
     with pytest.raises(rpc.RpcError) as err:
-        wire.decode_result("ReleaseIP", line)
+        cnicodec.decode_result("ReleaseIP", line)
     assert err.value.code == rpc.ERR_PROTOCOL and needle in err.value.message
 
 
 def test_decode_result_raises_the_daemons_error() -> None:
     line = rpc.encode_error(rpc.RpcError("InvalidVSwitchId.IpNotEnough", "exhausted", "no IPs"))
     with pytest.raises(rpc.RpcError) as err:
-        wire.decode_result("AllocIP", line.rstrip(b"\n"))
+        cnicodec.decode_result("AllocIP", line.rstrip(b"\n"))
     assert (err.value.code, err.value.error_class, err.value.message) == (
         "InvalidVSwitchId.IpNotEnough", "exhausted", "no IPs")
 
@@ -126,7 +126,7 @@ def test_decode_result_raises_the_daemons_error() -> None:
 def test_request_line_is_what_rpc_decodes() -> None:
     params = {"pod_name": "p", "pod_namespace": "ns", "container_id": "c", "netns": "/x",
               "ifname": "eth0", "mtu": None}
-    line = wire.dumps({"v": 1, "method": "AllocIP", "params": params}).encode()
+    line = cnicodec.dumps({"v": 1, "method": "AllocIP", "params": params}).encode()
     method, req = rpc.decode_request(line)
     assert method == "AllocIP" and req == rpc.AllocIPRequest("p", "ns", "c", "/x", "eth0")
 
@@ -134,5 +134,5 @@ def test_request_line_is_what_rpc_decodes() -> None:
 def test_call_unreachable_names_the_socket(tmp_path: Any) -> None:
     path = str(tmp_path / "missing.sock")
     with pytest.raises(rpc.RpcError) as err:
-        wire.call(path, 1.0, "Status", {})
+        cnicodec.call(path, 1.0, "Status", {})
     assert err.value.code == rpc.ERR_UNREACHABLE and path in err.value.message

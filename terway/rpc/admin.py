@@ -1,8 +1,10 @@
-"""terway-cli's admin messages: same socket, same framing as terway/rpc.py, own method names.
+"""terway-cli's admin protocol: same socket, same framing as messages.py, own method names.
 
-Admin methods are named ``Admin.<Verb>`` so the CNI protocol (terway/rpc.py) stays exactly what
-the plugin needs; terwayd's server routes ``Admin.*`` lines here and everything else to rpc.py.
-Replies carry plain data (strings and numbers) the CLI prints; nothing secret is ever included.
+Admin methods are named ``Admin.<Verb>`` so the CNI protocol (terway/rpc/messages.py) stays
+exactly what the plugin needs; terwayd's server (terway/daemon/server.py) routes ``Admin.*`` lines
+to terway/daemon/adminapi.py and everything else to messages.py. This module is the shapes both
+ends agree on (the daemon builds the replies, terway/cli/render.py prints them), so neither end
+imports the other. Replies carry plain data (strings and numbers); nothing secret is included.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-from terway import rpc
+from terway.rpc import messages
 
 
 @dataclass(frozen=True)
@@ -144,12 +146,12 @@ def is_admin(method: object) -> bool:
 
 
 def peek_method(line: bytes) -> str | None:
-    """The ``method`` of a request line if it is an admin one (cheap check before rpc.py)."""
+    """The ``method`` of a request line if it is an admin one (cheap check before messages.py)."""
     if b'"Admin.' not in line:
         return None
     try:
         obj = json.loads(line)
-    except (ValueError, RecursionError):  # rpc.py answers it with a specific error
+    except (ValueError, RecursionError):  # messages.py answers it with a specific error
         return None
     method = obj.get("method") if isinstance(obj, dict) else None
     return method if is_admin(method) else None
@@ -161,12 +163,12 @@ def _line(obj: dict[str, Any]) -> bytes:
 
 def encode_request(request: Any) -> bytes:
     method = _METHOD_OF[type(request)]
-    return _line({"v": rpc.PROTOCOL_VERSION, "method": method,
+    return _line({"v": messages.PROTOCOL_VERSION, "method": method,
                   "params": dataclasses.asdict(request)})
 
 
 def encode_reply(result: Any) -> bytes:
-    return _line({"v": rpc.PROTOCOL_VERSION, "ok": True, "result": dataclasses.asdict(result)})
+    return _line({"v": messages.PROTOCOL_VERSION, "ok": True, "result": dataclasses.asdict(result)})
 
 
 def decode_request(line: bytes) -> tuple[str, Any]:
@@ -176,29 +178,29 @@ def decode_request(line: bytes) -> tuple[str, Any]:
 
 
 def decode_reply(line: bytes, reply_cls: type[Any]) -> Any:
-    """The result as ``reply_cls``, or raise the daemon's ``rpc.RpcError``."""
+    """The result as ``reply_cls``, or raise the daemon's ``messages.RpcError``."""
     try:
         obj = json.loads(line)
     except ValueError:
-        raise rpc.RpcError(rpc.ERR_PROTOCOL, rpc.CLASS_PROTOCOL,
+        raise messages.RpcError(messages.ERR_PROTOCOL, messages.CLASS_PROTOCOL,
                            "bad reply from daemon: not JSON") from None
     if obj.get("ok") is True:
         return from_dict(reply_cls, obj.get("result", {}), "result")
     err = obj.get("error") or {}
-    raise rpc.RpcError(str(err.get("code", rpc.ERR_INTERNAL)),
-                       str(err.get("class", rpc.CLASS_FATAL)), str(err.get("message", "")))
+    raise messages.RpcError(str(err.get("code", messages.ERR_INTERNAL)),
+                       str(err.get("class", messages.CLASS_FATAL)), str(err.get("message", "")))
 
 
 def from_dict(cls: type[Any], data: Any, where: str) -> Any:
-    """Build dataclass ``cls`` from JSON, checking types; ``rpc.invalid`` names a bad field."""
+    """Build dataclass ``cls`` from JSON, checking types; ``messages.invalid`` names a bad field."""
     if not isinstance(data, dict):
-        raise rpc.invalid(f"{where}: expected an object, got {type(data).__name__}")
+        raise messages.invalid(f"{where}: expected an object, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
     kwargs: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
         if f.name not in data:
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise rpc.invalid(f"{where}.{f.name}: required field missing")
+                raise messages.invalid(f"{where}.{f.name}: required field missing")
             continue
         kwargs[f.name] = _convert(data[f.name], hints[f.name], f"{where}.{f.name}")
     return cls(**kwargs)
@@ -213,12 +215,12 @@ def _convert(value: Any, hint: Any, where: str) -> Any:
         return _convert(value, inner, where)
     if origin is list:
         if not isinstance(value, list):
-            raise rpc.invalid(f"{where}: expected a list")
+            raise messages.invalid(f"{where}: expected a list")
         (item,) = typing.get_args(hint)
         return [_convert(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
     if origin is dict:
         if not isinstance(value, dict):
-            raise rpc.invalid(f"{where}: expected an object")
+            raise messages.invalid(f"{where}: expected an object")
         return {str(k): str(v) for k, v in value.items()}
     if dataclasses.is_dataclass(hint):
         return from_dict(typing.cast(type[Any], hint), value, where)
@@ -226,14 +228,14 @@ def _convert(value: Any, hint: Any, where: str) -> Any:
         return float(value)
     if hint in (str, int, bool) and (not isinstance(value, hint) or
                                      (hint is int and isinstance(value, bool))):
-        raise rpc.invalid(f"{where}: expected {hint.__name__}, got {json.dumps(value)}")
+        raise messages.invalid(f"{where}: expected {hint.__name__}, got {json.dumps(value)}")
     return value
 
 
 class AdminClient:
     """Blocking client; one connection per call."""
 
-    def __init__(self, socket_path: str = rpc.DEFAULT_SOCKET, timeout: float = 10.0) -> None:
+    def __init__(self, socket_path: str = messages.DEFAULT_SOCKET, timeout: float = 10.0) -> None:
         self.socket_path = socket_path
         self.timeout = timeout
 
@@ -245,7 +247,7 @@ class AdminClient:
             try:
                 sock.connect(self.socket_path)
             except OSError as exc:
-                raise rpc.RpcError(rpc.ERR_UNREACHABLE, rpc.CLASS_UNREACHABLE,
+                raise messages.RpcError(messages.ERR_UNREACHABLE, messages.CLASS_UNREACHABLE,
                                    f"terway daemon unreachable at {self.socket_path}: "
                                    f"{exc.strerror or exc}") from None
             sock.sendall(encode_request(request))
@@ -256,11 +258,11 @@ class AdminClient:
                     break
                 data += chunk
         except TimeoutError:
-            raise rpc.RpcError(rpc.ERR_TIMEOUT, rpc.CLASS_TRANSIENT,
+            raise messages.RpcError(messages.ERR_TIMEOUT, messages.CLASS_TRANSIENT,
                                f"{method}: no reply within {self.timeout:g}s") from None
         finally:
             sock.close()
         if not data:
-            raise rpc.RpcError(rpc.ERR_PROTOCOL, rpc.CLASS_PROTOCOL,
+            raise messages.RpcError(messages.ERR_PROTOCOL, messages.CLASS_PROTOCOL,
                                "daemon closed the connection without reply")
         return decode_reply(data.split(b"\n", 1)[0], METHODS[method][1])

@@ -7,8 +7,8 @@ whitespace and number patterns), ``socket`` drags in ``enum`` and ``selectors``,
 ~9 ms. ``_json`` (the C scanner/encoder ``json`` itself uses) and ``_socket`` give the same
 results without them. Error paths may import ``json`` lazily (to produce its exact messages).
 
-``terway.rpc`` (the daemon side, with typed NamedTuple messages) re-exports the constants and
-``RpcError`` from here, so both ends share one definition of the wire.
+``terway.rpc.messages`` (the daemon side, with typed NamedTuple messages) re-exports the
+constants and ``RpcError`` from here, so both ends share one definition of the protocol.
 """
 
 from __future__ import annotations
@@ -162,8 +162,8 @@ def dumps(obj: Any, compact: bool = True) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Replies: the result fields the plugin relies on, checked like terway.rpc.from_dict does.
-# (tests/cni/test_wire.py keeps these in step with terway.rpc's NamedTuples.)
+# Replies: the result fields the plugin relies on, checked like terway.rpc.messages.from_dict does.
+# (tests/cni/test_cnicodec.py keeps these in step with terway.rpc.messages' NamedTuples.)
 
 _S, _I, _B = "str", "int", "bool"
 REQUIRED = object()
@@ -270,9 +270,10 @@ def call(socket_path: str, timeout: float, method: str, params: dict[str, Any]) 
 
 
 def exchange(socket_path: str, timeout: float, method: str, line: bytes) -> bytes:
-    """The transport, shared with ``terway.rpc.RpcClient``: one connection, one request line
-    out, one reply line back; every socket failure becomes an RpcError. ``timeout`` bounds the
-    whole exchange, not each read: a peer trickling bytes cannot hold the plugin longer."""
+    """The transport, shared with ``terway.rpc.messages.RpcClient``: one connection, one
+    request line out, one reply line back; every socket failure becomes an RpcError. ``timeout``
+    bounds the whole exchange, not each read: a peer trickling bytes cannot hold the plugin
+    longer."""
     deadline = monotonic() + timeout
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
