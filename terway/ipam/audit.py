@@ -13,8 +13,10 @@ list that is a few seconds old. The memory is per ENI and sans-IO; the core acts
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+
+from terway.ipam.model import EniSlot
 
 STRIKES = 2   # consecutive audits before an address is judged vanished or orphaned
 
@@ -56,3 +58,34 @@ class Strikes:
 def _count(before: dict[str, int], now_seen: Iterable[str]) -> dict[str, int]:
     """Streaks continued for the addresses seen again, started for the new ones."""
     return {ip: before.get(ip, 0) + 1 for ip in now_seen}
+
+
+def audit(enis: Mapping[str, EniSlot], observed: Mapping[str, Sequence[str]], read_at: float,
+          strikes: Strikes, unreserve: Callable[[str], None]) -> IpAudit:
+    """Judge every listed ENI that can be trusted now, and take vanished addresses out of
+    service (what is judged: ``IpamCore.audit_ips``). ``unreserve`` ends a pod key's hold."""
+    invalid: list[tuple[str, str, str]] = []
+    orphans: list[tuple[str, str]] = []
+    for eni_id, listed in sorted(observed.items()):
+        eni = enis.get(eni_id)
+        seen = set(listed)
+        if (eni is None or not eni.ready or eni.busy_cmd is not None
+                or eni.changed_at >= read_at or eni.primary_ip not in seen):
+            continue
+        valid = [ip for ip, slot in eni.ips.items() if not slot.gone]
+        vanished, unknown = strikes.judge(eni_id, valid, eni.ips, seen)
+        invalid += [(eni_id, ip, _invalidate(eni, ip, unreserve)) for ip in vanished]
+        orphans += [(eni_id, ip) for ip in unknown]
+    return IpAudit(tuple(invalid), tuple(orphans))
+
+
+def _invalidate(eni: EniSlot, ip: str, unreserve: Callable[[str], None]) -> str:
+    """Take a vanished address out of service; return the pod holding it ("" if none)."""
+    slot = eni.ips[ip]
+    if slot.owner is not None:
+        slot.gone = True             # the pod keeps it until its release, as upstream
+        return slot.owner
+    if slot.reserved_for is not None:
+        unreserve(slot.reserved_for)
+    eni.pop_ip(ip)
+    return ""

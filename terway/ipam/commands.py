@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 
 @dataclass(frozen=True)
@@ -64,3 +65,37 @@ class DescribeVSwitches:
 Command = (
     CreateEni | AttachEni | AssignIps | UnassignIps | DetachEni | DeleteEni | DescribeVSwitches
 )
+
+
+_C = TypeVar("_C", CreateEni, AttachEni, AssignIps, UnassignIps, DetachEni, DeleteEni,
+              DescribeVSwitches)
+_T = TypeVar("_T", bound=Command)
+
+
+class Inflight:
+    """The commands handed to the driver and not answered yet, by id (``<prefix>-<n>``)."""
+
+    def __init__(self, prefix: str) -> None:
+        self.by_id: dict[str, Command] = {}
+        self._prefix = prefix
+        self._seq = 0
+
+    def next_id(self) -> str:
+        self._seq += 1
+        return f"{self._prefix}-{self._seq}"
+
+    def add(self, cmd: _T) -> _T:
+        self.by_id[cmd.cmd_id] = cmd
+        return cmd
+
+    def finish(self, cmd_id: str, kind: type[_C]) -> _C | None:
+        """The answer to ``cmd_id`` came, if it is a ``kind`` in flight (None: it is not)."""
+        cmd = self.by_id.get(cmd_id)
+        if not isinstance(cmd, kind):
+            return None
+        del self.by_id[cmd_id]
+        return cmd
+
+    def describing(self) -> bool:
+        """A DescribeVSwitches is in flight."""
+        return any(isinstance(c, DescribeVSwitches) for c in self.by_id.values())

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+
+from terway.ipam.exhaustion import Block
+from terway.ipam.model import EniSlot, EniState
 
 
 @dataclass(frozen=True)
@@ -45,3 +49,39 @@ class EniView:
 class RestoreReport:
     freed: tuple[str, ...]     # IPs nobody owns: idle in the pool now
     dropped: dict[str, str]    # pod key -> IP that no longer exists: delete these records
+
+
+def eni_views(enis: Iterable[EniSlot], blocks: Mapping[str, Block]) -> list[EniView]:
+    """Every ENI, by id, with the end of its exhaustion block if any."""
+    return [
+        EniView(e.eni_id, e.mac, e.vswitch_id, e.state.value, tuple(sorted(e.ips)), e.used,
+                blocks[e.eni_id].until if e.eni_id in blocks else None)
+        for e in sorted(enis, key=lambda e: e.eni_id)
+    ]
+
+
+def disposed(enis: Iterable[EniSlot]) -> int:
+    """Addresses on their way back to the cloud: whole ENIs leaving, IPs being unassigned."""
+    return sum(
+        len(e.ips) if e.state in (EniState.DETACHING, EniState.DELETING)
+        else sum(1 for s in e.ips.values() if s.releasing)
+        for e in enis
+    )
+
+
+def mapping_rows(enis: Iterable[EniSlot]) -> list[MappingRow]:
+    """Every address of every ENI, as ``terway-cli mapping`` lists them (by ENI, then IP)."""
+    rows = []
+    for e in sorted(enis, key=lambda e: e.eni_id):
+        for ip in sorted(e.ips, key=_ip_key):
+            s = e.ips[ip]
+            status = "Error" if e.error else ("Normal" if s.owner else "Idle")
+            rows.append(MappingRow(status, s.owner or "", e.eni_id, e.mac, ip))
+    return rows
+
+
+def _ip_key(ip: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(p) for p in ip.split("."))
+    except ValueError:
+        return (0,)
