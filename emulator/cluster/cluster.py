@@ -208,6 +208,13 @@ patches:
         path: /spec/template/spec/containers/0/env/-
         value: {{name: KUBERNETES_SERVICE_PORT, value: "{API_PORT}"}}
       - {{op: replace, path: /spec/template/spec/containers/0/imagePullPolicy, value: Never}}
+      - op: add
+        path: /spec/template/spec/containers/1/env/-
+        value: {{name: KUBERNETES_SERVICE_HOST, value: "{self.master_ip}"}}
+      - op: add
+        path: /spec/template/spec/containers/1/env/-
+        value: {{name: KUBERNETES_SERVICE_PORT, value: "{API_PORT}"}}
+      - {{op: replace, path: /spec/template/spec/containers/1/imagePullPolicy, value: Never}}
       - {{op: replace, path: /spec/template/spec/initContainers/0/imagePullPolicy, value: Never}}
 """)
         return d

@@ -95,11 +95,15 @@ if ! podman image exists "$BASE_REF"; then
         "$base_tar" "$BASE_REF" >/dev/null
 fi
 
+# Calico Felix for the policy container: built from its Go module (cached) unless given.
+felix_dir="${TERWAY_FELIX_DIR:-$("$root/scripts/kube/felix.sh")}"
+[ -x "$felix_dir/calico-felix" ] || die "no calico-felix in $felix_dir"
+
 # The key: everything that goes into the images (the build context as .dockerignore lets it
-# through), this script, the base and the busybox package.
+# through), this script, felix, the base and the busybox package.
 key="$( { cd "$root"
           sha256sum deploy/Dockerfile .dockerignore pyproject.toml README.md \
-              scripts/kube/pause.c scripts/kube/images.sh
+              scripts/kube/pause.c scripts/kube/images.sh "$felix_dir/calico-felix"
           find terway -type f ! -path '*/__pycache__/*' ! -name '*.pyc' \
               ! -path 'terway/cni/_native/*' ! -path '*/.*_cache/*' -print0 \
               | LC_ALL=C sort -z | xargs -0 sha256sum
@@ -122,7 +126,7 @@ done
 log "building $TERWAY_REF FROM $BASE_REF ..."
 # --network host: apt and pip reach the mirrors as the host does. The host's CA bundle goes in as
 # a build volume (pip behind a TLS-intercepting proxy needs it; harmless elsewhere).
-podman build --network host --build-arg "BASE=$BASE_REF" \
+podman build --network host --build-arg "BASE=$BASE_REF" --build-context "felix=$felix_dir" \
     -v /etc/ssl/certs:/etc/ssl/host-certs:ro \
     --build-arg PIP_CERT=/etc/ssl/host-certs/ca-certificates.crt \
     -f "$root/deploy/Dockerfile" -t "$TERWAY_REF" "$root" >&2

@@ -220,6 +220,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from terway.daemon.install import main as install_main
 
         return install_main(argv[1:])
+    if argv[:1] == ["policy"]:
+        from terway.policy.main import main as policy_main
+
+        return policy_main(argv[1:])
     args = build_parser().parse_args(argv)
     problems = _check_flags(args)
     if problems:
