@@ -30,10 +30,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         pass                                        # probes every few seconds: no log lines
 
 
+def make_server(reason: str, host: str, port: int) -> http.server.ThreadingHTTPServer:
+    """The probe server, bound (port 0: any free port), not yet serving."""
+    handler = type("Handler", (_Handler,), {"reason": reason})
+    return http.server.ThreadingHTTPServer((host, port), handler)
+
+
 def serve_idle(reason: str, host: str, port: int) -> None:
     """Answer the probes on ``host:port`` until SIGTERM or SIGINT."""
-    handler = type("Handler", (_Handler,), {"reason": reason})
-    server = http.server.ThreadingHTTPServer((host, port), handler)
+    server = make_server(reason, host, port)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
