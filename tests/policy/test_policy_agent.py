@@ -16,8 +16,7 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 
 from terway.config.configmap import load_configmap_dir
-from terway.policy import cleanup, datastore, felix, idle
-from terway.policy import main as policy_main
+from terway.policy import cleanup, datastore, felix, idle, main as policy_main
 
 ENI_CONF = {"version": "1", "vswitches": {"cn-hangzhou-h": ["vsw-1"]},
             "security_group": "sg-1", "service_cidr": "172.21.0.0/20"}
