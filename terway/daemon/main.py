@@ -42,7 +42,10 @@ EXIT_CONFIG = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="terwayd", description="Terway node daemon")
+    p = argparse.ArgumentParser(
+        prog="terwayd", description="Terway node daemon",
+        epilog="other commands: `terwayd install-cni --help` (the init container), "
+               "`terwayd policy --help` (the policy container: NetworkPolicy)")
     p.add_argument("--config", default=None, metavar="FILE",
                    help=f"eni_conf JSON file (default {DEFAULT_CONFIG})")
     p.add_argument("--configmap-dir", default=None, metavar="DIR",
