@@ -34,12 +34,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-
-from cni.fakedaemon import FakeDaemon  # noqa: E402
-from datapath.topology import Node  # noqa: E402
 
 from terway.cni.launcher import FALLBACK_SUFFIX, write_plugin  # noqa: E402
+from tests.cni.fakedaemon import FakeDaemon  # noqa: E402
+from tests.datapath.topology import Node  # noqa: E402
 
 REF_DIR = "/usr/lib/cni"
 Samples = dict[str, list[float]]

@@ -3,7 +3,7 @@
 The HTTP server, the ``responses`` mock, the control endpoints and the CLI all talk to the model
 through this class only, so the model's API can evolve behind one thin adapter::
 
-    emu = Emulator.create(seed=7, world="worlds/two-nodes.yaml")
+    emu = Emulator.create(seed=7, world="worlds/demo.yaml")
     with emu.serve(port=0) as srv:           # threaded HTTP server on a free port
         Config(endpoint=srv.endpoint, protocol="http", access_key_id=emu.access_key_id, ...)
 """

@@ -1,10 +1,11 @@
 """Node capacity: how many ENIs and IPs an instance type gives pods, and the effective pool sizes.
 
-Upstream (FACTS.md §3): MaxENI = EniQuantity * eni_cap_ratio + eni_cap_shift - 1 (the primary ENI
-is never used for pods), capped by ``max_eni``; shared-mode capacity = MaxENI * IPs per ENI,
-because a secondary ENI's own primary IP is handed to pods too. The user guide states max pods as
-(ENIs - 1) * IPs per ENI and (ENIs - 1) for exclusive mode; with the default ratio 1 and shift 0
-both agree. See docs/ipam.md and docs/config.md for where they differ.
+Upstream v1.17 (docs/config.md, "Capacity"): MaxENI = EniQuantity * eni_cap_ratio +
+eni_cap_shift - 1 (the primary ENI is never used for pods), capped by ``max_eni``; shared-mode
+capacity = MaxENI * IPs per ENI, because a secondary ENI's own primary IP is handed to pods too.
+The user guide states max pods as (ENIs - 1) * IPs per ENI and (ENIs - 1) for exclusive mode;
+with the default ratio 1 and shift 0 both agree. See docs/ipam.md and docs/config.md for where
+they differ.
 """
 
 from __future__ import annotations

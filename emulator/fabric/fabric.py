@@ -89,7 +89,7 @@ class Fabric:
 
     # -- queries -----------------------------------------------------------------------------
     def sync(self, timeout: float = 10.0) -> None:
-        """Block until a converge that started after this call has finished (for tests/tools)."""
+        """Block until a converge that started after this call has finished (tests, tools)."""
         with self._done:
             target = self._started + 1   # the one running now may have read stale state
             self._wake.set()

@@ -2,8 +2,9 @@
 and pods as fresh namespaces set up by executing the ``terway`` CNI plugin as a runtime would.
 
 Used by tests/e2e_node and demo/node-demo.py. It drives the plugin only through its fixed surface
-(ARCHITECTURE.md §6): the ``terwayd``/``terway``/``terway-cli`` executables, ``eni_conf`` JSON, the
-CNI env + stdin, the daemon socket. It imports nothing from ``terway``.
+(docs/fabric.md, "The single-node test bed"): the ``terwayd``/``terway``/``terway-cli``
+executables, ``eni_conf`` JSON, the CNI env + stdin, the daemon socket. It imports nothing from
+``terway``.
 """
 
 from __future__ import annotations

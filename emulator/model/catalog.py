@@ -1,7 +1,8 @@
 """Instance types and their network limits.
 
-The g6 rows are Alibaba's published table (FACTS.md §2). c6/r6 share g6's network limits and
-g7 is taken from the g7 family table as remembered: approximations (docs/emulator-model.md).
+The g6 rows are Alibaba's published g6 family table; c6/r6 share g6's network limits and g7 is
+taken from the g7 family table as remembered: approximations (docs/emulator-model.md,
+"Instance types").
 """
 
 from __future__ import annotations

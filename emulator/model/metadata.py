@@ -1,4 +1,4 @@
-"""The instance metadata service's view of the model (``/latest/meta-data/`` paths, FACTS §1).
+"""The instance metadata service's view of the model (``/latest/meta-data/``; docs/emulator.md).
 
 With ``metadata_lag > 0`` the network part is served from a short per-instance history, so a
 change becomes visible ``metadata_lag`` seconds after it happened (as the real service lags).

@@ -3,7 +3,7 @@
 A policy spec becomes (1) an ``eni_conf`` merge patch the plugin's own config parser accepts
 (``pool_policy``, ``pool_policy_params``, ``ip_pool_sync_period``, ``ip_batch_window``,
 ``exhaustion_block``) and (2) driver options the daemon also has (the per-ENI client limiter).
-Peers (FACTS.md §4):
+Peers (docs/simulator.md, "Peers side by side"):
 
 - ``terway``: our default — the core with whatever ``eni_conf`` the scenario gives, and the
   daemon's per-ENI limiters (upstream's 10/min burst 2, ``terway.ipam.enilimit``).

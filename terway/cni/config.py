@@ -18,7 +18,8 @@ SUPPORTED_VERSIONS = ("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
 LATEST_VERSION = "1.1.0"
 COMMANDS = ("ADD", "DEL", "CHECK", "VERSION", "STATUS", "GC")
 
-# CNI spec codes (FACTS.md §5) and ours (100+; docs/cni.md lists them).
+# CNI spec codes (1-11, 50) and ours (100+): docs/cni.md "Error codes" lists them all,
+# docs/upstream.md "CNI error codes" compares them with upstream's.
 INCOMPATIBLE_VERSION = 1
 UNSUPPORTED_FIELD = 2
 UNKNOWN_CONTAINER = 3

@@ -31,7 +31,9 @@ def eni_json(i: int) -> dict[str, Any]:
             "SecurityGroupIds": {"SecurityGroupId": ["sg-1"]}}
 
 
-class Recorder:
+class RequestLog:
+    """The HTTP requests the canned endpoint saw: action, query and headers."""
+
     def __init__(self) -> None:
         self.requests: list[tuple[str, dict[str, list[str]], dict[str, str]]] = []
 
@@ -43,9 +45,9 @@ class Recorder:
 
 
 @pytest.fixture
-def rec() -> Iterator[tuple[responses.RequestsMock, Recorder]]:
+def rec() -> Iterator[tuple[responses.RequestsMock, RequestLog]]:
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rs:
-        yield rs, Recorder()
+        yield rs, RequestLog()
 
 
 def cloud(**kw: Any) -> SdkCloud:

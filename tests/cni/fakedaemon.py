@@ -15,6 +15,7 @@ import os
 import shutil
 import tempfile
 import threading
+import weakref
 from typing import Any
 
 from terway.daemon.cniexec import CniExecutor
@@ -38,6 +39,9 @@ DEFAULT_INFO = rpc.IPInfo(
 class FakeDaemon:
     def __init__(self, datapath_netns: str | None = None) -> None:
         self.dir = tempfile.mkdtemp(prefix="terway-fake-")
+        # the socket's directory goes on exit, or when a FakeDaemon that was never entered is
+        # collected, or at interpreter exit, whichever comes first
+        self._remove_dir = weakref.finalize(self, shutil.rmtree, self.dir, ignore_errors=True)
         self.socket = os.path.join(self.dir, "eni.socket")
         self.calls: list[tuple[str, Any]] = []
         self.exec_calls: list[rpc.ExecCNIRequest] = []
@@ -67,7 +71,7 @@ class FakeDaemon:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
         self._cni.close()
-        shutil.rmtree(self.dir, ignore_errors=True)      # the socket's directory
+        self._remove_dir()
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from cni.fakedaemon import FakeDaemon
-from cni.plugin import PYTHON_PLUGIN, cni_env, misbehaving_daemon, netconf, run
 from terway.cni import native
 from terway.rpc import cnicodec as wire, messages as rpc
+from tests.cni.fakedaemon import FakeDaemon
+from tests.cni.plugin import PYTHON_PLUGIN, cni_env, misbehaving_daemon, netconf, run
 
 
 @pytest.fixture

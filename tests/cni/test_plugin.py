@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from cni.fakedaemon import DEFAULT_INFO, FakeDaemon
-from cni.plugin import PYTHON_PLUGIN, ROOT, cni_env, misbehaving_daemon, netconf, run, use
 from terway.cni.launcher import write_launcher
 from terway.rpc import messages as rpc
+from tests.cni.fakedaemon import DEFAULT_INFO, FakeDaemon
+from tests.cni.plugin import PYTHON_PLUGIN, ROOT, cni_env, misbehaving_daemon, netconf, run, use
 
 
 @pytest.fixture(autouse=True, params=["python", "native"])

@@ -6,10 +6,10 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from datapath.topology import GATEWAY, Node, new_tag, ping, sh
 
-from cni.fakedaemon import FakeDaemon
-from cni.plugin import cni_env, netconf, run
+from tests.cni.fakedaemon import FakeDaemon
+from tests.cni.plugin import cni_env, netconf, run
+from tests.datapath.topology import GATEWAY, Node, new_tag, ping, sh
 
 pytestmark = pytest.mark.privileged
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from cni.fakedaemon import FakeDaemon
-from cni.plugin import misbehaving_daemon
 from terway.cloud.errors import CloudError
 from terway.rpc import messages as rpc
+from tests.cni.fakedaemon import FakeDaemon
+from tests.cni.plugin import misbehaving_daemon
 
 
 def test_round_trip_every_method() -> None:
@@ -89,7 +89,7 @@ def test_client_against_server_helper() -> None:
         assert info.pod_ip == "10.9.0.11"
         daemon.responses["GC"] = rpc.RpcError(rpc.ERR_IN_FLIGHT, rpc.CLASS_BUSY, "busy")
         with pytest.raises(rpc.RpcError) as info_err:
-            client.gc([])
+            client.gc(())
         assert info_err.value.retryable and info_err.value.code == rpc.ERR_IN_FLIGHT
 
 
