@@ -1,6 +1,7 @@
 """The Helm chart deploy/helm/terway-py with a real helm (built from its Go module by
-scripts/kube/build.sh): lint passes, the default render is the kustomize base's objects, and each
-value changes what its comment in values.yaml says. No skip: without helm these tests fail
+scripts/kube/build.sh): lint passes, the default render (with the CRDs of its crds/ directory,
+``--include-crds``) is the kustomize base's objects, and each value changes what its comment in
+values.yaml says. No skip: without helm these tests fail
 (build.sh builds it; ``nox -s kube`` passes its bin dir as ``$TERWAY_KUBE_BIN``)."""
 
 from __future__ import annotations
@@ -14,12 +15,15 @@ from typing import Any
 import pytest
 import yaml
 from test_manifests import (
+    CRDS_FILE,
     IMAGE,
     by_kind,
     check_daemonset,
     check_image,
+    check_policy_container,
     check_rbac,
     container,
+    crd_resources,
     pod_spec,
     rendered,
 )
@@ -27,8 +31,10 @@ from test_manifests import (
 from terway.cloud.credentials import parse_token_file
 from terway.cni.config import parse_netconf
 from terway.config import parse_eni_conf
+from terway.config.configmap import load_configmap_dir
 from terway.daemon.install import conflist
 from terway.daemon.main import build_parser
+from terway.policy.main import not_enforced_reason
 
 pytestmark = pytest.mark.kube
 
@@ -61,9 +67,13 @@ def run_helm(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([helm(), *args], capture_output=True, text=True, check=False)
 
 
-def template(tmp_path: Path | None = None, values: dict[str, Any] | None = None
-             ) -> list[dict[str, Any]]:
+def template(tmp_path: Path | None = None, values: dict[str, Any] | None = None, *,
+             include_crds: bool = False) -> list[dict[str, Any]]:
+    """``helm template``; the CRDs of crds/ only with ``include_crds`` (``helm install`` applies
+    them before the templates, ``helm template`` leaves them out unless asked)."""
     argv = ["template", "terway-py", str(CHART), "--namespace", "kube-system"]
+    if include_crds:
+        argv.append("--include-crds")
     if values is not None:
         assert tmp_path is not None
         f = tmp_path / "values.yaml"
@@ -106,8 +116,9 @@ def test_helm_lint_strict_passes() -> None:
 
 def test_default_render_is_the_kustomize_base() -> None:
     """Every object but eni-config's eni_conf (values vs. the base's placeholders) is equal to
-    the kustomize render, so the chart inherits every property test_manifests checks."""
-    docs, base = template(), rendered()
+    the kustomize render, the CRDs of crds/ included, so the chart inherits every property
+    test_manifests checks."""
+    docs, base = template(include_crds=True), rendered()
     assert sorted(map(_key, docs)) == sorted(map(_key, base))
     helm_by, base_by = {_key(d): d for d in docs}, {_key(d): d for d in base}
     for key, obj in base_by.items():
@@ -128,11 +139,82 @@ def test_default_render_is_the_kustomize_base() -> None:
 
 def test_render_validates_against_schema() -> None:
     kv = pytest.importorskip("kubernetes_validate")
-    for doc in template():
+    for doc in template(include_crds=True):
         kv.validate(doc, "1.32", strict=True)
 
 
-def test_image_values_retarget_both_containers(tmp_path: Path) -> None:
+def test_crds_come_from_the_crds_directory_only() -> None:
+    """The CRDs are crds/ (installed first by ``helm install``, left alone by upgrade and
+    uninstall), not templates: without --include-crds no CRD renders, and what Helm reads from
+    crds/ is the base's calico-crds.yaml (the file itself: test_manifests checks the bytes)."""
+    assert by_kind("CustomResourceDefinition", template()) == []
+    proc = run_helm("show", "crds", str(CHART))
+    assert proc.returncode == 0, proc.stderr
+    shown = [d for d in yaml.safe_load_all(proc.stdout) if d]
+    assert shown == [d for d in yaml.safe_load_all(CRDS_FILE.read_text()) if d]
+    assert by_kind("CustomResourceDefinition", template(include_crds=True)) == shown
+    assert set(crd_resources(proc.stdout)) == set(crd_resources())
+
+
+def test_policy_container_is_the_kustomize_one(tmp_path: Path) -> None:
+    """The policy container, its volumes and its ClusterRole/Binding as the base's, field for
+    field; retargeting the image moves it with terwayd's, and policyResources only its
+    resources."""
+    docs, base = template(), rendered()
+    assert container("policy", docs) == container("policy", base)
+    assert [c["name"] for c in pod_spec(docs)["containers"]] == ["terway", "policy"]
+    volumes = {v["name"]: v for v in pod_spec(docs)["volumes"]}
+    base_volumes = {v["name"]: v for v in pod_spec(base)["volumes"]}
+    for m in container("policy", base)["volumeMounts"]:
+        assert volumes[m["name"]] == base_volumes[m["name"]], m["name"]
+    for kind in ("ClusterRole", "ClusterRoleBinding"):
+        (mine,) = [d for d in by_kind(kind, docs) if d["metadata"]["name"] == "terway-policy"]
+        (theirs,) = [d for d in by_kind(kind, base) if d["metadata"]["name"] == "terway-policy"]
+        assert mine == theirs, kind
+    check_policy_container(docs)
+
+    image = "registry.example.com/net/terway:v0.2.0"
+    docs = template(tmp_path, {"terway": {
+        "image": {"repository": image.rpartition(":")[0], "tag": "v0.2.0",
+                  "pullPolicy": "Always"},
+        "policyResources": {"requests": {"cpu": "100m"}}}})
+    policy, terway = container("policy", docs), container("terway", docs)
+    assert (policy["image"], policy["imagePullPolicy"]) == (image, "Always")
+    assert (terway["image"], terway["imagePullPolicy"]) == (image, "Always")
+    assert policy["resources"] == {"requests": {"cpu": "100m", "memory": "64Mi"},
+                                   "limits": {"memory": "512Mi"}}
+    check_policy_container(docs)
+    expected = container("policy", base)
+    for c in (policy, expected):
+        for key in ("image", "imagePullPolicy", "resources"):
+            c.pop(key)
+    assert policy == expected
+
+
+@pytest.mark.parametrize(("values", "disable", "enforced"), [
+    ({}, "true", False),
+    ({"enableNetworkPolicy": True}, "false", True),
+    ({"enableNetworkPolicy": True, "daemonMode": "ENIOnly"}, "false", False),
+    ({"enableNetworkPolicy": True, "enableIPvlan": True}, "false", False),
+])
+def test_enable_network_policy_reaches_the_policy_container(
+        tmp_path: Path, values: dict[str, Any], disable: str, enforced: bool) -> None:
+    """terway.enableNetworkPolicy is written as eni-config's disable_network_policy (negated),
+    which `terwayd policy` reads from the mounted ConfigMap: Felix runs only when it is "false"
+    on a veth node (ENIOnly and IPVlan nodes enforce nothing, as values.yaml says)."""
+    docs = template(tmp_path, {"terway": values})
+    (cm,) = by_kind("ConfigMap", docs)
+    assert cm["data"]["disable_network_policy"] == disable
+    mounted = tmp_path / "eni"
+    mounted.mkdir()
+    for key, text in cm["data"].items():
+        (mounted / key).write_text(text)
+    conf = load_configmap_dir(mounted)
+    assert conf.disable_network_policy is (disable == "true")
+    assert (not_enforced_reason(conf) == "") is enforced
+
+
+def test_image_values_retarget_every_container(tmp_path: Path) -> None:
     docs = template(tmp_path, {"terway": {"image": {
         "repository": "registry.example.com/net/terway", "tag": "v0.2.0"}}})
     check_image(docs, "registry.example.com/net/terway:v0.2.0")
@@ -218,7 +300,7 @@ def test_rollout_and_pod_values(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("values", "named"), [
     ({"enableDatapathV2": True}, "terway.enableDatapathV2"),
-    ({"enableNetworkPolicy": True}, "terway.enableNetworkPolicy"),
+    ({"enableNetworkPolicy": "false"}, "terway.enableNetworkPolicy"),
     ({"daemonMode": "VPC"}, "terway.daemonMode"),
     ({"accessKey": "LTAI-only"}, "terway.accessSecret"),
     ({"accessSecret": "only-secret"}, "terway.accessKey"),

@@ -1,7 +1,9 @@
 """The production base deploy/kubernetes: renders with kustomize, validates against the schema
 offline, and holds every property docs/deploy.md promises (image, host paths, probes, resources,
 capabilities, update strategy, affinity, the CNI config as upstream writes it, RBAC exactly as
-terwayd's calls need). The Helm chart is compared with this render in test_helm.py."""
+terwayd's calls need, the `policy` container, its Calico CRDs and its read-only role for Calico
+Felix). The Helm chart is compared with this render in test_helm.py; its crds/ file is checked
+here (no helm needed) to be this base's calico-crds.yaml, byte for byte."""
 
 from __future__ import annotations
 
@@ -22,11 +24,16 @@ from terway.daemon.app import LOCK_NAME, DaemonOptions
 from terway.daemon.install import conflist
 from terway.daemon.main import build_parser
 from terway.daemon.metrics import Health
+from terway.policy import datastore
+from terway.policy.main import build_parser as policy_parser
 
 ROOT = Path(__file__).resolve().parents[2]
 KUSTOMIZE_DIR = ROOT / "deploy" / "kubernetes"
+CRDS_FILE = KUSTOMIZE_DIR / "calico-crds.yaml"
+CHART_CRDS_DIR = ROOT / "deploy" / "helm" / "terway-py" / "crds"
 IMAGE = "ghcr.io/terway-py/terway:v0.1.0"
-CLUSTER_KINDS = {"ClusterRole", "ClusterRoleBinding"}
+CLUSTER_KINDS = {"ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition"}
+CONTAINERS = ("install-cni", "terway", "policy")
 
 
 def kubectl() -> str | None:
@@ -93,7 +100,10 @@ def container(name: str, docs: list[dict[str, Any]] | None = None) -> dict[str, 
 # -- the checks, shared with test_helm.py (the chart must pass the same ones) -------------------
 
 def check_image(docs: list[dict[str, Any]], image: str = IMAGE) -> None:
-    for name in ("install-cni", "terway"):
+    """One image for every container (the policy container's Felix is in it, docs/image.md)."""
+    spec = pod_spec(docs)
+    assert tuple(c["name"] for c in spec["initContainers"] + spec["containers"]) == CONTAINERS
+    for name in CONTAINERS:
         c = container(name, docs)
         assert c["image"] == image, (name, c["image"])
         assert c["imagePullPolicy"] == "IfNotPresent", name
@@ -167,6 +177,37 @@ def check_rollout(docs: list[dict[str, Any]]) -> None:
             term["matchExpressions"], term
 
 
+def check_policy_container(docs: list[dict[str, Any]]) -> None:
+    """`terwayd policy` (then Calico Felix, docs/policy.md): eni-config mounted where its
+    --configmap-dir says, probes on the health port it serves on the node's loopback, the node's
+    iptables lock, this node's name, privileged (Felix writes /proc/sys/net and the node's
+    iptables, ipsets and conntrack), and no CPU limit."""
+    c = container("policy", docs)
+    assert c["command"][:2] == ["terwayd", "policy"], c["command"]
+    args = policy_parser().parse_args(c["command"][2:] + c.get("args", []))
+    assert c["securityContext"] == {"privileged": True}
+    assert {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}} \
+        in c["env"]
+    t = container("terway", docs)
+    terwayd = build_parser().parse_args(t["command"][1:] + t.get("args", []))
+    assert args.health_port != terwayd.metrics_port
+    assert args.metrics_port not in (args.health_port, terwayd.metrics_port)
+    for probe, path in (("livenessProbe", "/liveness"), ("readinessProbe", "/readiness")):
+        assert c[probe]["httpGet"] == {"host": "127.0.0.1", "path": path,
+                                       "port": args.health_port}, probe
+    volumes = {v["name"]: v for v in pod_spec(docs)["volumes"]}
+    mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
+    cm = mounts[args.configmap_dir]
+    assert cm.get("readOnly") is True
+    assert volumes[cm["name"]]["configMap"]["name"] == "eni-config"
+    lock = mounts["/run/xtables.lock"]
+    assert volumes[lock["name"]]["hostPath"] == {"path": "/run/xtables.lock",
+                                                 "type": "FileOrCreate"}
+    assert set(mounts) == {args.configmap_dir, "/run/xtables.lock"}, sorted(mounts)
+    assert "cpu" not in c["resources"].get("limits", {}), "no CPU limit (as terwayd)"
+    assert c["resources"]["requests"]["memory"] and c["resources"]["limits"]["memory"]
+
+
 def check_daemonset(docs: list[dict[str, Any]], image: str = IMAGE) -> None:
     check_image(docs, image)
     check_probes(docs)
@@ -174,6 +215,7 @@ def check_daemonset(docs: list[dict[str, Any]], image: str = IMAGE) -> None:
     check_var_run(docs)
     check_device_plugins(docs)
     check_rollout(docs)
+    check_policy_container(docs)
 
 
 # -- the base -------------------------------------------------------------------------------------
@@ -195,7 +237,8 @@ def test_daemonset_matches_upstream_shape() -> None:
     assert spec["priorityClassName"] == "system-node-critical"
     assert spec["serviceAccountName"] == "terway"
     assert [c["name"] for c in spec["initContainers"]] == ["install-cni"]
-    assert [c["name"] for c in spec["containers"]] == ["terway"]
+    # in this order: emulator/cluster/cluster.py patches containers/1 as the policy container
+    assert [c["name"] for c in spec["containers"]] == ["terway", "policy"]
 
 
 def test_daemonset_properties() -> None:
@@ -212,7 +255,7 @@ def test_image_is_registry_qualified_versioned_and_retargetable() -> None:
 
 
 @pytest.mark.kube
-def test_kustomize_overlay_retargets_both_containers(tmp_path: Path) -> None:
+def test_kustomize_overlay_retargets_every_container(tmp_path: Path) -> None:
     """The kustomize `images:` entry works as docs/deploy.md says (needs kubectl)."""
     (tmp_path / "kustomization.yaml").write_text(yaml.safe_dump({
         "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
@@ -263,6 +306,18 @@ def test_every_path_terwayd_uses_is_a_host_mount() -> None:
     init_mounts = {m["mountPath"]: volumes[m["name"]] for m in init["volumeMounts"]}
     assert init_mounts[cmd[cmd.index("--bin-dir") + 1]]["hostPath"]["path"] == "/opt/cni/bin"
     assert init_mounts[cmd[cmd.index("--conf-dir") + 1]]["hostPath"]["path"] == "/etc/cni/net.d"
+
+
+def test_policy_container_runs_terwayd_policy_with_eni_config() -> None:
+    c = container("policy")
+    assert c["command"] == ["terwayd", "policy", "--configmap-dir", "/etc/eni"]
+    assert c["image"] == container("terway")["image"]
+    # the same eni-config volume as terwayd's: disable_network_policy is read from it
+    (policy_cm,) = [m for m in c["volumeMounts"] if m["mountPath"] == "/etc/eni"]
+    (terway_cm,) = [m for m in container("terway")["volumeMounts"] if m["mountPath"] == "/etc/eni"]
+    assert policy_cm["name"] == terway_cm["name"]
+    assert c["resources"] == {"requests": {"cpu": "50m", "memory": "64Mi"},
+                              "limits": {"memory": "512Mi"}}
 
 
 def test_resources_follow_the_measured_rss() -> None:
@@ -323,8 +378,35 @@ CALLS = {
 }
 
 
+# The ClusterRole of the `policy` container: Calico Felix's calls, not k8s.py's (checked apart,
+# check_policy_rbac). Felix's Kubernetes datastore lists and watches these besides the Calico
+# CRDs (calico-crds.yaml): the policies, what they select (pods, namespaces; service accounts
+# become Calico profiles), nodes, services and endpoint slices.
+POLICY_ROLE = "terway-policy"
+READ_VERBS = {"get", "list", "watch"}
+FELIX_READS = {("", "pods"), ("", "namespaces"), ("", "serviceaccounts"), ("", "nodes"),
+               ("", "services"), ("discovery.k8s.io", "endpointslices"),
+               ("networking.k8s.io", "networkpolicies")}
+# terway/policy/datastore.py's CustomObjectsApi calls and the verb each needs
+POLICY_CALLS = {"get_cluster_custom_object": "get", "create_cluster_custom_object": "create"}
+
+
+def crd_resources(text: str | None = None) -> dict[tuple[str, str], str]:
+    """(group, plural) -> scope of each CRD in calico-crds.yaml."""
+    docs = [d for d in yaml.safe_load_all(text if text is not None else CRDS_FILE.read_text())
+            if d]
+    assert {d["kind"] for d in docs} == {"CustomResourceDefinition"}
+    out = {(d["spec"]["group"], d["spec"]["names"]["plural"]): d["spec"]["scope"] for d in docs}
+    assert len(out) == len(docs), "a CRD defined twice"
+    for d in docs:
+        assert d["metadata"]["name"] == "{}.{}".format(d["spec"]["names"]["plural"],
+                                                       d["spec"]["group"])
+    return out
+
+
 def granted(docs: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
-    """(resource, verb, scope) bound to ServiceAccount kube-system/terway."""
+    """(resource, verb, scope) bound to ServiceAccount kube-system/terway by terwayd's roles
+    (every binding but terway-policy's, which check_policy_rbac covers)."""
     roles = {(d["kind"], d["metadata"]["name"]): d for d in docs
              if d["kind"] in ("Role", "ClusterRole")}
     out: set[tuple[str, str, str]] = set()
@@ -333,12 +415,57 @@ def granted(docs: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
             continue
         assert b["subjects"] == [{"kind": "ServiceAccount", "name": "terway",
                                   "namespace": "kube-system"}]
+        if b["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                            "name": POLICY_ROLE}:
+            continue
         role = roles[(b["roleRef"]["kind"], b["roleRef"]["name"])]
         scope = "cluster" if b["kind"] == "ClusterRoleBinding" else b["metadata"]["namespace"]
         for rule in role["rules"]:
             assert rule["apiGroups"] == [""], rule
             out |= {(r, v, scope) for r in rule["resources"] for v in rule["verbs"]}
     return out
+
+
+def policy_grants(docs: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
+    """(apiGroup, resource, verb) of ClusterRole terway-policy, bound cluster-wide to
+    ServiceAccount kube-system/terway by the ClusterRoleBinding of the same name."""
+    (role,) = [d for d in by_kind("ClusterRole", docs) if d["metadata"]["name"] == POLICY_ROLE]
+    (binding,) = [d for d in by_kind("ClusterRoleBinding", docs)
+                  if d["roleRef"]["name"] == POLICY_ROLE]
+    assert binding["metadata"]["name"] == POLICY_ROLE
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io",
+                                  "kind": "ClusterRole", "name": POLICY_ROLE}
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "terway",
+                                    "namespace": "kube-system"}]
+    out: set[tuple[str, str, str]] = set()
+    for rule in role["rules"]:
+        assert set(rule) == {"apiGroups", "resources", "verbs"}, \
+            f"{rule}: no resourceNames, nonResourceURLs or aggregation"
+        out |= {(g, r, v) for g in rule["apiGroups"] for r in rule["resources"]
+                for v in rule["verbs"]}
+    return out
+
+
+def check_policy_rbac(docs: list[dict[str, Any]]) -> None:
+    """terway-policy is read-only (get, list, watch: Felix lists and watches everything it
+    reads) but for `create` on exactly the objects terway/policy/datastore.py creates when
+    missing (ClusterInformation/default and Tier/default, cluster-scoped); it reads every CRD
+    of calico-crds.yaml and Felix's Kubernetes kinds, nothing else."""
+    grants = policy_grants(docs)
+    crds = crd_resources()
+    writes = {(g, r, v) for g, r, v in grants if v not in READ_VERBS}
+    created = {(datastore.GROUP, plural) for plural, _, _ in datastore.OBJECTS}
+    assert created == {("crd.projectcalico.org", "clusterinformations"),
+                       ("crd.projectcalico.org", "tiers")}
+    assert writes == {(g, r, "create") for g, r in created}, f"writes: {sorted(writes)}"
+    assert all(crds[key] == "Cluster" for key in created), "created with *_cluster_custom_object"
+    reads = {(g, r) for g, r, v in grants if v in READ_VERBS}
+    for g, r in sorted(reads):
+        assert {v for gg, rr, v in grants if (gg, rr) == (g, r)} >= READ_VERBS, \
+            f"{g}/{r}: Felix lists and watches what it reads"
+    assert set(crds) <= reads, f"CRDs Felix cannot read: {sorted(set(crds) - reads)}"
+    expected = set(crds) | FELIX_READS
+    assert reads == expected, f"reads differ: {sorted(reads ^ expected)}"
 
 
 def check_rbac(docs: list[dict[str, Any]]) -> None:
@@ -348,6 +475,7 @@ def check_rbac(docs: list[dict[str, Any]]) -> None:
     assert (sa["metadata"]["name"], sa["metadata"]["namespace"]) == ("terway", "kube-system")
     assert pod_spec(docs)["serviceAccountName"] == "terway"
     assert granted(docs) == set(CALLS.values())
+    check_policy_rbac(docs)
 
 
 def test_rbac_grants_exactly_what_terwayd_calls() -> None:
@@ -356,3 +484,36 @@ def test_rbac_grants_exactly_what_terwayd_calls() -> None:
     assert used == set(CALLS), f"k8s.py calls changed: {sorted(used ^ set(CALLS))}: " \
                                "update CALLS and deploy/kubernetes/rbac.yaml"
     check_rbac(rendered())
+
+
+def test_policy_rbac_grants_what_terwayd_policy_calls() -> None:
+    """terwayd policy's own calls (terway/policy/*.py) are datastore.py's get/create of cluster
+    custom objects and a Node event through KubeApi (k8s.py's create_namespaced_event, granted
+    by terway-pod-reader); Felix's are the reads check_policy_rbac pins."""
+    used: set[str] = set()
+    for f in sorted((ROOT / "terway" / "policy").glob("*.py")):
+        used |= set(re.findall(r"\.(\w+_custom_objects?)\(", f.read_text()))
+    assert used == set(POLICY_CALLS), f"terway/policy calls changed: {sorted(used)}: update " \
+                                      "POLICY_CALLS and the terway-policy ClusterRole"
+    grants = policy_grants(rendered())
+    for plural, _, _ in datastore.OBJECTS:
+        for verb in POLICY_CALLS.values():
+            assert (datastore.GROUP, plural, verb) in grants, (plural, verb)
+    assert ("events", "create", "cluster") in granted(rendered())   # record_node_event
+    check_policy_rbac(rendered())
+
+
+def test_calico_crds_are_in_the_base_and_the_chart() -> None:
+    """calico-crds.yaml is a resource of the base, and the chart's crds/ (which Helm installs
+    before its templates) holds the same file byte for byte: one source, copied. Fix a
+    difference with  cp deploy/kubernetes/calico-crds.yaml deploy/helm/terway-py/crds/"""
+    k = yaml.safe_load((KUSTOMIZE_DIR / "kustomization.yaml").read_text())
+    assert CRDS_FILE.name in k["resources"]
+    crds = crd_resources()
+    assert {g for g, _ in crds} == {"crd.projectcalico.org", "policy.networking.k8s.io"}
+    assert {(d["spec"]["group"], d["spec"]["names"]["plural"])
+            for d in by_kind("CustomResourceDefinition")} == set(crds)
+    assert sorted(p.name for p in CHART_CRDS_DIR.iterdir()) == [CRDS_FILE.name]
+    chart_file = CHART_CRDS_DIR / CRDS_FILE.name
+    assert chart_file.read_bytes() == CRDS_FILE.read_bytes(), \
+        "deploy/helm/terway-py/crds/calico-crds.yaml differs from deploy/kubernetes/: copy it"

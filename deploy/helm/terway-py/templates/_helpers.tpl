@@ -1,4 +1,5 @@
-{{/* The image of both containers: terway.image.repository:tag (tag defaults to appVersion). */}}
+{{/* The image of every container (install-cni, terway, policy): terway.image.repository:tag
+(tag defaults to appVersion). */}}
 {{- define "terway-py.image" -}}
 {{ .Values.terway.image.repository }}:{{ .Values.terway.image.tag | default .Chart.AppVersion }}
 {{- end -}}
@@ -14,8 +15,8 @@
 {{- if $t.enableDatapathV2 -}}
 {{- fail "terway.enableDatapathV2: upstream's eBPF datapath (datapathv2) is not implemented by terway-py; use enableIPvlan or the default veth datapath" -}}
 {{- end -}}
-{{- if $t.enableNetworkPolicy -}}
-{{- fail "terway.enableNetworkPolicy: terway-py ships no NetworkPolicy agent (upstream's policy container); policies would not be enforced" -}}
+{{- if not (kindIs "bool" $t.enableNetworkPolicy) -}}
+{{- fail (printf "terway.enableNetworkPolicy: true or false unquoted, not the %s %q (a non-empty string would turn NetworkPolicy on)" (kindOf $t.enableNetworkPolicy) (toString $t.enableNetworkPolicy)) -}}
 {{- end -}}
 {{- if not (has $t.daemonMode (list "ENIMultiIP" "ENIOnly")) -}}
 {{- fail (printf "terway.daemonMode: %q is not ENIMultiIP or ENIOnly" $t.daemonMode) -}}
