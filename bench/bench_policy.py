@@ -5,7 +5,8 @@
   deleted until it is refused again (p50/p99), with ``-n`` pods and ``-p`` policies in the
   cluster;
 - pod-to-pod TCP throughput and request/response round trip across nodes with those policies
-  (the server pod selected by them) against the same pods with none, measured in one run;
+  (the server pod selected by them) against the same pods with none, before the policies are
+  created and after they are deleted, in one run;
 - Felix's CPU seconds and RSS per node.
 
     python -m bench.bench_policy [-n 100] [-p 50]
@@ -229,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
             wait_running(cluster, f"load{i}", args.n // NAMESPACES)
         ip = pod_ip(cluster, "perf", "server")
         cpu0 = sum(c for c, _ in felix_usage())
+        perf(cluster, ip)                                # warm-up: caches, ARP, conntrack
         none = perf(cluster, ip)
         for p in policies(args.p):
             apply(cluster, p)
@@ -236,17 +238,24 @@ def main(argv: list[str] | None = None) -> int:
         some = perf(cluster, ip)
         created, deleted = enforce_times(cluster, ip, args.rounds)
         usage = felix_usage()
+        for p in policies(args.p):
+            cluster.kubectl("-n", p["metadata"]["namespace"], "delete", "networkpolicy",
+                            p["metadata"]["name"])
+        time.sleep(10)
+        none2 = perf(cluster, ip)                        # the reference again, afterwards
         print(f"{nodes} nodes, {args.n + 2} pods, {args.p} policies (Calico Felix)")
         print(f"policy created -> enforced: p50 {pct(created, 0.5):.2f} s  "
               f"p99 {pct(created, 0.99):.2f} s  ({len(created)} samples)")
         print(f"policy deleted -> traffic back: p50 {pct(deleted, 0.5):.2f} s  "
               f"p99 {pct(deleted, 0.99):.2f} s  ({len(deleted)} samples)")
         print(f"pod-to-pod TCP stream: {some['mib_s']:.0f} MiB/s with policies vs "
-              f"{none['mib_s']:.0f} MiB/s without (x{some['mib_s'] / none['mib_s']:.2f})")
+              f"{none['mib_s']:.0f} before / {none2['mib_s']:.0f} after without "
+              f"(x{some['mib_s'] / none['mib_s']:.2f} / x{some['mib_s'] / none2['mib_s']:.2f})")
         for q in (0.5, 0.99):
-            a, b = pct(some["rtts"], q), pct(none["rtts"], q)
-            print(f"pod-to-pod round trip p{round(q * 100)}: {a * 1e6:.0f} us vs "
-                  f"{b * 1e6:.0f} us (x{a / b:.2f})")
+            a, b, c = (pct(r["rtts"], q) for r in (some, none, none2))
+            print(f"pod-to-pod round trip p{round(q * 100)}: {a * 1e6:.0f} us with policies vs "
+                  f"{b * 1e6:.0f} before / {c * 1e6:.0f} after without "
+                  f"(x{a / b:.2f} / x{a / c:.2f})")
         print("Felix per node: " + ", ".join(f"{rss:.0f} MiB RSS" for _, rss in usage)
               + f"; CPU over the measurements {sum(c for c, _ in usage) - cpu0:.1f} s in all")
     finally:
