@@ -212,6 +212,12 @@ def cmd_fault_add(args: argparse.Namespace) -> int:
         rule = json.loads(text)
     except ValueError as err:
         raise UsageError(f"fault rule is not valid JSON: {err}") from None
+    from emulator.faults import FaultRuleError, build_rules  # the server's own check, sooner
+
+    try:
+        build_rules(rule)
+    except FaultRuleError as err:
+        raise UsageError(f"fault rule: {err}") from None
     _print(control(args.endpoint, "POST", "faults", rule))
     return 0
 

@@ -5,6 +5,11 @@ endpoint, world files and scenarios can pass them through unchanged; they can be
 removed while the emulator runs. Every random draw comes from one generator seeded by ``seed``,
 so the same seed and the same sequence of ``decide`` calls give the same decisions.
 
+``build_rule`` is the one place a rule dict is checked and parsed (into a ``FaultRule``); every
+front end goes through it (``build_rules`` for one rule or a list): the control endpoint, the
+CLI, world and scenario files and ``FaultEngine.add_rule(s)``. A bad or unknown field raises
+``FaultRuleError("<where>.<field>: <why>")``.
+
 Rule dicts (``action`` is an exact action name or ``"*"``; ``product`` optional):
 
 - ``{"kind": "latency", "action": "*", "distribution": "constant", "value": 0.05}``;
@@ -26,6 +31,7 @@ Rule dicts (``action`` is an exact action name or ``"*"``; ``product`` optional)
 
 from __future__ import annotations
 
+import difflib
 import math
 import random
 import threading
@@ -38,9 +44,18 @@ from emulator.model.errors import ApiError
 
 THROTTLE_CODE = codes.THROTTLING_USER.code
 THROTTLE_MESSAGE = codes.THROTTLING_USER.template
+KINDS = ("latency", "error", "throttle")
+PRODUCTS = ("ecs", "vpc")
 _DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
     "constant": ("value",), "uniform": ("low", "high"), "normal": ("mean", "stddev"),
     "lognormal": ("mu", "sigma"), "exponential": ("mean",),
+}
+_COMMON_FIELDS = ("kind", "action", "product", "match", "id")
+_ANSWER_FIELDS = ("code", "message", "http_status")
+_KIND_FIELDS: dict[str, tuple[str, ...]] = {
+    "latency": ("distribution",),
+    "error": (*_ANSWER_FIELDS, "probability", "count"),
+    "throttle": ("rate", "burst", *_ANSWER_FIELDS),
 }
 
 
@@ -54,16 +69,28 @@ class FaultDecision:
     error: ApiError | None = None
 
 
-@dataclass(slots=True)
-class _Rule:
-    rule_id: str
+@dataclass(frozen=True, slots=True)
+class FaultRule:
+    """One rule, checked and parsed: what ``build_rule`` makes of a rule dict.
+
+    ``spec`` is the dict as given (``FaultEngine.rules()`` shows it); every other field is read
+    from it once, here, and nothing reads the dict again."""
+
     kind: str
-    action: str
-    product: str
-    spec: dict[str, Any]
-    match: dict[str, str] = field(default_factory=dict)
-    remaining: int | None = None                   # error rules with a count
-    buckets: dict[str, tuple[float, float]] = field(default_factory=dict)  # action → (tokens, t)
+    spec: Mapping[str, Any]
+    action: str = "*"
+    product: str = ""                               # "" = both products
+    match: Mapping[str, str] = field(default_factory=dict)
+    rule_id: str = ""                               # spec["id"], if given
+    distribution: str = ""                          # latency
+    args: tuple[float, ...] = ()                    # latency: _DISTRIBUTIONS[distribution]
+    code: str = ""                                  # error (required) / throttle (optional)
+    message: str | None = None
+    http_status: int | None = None
+    probability: float | None = None                # error: exactly one of probability/count
+    count: int | None = None
+    rate: float = 0.0                               # throttle
+    burst: float = 1.0
 
     def applies(self, product: str, action: str, params: Mapping[str, str]) -> bool:
         if self.product and product and self.product != product.lower():
@@ -71,6 +98,55 @@ class _Rule:
         if self.action not in ("*", action):
             return False
         return all(params.get(k) == v for k, v in self.match.items())
+
+    def answer(self) -> ApiError:
+        """The error this rule answers; what it leaves out comes from the codes table."""
+        return codes.injected(self.code or THROTTLE_CODE, self.message, self.http_status)
+
+
+# -- the one builder: a rule dict (control endpoint, CLI, world file, scenario, Python) → rule ----
+def build_rule(spec: Any, where: str = "rule") -> FaultRule:
+    """Check ``spec`` and parse it into a ``FaultRule``; raise FaultRuleError naming the field
+    (``<where>.<field>: why``) for the first thing wrong with it."""
+    if not isinstance(spec, Mapping):
+        raise FaultRuleError(f"{where}: must be a mapping")
+    kind = spec.get("kind")
+    if kind not in _KIND_FIELDS:
+        raise FaultRuleError(f"{where}.kind: {kind!r} is not one of {', '.join(KINDS)}")
+    action = spec.get("action", "*")
+    if not isinstance(action, str) or not action:
+        raise FaultRuleError(f"{where}.action: must be an action name or '*'")
+    product = spec.get("product", "")
+    if not isinstance(product, str) or product.lower() not in ("", *PRODUCTS):
+        raise FaultRuleError(f"{where}.product: {product!r} is not one of {', '.join(PRODUCTS)}")
+    match = spec.get("match", {})
+    if not isinstance(match, Mapping) or not all(isinstance(k, str) for k in match):
+        raise FaultRuleError(f"{where}.match: must map parameter names to values")
+    rule_id = spec.get("id") or ""
+    if isinstance(rule_id, bool) or not isinstance(rule_id, str | int):
+        raise FaultRuleError(f"{where}.id: must be a string, got {rule_id!r}")
+    common: dict[str, Any] = {
+        "kind": kind, "spec": dict(spec), "action": action, "product": product.lower(),
+        "match": {str(k): str(v) for k, v in match.items()}, "rule_id": str(rule_id or "")}
+    fields = _BUILDERS[kind](spec, where)
+    _refuse_unknown(spec, where, kind, str(fields.get("distribution", "")))
+    return FaultRule(**common, **fields)
+
+
+def validate_rule(spec: Any, where: str = "rule") -> None:
+    """Raise FaultRuleError (naming the field under ``where``) unless ``spec`` is a usable rule."""
+    build_rule(spec, where)
+
+
+def build_rules(body: Any, where: str = "faults") -> list[FaultRule]:
+    """One rule dict or a list of them (what ``POST /_emulator/faults`` and ``terway-emulator
+    fault add`` take, and a world's or scenario's ``faults``), all checked before any is used:
+    a single rule is named ``rule``, the i-th of a list ``<where>[i]``."""
+    if isinstance(body, list):
+        return [build_rule(spec, f"{where}[{i}]") for i, spec in enumerate(body)]
+    if not isinstance(body, Mapping) or not body:
+        raise FaultRuleError("fault rule must be a non-empty JSON object (or a list of them)")
+    return [build_rule(body)]
 
 
 def _number(spec: Mapping[str, Any], key: str, where: str, *, minimum: float = 0.0,
@@ -86,63 +162,94 @@ def _number(spec: Mapping[str, Any], key: str, where: str, *, minimum: float = 0
     return float(value)
 
 
-def _check_latency(spec: Mapping[str, Any], where: str) -> None:
+def _latency(spec: Mapping[str, Any], where: str) -> dict[str, Any]:
     dist = spec.get("distribution")
     if dist not in _DISTRIBUTIONS:
         raise FaultRuleError(f"{where}.distribution: {dist!r} is not one of "
                              f"{', '.join(_DISTRIBUTIONS)}")
+    args = []
     for key in _DISTRIBUTIONS[dist]:
         minimum = -math.inf if key in ("mean", "mu") and dist in ("normal", "lognormal") else 0.0
-        _number(spec, key, where, minimum=minimum)
-    if dist == "uniform" and spec["high"] < spec["low"]:
+        args.append(_number(spec, key, where, minimum=minimum))
+    if dist == "uniform" and args[1] < args[0]:
         raise FaultRuleError(f"{where}.high: must be >= low")
-    if dist == "exponential" and spec["mean"] == 0:
+    if dist == "exponential" and args[0] == 0:
         raise FaultRuleError(f"{where}.mean: must be > 0")
+    return {"distribution": dist, "args": tuple(args)}
 
 
-def _check_error(spec: Mapping[str, Any], where: str) -> None:
+def _answer(spec: Mapping[str, Any], where: str, *, code_required: bool) -> dict[str, Any]:
     code = spec.get("code")
-    if not isinstance(code, str) or not code:
+    if code_required and not code:
         raise FaultRuleError(f"{where}.code: required (an API error code)")
+    if code is not None and (not isinstance(code, str) or not code):
+        raise FaultRuleError(f"{where}.code: must be an API error code, got {code!r}")
+    message = spec.get("message")
+    if message is not None and not isinstance(message, str):
+        raise FaultRuleError(f"{where}.message: must be a string, got {message!r}")
+    return {"code": code or "", "message": message}
+
+
+def _status(spec: Mapping[str, Any], where: str) -> int | None:
+    status = spec.get("http_status")
+    if status is None:
+        return None
+    if isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599:
+        raise FaultRuleError(f"{where}.http_status: must be 400-599, got {status!r}")
+    return status
+
+
+def _error(spec: Mapping[str, Any], where: str) -> dict[str, Any]:
+    fields = _answer(spec, where, code_required=True)
     has_p, has_n = "probability" in spec, "count" in spec
     if has_p == has_n:
         raise FaultRuleError(f"{where}: give exactly one of probability or count")
-    if has_p and _number(spec, "probability", where) > 1:
-        raise FaultRuleError(f"{where}.probability: must be within [0, 1]")
-    if has_n and (not isinstance(spec["count"], int) or isinstance(spec["count"], bool)
-                  or spec["count"] < 1):
-        raise FaultRuleError(f"{where}.count: must be an integer >= 1")
-    status = spec.get("http_status", 400)
-    if not isinstance(status, int) or not 400 <= status <= 599:
-        raise FaultRuleError(f"{where}.http_status: must be 400-599, got {status!r}")
+    if has_p:
+        fields["probability"] = _number(spec, "probability", where)
+        if fields["probability"] > 1:
+            raise FaultRuleError(f"{where}.probability: must be within [0, 1]")
+    else:
+        count = spec["count"]
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            raise FaultRuleError(f"{where}.count: must be an integer >= 1")
+        fields["count"] = count
+    fields["http_status"] = _status(spec, where)
+    return fields
 
 
-def _check_throttle(spec: Mapping[str, Any], where: str) -> None:
-    _number(spec, "rate", where, allow_equal=False)
+def _throttle(spec: Mapping[str, Any], where: str) -> dict[str, Any]:
+    rate = _number(spec, "rate", where, allow_equal=False)
     burst = _number(spec, "burst", where, minimum=1.0) if "burst" in spec else 1.0
-    if burst < 1:
-        raise FaultRuleError(f"{where}.burst: must be >= 1")
+    fields = _answer(spec, where, code_required=False)
+    return {**fields, "rate": rate, "burst": burst, "http_status": _status(spec, where)}
 
 
-_CHECKS: dict[str, Callable[[Mapping[str, Any], str], None]] = {
-    "latency": _check_latency, "error": _check_error, "throttle": _check_throttle,
+_BUILDERS: dict[str, Callable[[Mapping[str, Any], str], dict[str, Any]]] = {
+    "latency": _latency, "error": _error, "throttle": _throttle,
 }
 
 
-def validate_rule(spec: Mapping[str, Any], where: str = "rule") -> None:
-    """Raise FaultRuleError (naming the field under ``where``) unless ``spec`` is a usable rule."""
-    if not isinstance(spec, Mapping):
-        raise FaultRuleError(f"{where}: must be a mapping")
-    kind = spec.get("kind")
-    if kind not in _CHECKS:
-        raise FaultRuleError(f"{where}.kind: {kind!r} is not one of latency, error, throttle")
-    action = spec.get("action", "*")
-    if not isinstance(action, str) or not action:
-        raise FaultRuleError(f"{where}.action: must be an action name or '*'")
-    match = spec.get("match", {})
-    if not isinstance(match, Mapping) or not all(isinstance(k, str) for k in match):
-        raise FaultRuleError(f"{where}.match: must map parameter names to values")
-    _CHECKS[kind](spec, where)
+def _refuse_unknown(spec: Mapping[str, Any], where: str, kind: str, distribution: str) -> None:
+    """A field this kind of rule does not read is a mistake (a typo would be ignored silently)."""
+    known = (*_COMMON_FIELDS, *_KIND_FIELDS[kind], *_DISTRIBUTIONS.get(distribution, ()))
+    for key in spec:
+        if key in known:
+            continue
+        close = difflib.get_close_matches(str(key), known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        article = "an" if kind == "error" else "a"
+        raise FaultRuleError(f"{where}.{key}: not a field of {article} {kind} rule{hint}; "
+                             f"known: {', '.join(known)}")
+
+
+@dataclass(slots=True)
+class _Active:
+    """A rule in an engine: the parsed rule and what changes as calls come."""
+
+    rule_id: str
+    rule: FaultRule
+    remaining: int | None = None                   # error rules with a count
+    buckets: dict[str, tuple[float, float]] = field(default_factory=dict)  # action → (tokens, t)
 
 
 class FaultEngine:
@@ -150,7 +257,7 @@ class FaultEngine:
 
     def __init__(self, seed: int = 0) -> None:
         self._lock = threading.Lock()
-        self._rules: list[_Rule] = []
+        self._rules: list[_Active] = []
         self._next_id = 0
         self.reseed(seed)
 
@@ -159,26 +266,32 @@ class FaultEngine:
             self.seed = seed
             self._rng = random.Random(f"faults:{seed}")
 
-    def add_rule(self, spec: Mapping[str, Any], rule_id: str | None = None) -> str:
-        """Validate and add one rule; returns its id (``spec["id"]`` or ``r1``, ``r2``…)."""
-        validate_rule(spec)
+    def add_rule(self, spec: Mapping[str, Any] | FaultRule, rule_id: str | None = None) -> str:
+        """Check and add one rule (a dict, or a ``FaultRule`` from ``build_rule``); returns its id
+        (``rule_id``, else ``spec["id"]``, else ``r1``, ``r2``…)."""
+        rule = spec if isinstance(spec, FaultRule) else build_rule(spec)
         with self._lock:
-            self._next_id += 1
-            rid = rule_id or str(spec.get("id") or f"r{self._next_id}")
-            if any(r.rule_id == rid for r in self._rules):
-                raise FaultRuleError(f"rule.id: {rid!r} already exists")
-            self._rules.append(_Rule(
-                rule_id=rid, kind=spec["kind"], action=spec.get("action", "*"),
-                product=str(spec.get("product", "")).lower(), spec=dict(spec),
-                match={str(k): str(v) for k, v in spec.get("match", {}).items()},
-                remaining=spec.get("count") if spec["kind"] == "error" else None))
-            return rid
+            return self._add(rule, rule_id)
 
-    def add_rules(self, specs: list[Mapping[str, Any]]) -> list[str]:
-        """All or nothing: every rule is validated before any is added."""
-        for i, spec in enumerate(specs):
-            validate_rule(spec, f"faults[{i}]")
-        return [self.add_rule(spec) for spec in specs]
+    def add_rules(self, specs: Any) -> list[str]:
+        """All or nothing: every rule is checked (``build_rules``: one rule or a list) before any
+        is added, and a clashing id adds none of them."""
+        rules = build_rules(list(specs) if isinstance(specs, tuple) else specs)
+        with self._lock:
+            before, next_id = list(self._rules), self._next_id
+            try:
+                return [self._add(rule) for rule in rules]
+            except FaultRuleError:
+                self._rules, self._next_id = before, next_id
+                raise
+
+    def _add(self, rule: FaultRule, rule_id: str | None = None) -> str:
+        self._next_id += 1
+        rid = rule_id or rule.rule_id or f"r{self._next_id}"
+        if any(r.rule_id == rid for r in self._rules):
+            raise FaultRuleError(f"rule.id: {rid!r} already exists")
+        self._rules.append(_Active(rid, rule, remaining=rule.count))
+        return rid
 
     def remove_rule(self, rule_id: str) -> bool:
         with self._lock:
@@ -197,7 +310,7 @@ class FaultEngine:
 
     def rules(self) -> list[dict[str, Any]]:
         with self._lock:
-            return [{**r.spec, "id": r.rule_id,
+            return [{**r.rule.spec, "id": r.rule_id,
                      **({"remaining": r.remaining} if r.remaining is not None else {})}
                     for r in self._rules]
 
@@ -205,64 +318,60 @@ class FaultEngine:
                product: str = "") -> FaultDecision:
         """The latency of this call and the error to answer instead of running it (or None)."""
         with self._lock:
-            matching = [r for r in self._rules if r.applies(product, action, params)]
+            matching = [r for r in self._rules if r.rule.applies(product, action, params)]
             latency = self._latency(matching, action)
             error = self._throttle(matching, action, now) or self._error(matching)
             self._rules = [r for r in self._rules if r.remaining != 0]
             return FaultDecision(latency, error)
 
-    def _latency(self, rules: list[_Rule], action: str) -> float:
-        chosen: _Rule | None = None
-        for rule in rules:
+    def _latency(self, rules: list[_Active], action: str) -> float:
+        chosen: FaultRule | None = None
+        for active in rules:
+            rule = active.rule
             if rule.kind != "latency":
                 continue
             if chosen is None or rule.action == action or chosen.action == "*":
                 chosen = rule
-        return self._draw(chosen.spec) if chosen else 0.0
+        return self._draw(chosen) if chosen else 0.0
 
-    def _draw(self, spec: Mapping[str, Any]) -> float:
-        rng, dist = self._rng, spec["distribution"]
+    def _draw(self, rule: FaultRule) -> float:
+        rng, dist, args = self._rng, rule.distribution, rule.args
         if dist == "constant":
-            value = float(spec["value"])
+            value = args[0]
         elif dist == "uniform":
-            value = rng.uniform(spec["low"], spec["high"])
+            value = rng.uniform(*args)
         elif dist == "normal":
-            value = rng.gauss(spec["mean"], spec["stddev"])
+            value = rng.gauss(*args)
         elif dist == "lognormal":
-            value = rng.lognormvariate(spec["mu"], spec["sigma"])
+            value = rng.lognormvariate(*args)
         else:
-            value = rng.expovariate(1.0 / spec["mean"])
+            value = rng.expovariate(1.0 / args[0])
         return max(0.0, value)
 
-    def _throttle(self, rules: list[_Rule], action: str, now: float) -> ApiError | None:
-        for rule in rules:
+    def _throttle(self, rules: list[_Active], action: str, now: float) -> ApiError | None:
+        for active in rules:
+            rule = active.rule
             if rule.kind != "throttle":
                 continue
-            rate, burst = float(rule.spec["rate"]), float(rule.spec.get("burst", 1))
-            tokens, last = rule.buckets.get(action, (burst, now))
+            rate, burst = rule.rate, rule.burst
+            tokens, last = active.buckets.get(action, (burst, now))
             tokens = min(burst, tokens + max(0.0, now - last) * rate)
             if tokens < 1.0:
-                rule.buckets[action] = (tokens, now)
-                return _rule_error(rule.spec, THROTTLE_CODE)
-            rule.buckets[action] = (tokens - 1.0, now)
+                active.buckets[action] = (tokens, now)
+                return rule.answer()
+            active.buckets[action] = (tokens - 1.0, now)
         return None
 
-    def _error(self, rules: list[_Rule]) -> ApiError | None:
-        for rule in rules:
+    def _error(self, rules: list[_Active]) -> ApiError | None:
+        for active in rules:
+            rule = active.rule
             if rule.kind != "error":
                 continue
-            if rule.remaining is not None:
-                if rule.remaining <= 0:
+            if active.remaining is not None:
+                if active.remaining <= 0:
                     continue
-                rule.remaining -= 1
-            elif self._rng.random() >= float(rule.spec["probability"]):
+                active.remaining -= 1
+            elif self._rng.random() >= (rule.probability or 0.0):
                 continue
-            return _rule_error(rule.spec, rule.spec["code"])
+            return rule.answer()
         return None
-
-
-def _rule_error(spec: Mapping[str, Any], default_code: str) -> ApiError:
-    """The rule's error; what it leaves out comes from the codes table."""
-    status = spec.get("http_status")
-    return codes.injected(str(spec.get("code", default_code)), spec.get("message"),
-                          None if status is None else int(status))

@@ -176,6 +176,11 @@ class Emulator:
     def fault_rules(self) -> list[dict[str, Any]]:
         return list(self.faults.rules())
 
+    def add_faults(self, rules: Any) -> list[str]:
+        """One rule dict or a list of them; all or nothing (``emulator.faults.build_rules``
+        checks every one first; ``FaultRuleError`` names the field)."""
+        return [str(rid) for rid in self.faults.add_rules(rules)]
+
     def add_fault(self, rule: Mapping[str, Any]) -> str:
         """Add a rule (JSON-able dict, see docs/emulator.md); returns its id."""
         return str(self.faults.add_rule(rule))

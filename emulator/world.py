@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from emulator.faults import FaultEngine, FaultRuleError, validate_rule
+from emulator.faults import FaultEngine, FaultRuleError, build_rules
 from emulator.model import CATALOG, ApiError, Cloud
 from emulator.model.regions import REGIONS
 
@@ -111,12 +111,11 @@ def validate_world(spec: Any) -> None:
             raise WorldError(f"cloud.{key}", f"must be a number >= 0, got {value!r}")
     vswitches, sgs = _validate_vpcs(top, region)
     _validate_instances(top, vswitches, sgs)
-    for i, rule in enumerate(_list(top.get("faults"), "faults")):
-        try:
-            validate_rule(rule, f"faults[{i}]")
-        except FaultRuleError as exc:
-            path, _, why = str(exc).partition(": ")
-            raise WorldError(path, why or str(exc)) from None
+    try:
+        build_rules(_list(top.get("faults"), "faults"), "faults")
+    except FaultRuleError as exc:
+        path, _, why = str(exc).partition(": ")
+        raise WorldError(path, why or str(exc)) from None
 
 
 def _validate_vpcs(top: Mapping[str, Any], region: str

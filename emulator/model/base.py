@@ -1,6 +1,7 @@
 """Shared state of the emulated cloud: the lock, the clock, generators, indexes, the event bus.
 
-The operations live in mixins (network.py, compute.py, enis.py, metadata.py) over this state.
+The operations live in sibling mixins over this state (network.py, enis.py, compute.py,
+metadata.py; each derives from ``CloudBase`` only), composed by ``Cloud`` in cloud.py.
 Asynchronous ENI transitions (Attaching → InUse, Detaching → Available) are kept in a heap of due
 times and applied lazily by ``_settle()`` at the start of every call: no threads, and a manual
 clock drives them exactly.
@@ -306,6 +307,14 @@ class CloudBase:
         with self._lock:
             return self._ids.request_id()
 
-    # -- metadata history (implemented in metadata.py) -------------------------------------------
+    # -- what one sibling mixin calls on another --------------------------------------------------
+    # ``Cloud`` composes the mixins side by side (each derives from CloudBase only); a method one
+    # of them calls but another implements is declared here, so each mixin type-checks alone and
+    # the composed class resolves it to the implementation (CloudBase comes last in its MRO).
     def _meta_changed(self, instance_id: str, at: float | None = None) -> None:
+        """Record an instance's metadata change (metadata.py; called by every mixin)."""
+        raise NotImplementedError
+
+    def _drop_eni(self, eni: Eni) -> None:
+        """Forget an ENI and give its addresses back (enis.py; called by compute.py)."""
         raise NotImplementedError

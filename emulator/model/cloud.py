@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from .compute import ComputeOps
+from .enis import EniOps
 from .metadata import MetadataOps
+from .network import NetworkOps
 from .regions import LOCAL_NAMES, REGIONS
 
 
-class Cloud(MetadataOps):
+class Cloud(NetworkOps, EniOps, ComputeOps, MetadataOps):
     """See docs/emulator-model.md for the constructor and every method."""
 
     def regions(self) -> dict[str, tuple[str, ...]]:

@@ -5,15 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from . import codes
+from .base import CloudBase
 from .catalog import CATALOG, InstanceType
-from .enis import EniOps, check_explicit_ips, take_ips
+from .enis import check_explicit_ips, take_ips
 from .events import EventKind
 from .records import AVAILABLE, IN_USE, PRIMARY, RUNNING, Eni, Instance, InstanceView
 
 MAX_AMOUNT = 100
 
 
-class ComputeOps(EniOps):
+class ComputeOps(CloudBase):
     def instance_types(self) -> list[InstanceType]:
         return list(CATALOG.values())
 

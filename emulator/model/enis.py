@@ -9,8 +9,8 @@ import re
 from collections.abc import Mapping, Sequence
 
 from . import codes
+from .base import CloudBase
 from .events import EventKind
-from .network import NetworkOps
 from .records import (
     ATTACHING,
     AVAILABLE,
@@ -59,7 +59,7 @@ def take_ips(vsw: VSwitch, explicit: Sequence[str], count: int, *,
     return [*explicit, *vsw.pool.allocate(count)]
 
 
-class EniOps(NetworkOps):
+class EniOps(CloudBase):
     def create_network_interface(
         self,
         vswitch_id: str,

@@ -11,8 +11,7 @@ import ipaddress
 import json
 from collections import deque
 
-from .base import MetaState
-from .compute import ComputeOps
+from .base import CloudBase, MetaState
 from .records import IN_USE
 
 _ROOT = ("hostname", "instance/", "instance-id", "mac", "network/", "private-ipv4",
@@ -26,7 +25,7 @@ def _listing(entries: tuple[str, ...] | list[str]) -> str:
     return "\n".join(entries)
 
 
-class MetadataOps(ComputeOps):
+class MetadataOps(CloudBase):
     def _meta_state(self, instance_id: str) -> MetaState:
         inst = self._instances.get(instance_id)
         if inst is None:

@@ -104,11 +104,8 @@ def _faults_list(emu: Emulator, req: WireRequest, arg: str) -> Any:
 
 
 def _faults_add(emu: Emulator, req: WireRequest, arg: str) -> Any:
-    body = _json_body(req)
-    rules = body if isinstance(body, list) else [body]
-    if not all(isinstance(r, dict) and r for r in rules):
-        raise ControlError("fault rule must be a non-empty JSON object (or a list of them)")
-    return {"ids": [emu.add_fault(rule) for rule in rules]}
+    """One rule or a list, all checked (``emulator.faults.build_rules``) before any is added."""
+    return {"ids": emu.add_faults(_json_body(req))}
 
 
 def _faults_delete(emu: Emulator, req: WireRequest, arg: str) -> Any:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
-from emulator.faults import FaultEngine, FaultRuleError
+from emulator.faults import FaultEngine, FaultRuleError, build_rule, build_rules
 
 ASSIGN = "AssignPrivateIpAddresses"
 
@@ -136,3 +137,85 @@ def test_add_rules_is_all_or_nothing() -> None:
     with pytest.raises(FaultRuleError, match=r"faults\[1\]\.rate"):
         engine.add_rules([{"kind": "throttle", "rate": 1}, {"kind": "throttle", "rate": -1}])
     assert engine.rules() == []
+
+
+# -- the one builder (build_rule / build_rules): every front end's rules go through it ----------
+@pytest.mark.parametrize(("rule", "message"), [
+    ({"kind": "throttle", "rate": 1, "burts": 5}, "rule.burts: not a field of a throttle rule "
+                                                  "(did you mean 'burst'?)"),
+    ({"kind": "error", "code": "X", "count": 1, "http_staus": 500}, "rule.http_staus: not a "
+                                                                    "field of an error rule"),
+    ({"kind": "latency", "distribution": "constant", "value": 1, "low": 0}, "rule.low: not a "
+                                                                             "field"),
+    ({"kind": "latency", "distribution": "constant", "value": 1, "code": "X"}, "rule.code: not"),
+    ({"kind": "throttle", "rate": 1, "product": "ec2"}, "rule.product: 'ec2' is not one of"),
+    ({"kind": "throttle", "rate": 1, "http_status": "500"}, "rule.http_status: must be 400-599"),
+    ({"kind": "throttle", "rate": 1, "code": ""}, "rule.code: must be an API error code"),
+    ({"kind": "error", "code": "X", "count": 1, "message": 5}, "rule.message: must be a string"),
+    ({"kind": "error", "code": "X", "count": 1, "id": ["a"]}, "rule.id: must be a string"),
+])
+def test_builder_refuses_a_bad_parameter_by_name(rule: dict[str, Any], message: str) -> None:
+    with pytest.raises(FaultRuleError) as info:
+        build_rule(rule)
+    assert str(info.value).startswith(message)
+    engine = FaultEngine()
+    with pytest.raises(FaultRuleError):
+        engine.add_rule(rule)
+    assert engine.rules() == []
+
+
+def test_builder_parses_once() -> None:
+    rule = build_rule({"kind": "latency", "action": "X", "product": "ECS",
+                       "distribution": "uniform", "low": 1, "high": 2,
+                       "match": {"N": 1}, "id": "slow"})
+    assert (rule.kind, rule.action, rule.product, rule.rule_id) == ("latency", "X", "ecs", "slow")
+    assert (rule.distribution, rule.args, dict(rule.match)) == ("uniform", (1.0, 2.0), {"N": "1"})
+    err = build_rule({"kind": "error", "code": "Forbidden.RAM", "count": 2})
+    assert (err.count, err.probability, err.answer().http_status) == (2, None, 403)
+    thr = build_rule({"kind": "throttle", "rate": 2})
+    assert (thr.rate, thr.burst, thr.answer().code) == (2.0, 1.0, "Throttling.User")
+
+
+def test_build_rules_takes_one_rule_or_a_list() -> None:
+    assert len(build_rules({"kind": "throttle", "rate": 1})) == 1
+    assert build_rules([]) == []
+    with pytest.raises(FaultRuleError, match=r"^faults\[1\]\.rate"):
+        build_rules([{"kind": "throttle", "rate": 1}, {"kind": "throttle", "rate": 0}])
+    with pytest.raises(FaultRuleError, match=r"^rule\.kind"):
+        build_rules({"kind": "nope"})
+    with pytest.raises(FaultRuleError, match="non-empty JSON object"):
+        build_rules({})
+    with pytest.raises(FaultRuleError, match=r"^faults\[0\]: must be a mapping"):
+        build_rules(["x"])
+
+
+def test_add_rules_with_a_clashing_id_adds_none() -> None:
+    engine = FaultEngine()
+    engine.add_rule({"kind": "throttle", "rate": 1, "id": "a"})
+    with pytest.raises(FaultRuleError, match="'a' already exists"):
+        engine.add_rules([{"kind": "throttle", "rate": 2, "id": "b"},
+                          {"kind": "throttle", "rate": 3, "id": "a"}])
+    assert [r["id"] for r in engine.rules()] == ["a"]
+    assert engine.add_rules([{"kind": "throttle", "rate": 2}]) == ["r2"]
+
+
+def test_control_endpoint_uses_the_builder_all_or_nothing() -> None:
+    from emulator.server import Emulator
+    from emulator.wire.control import handle
+    from emulator.wire.gateway import WireRequest
+
+    emu = Emulator.create()
+
+    def post(body: Any) -> tuple[int, Any]:
+        resp = handle(emu, WireRequest("POST", "/_emulator/faults", "", {},
+                                       json.dumps(body).encode()))
+        return resp.status, json.loads(resp.body)
+
+    status, out = post([{"kind": "throttle", "rate": 1}, {"kind": "throttle", "rate": 1,
+                                                          "burts": 2}])
+    assert status == 400 and out["error"].startswith("faults[1].burts: not a field")
+    assert emu.fault_rules() == []
+    assert post({}) == (400, {"error": "fault rule must be a non-empty JSON object "
+                                       "(or a list of them)"})
+    status, out = post({"kind": "error", "code": "X", "count": 1, "id": "once"})
+    assert (status, out) == (200, {"ids": ["once"]})
