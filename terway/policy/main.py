@@ -1,7 +1,8 @@
 """``terwayd policy``: the DaemonSet's ``policy`` container.
 
-Reads the mounted ``eni-config`` once at start and either becomes Calico Felix (``exec``, so
-the container's process, probes, metrics and restarts are Felix's own) or idles:
+Reads the mounted ``eni-config`` once at start and either runs Calico Felix (as its child: the
+container exits with Felix, its probes and metrics are Felix's own; beside it a thread reports
+policies asking for what is not enforced here, terway/policy/reporter.py) or idles:
 
 - ``disable_network_policy: "true"`` (the default in deploy/kubernetes): nothing is enforced;
   an earlier Felix's rules are removed first, so switching policy off really opens traffic.
@@ -16,8 +17,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 
@@ -25,7 +28,7 @@ from terway import cliargs
 from terway.config.configmap import ConfigMapData, load_configmap_dir
 from terway.config.errors import ConfigError
 from terway.daemon import logfmt
-from terway.policy import cleanup, datastore, felix, idle
+from terway.policy import cleanup, datastore, felix, idle, reporter
 
 EXIT_CONFIG = 2
 NOT_ENFORCED = "NetworkPolicyNotEnforced"
@@ -83,10 +86,24 @@ def main(argv: Sequence[str]) -> int:
     _ensure_datastore(args.kubeconfig)
     env = felix.felix_env(felix.FelixSettings(args.node_name, args.health_port,
                                               args.metrics_port))
+    return _run_felix(args, env)
+
+
+def _run_felix(args: argparse.Namespace, env: dict[str, str]) -> int:
+    """Felix as a child, the policy reporter as a thread beside it; the container lives and
+    dies with Felix (its exit status is ours), and SIGTERM/SIGINT are passed on to it."""
     log.info("starting Calico Felix", extra=logfmt.fields(binary=args.felix,
                                                           node=args.node_name))
-    os.execvpe(args.felix, [args.felix], env)
-    return 0  # not reached
+    child = subprocess.Popen([args.felix], env=env)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, _frame: child.send_signal(signum))
+    stop = threading.Event()
+    threading.Thread(target=reporter.watch_forever, args=(args.node_name, stop),
+                     name="policy-reporter", daemon=True).start()
+    code = child.wait()
+    stop.set()
+    log.info("Calico Felix exited", extra=logfmt.fields(code=code))
+    return code if code >= 0 else 128 - code
 
 
 def _idle(args: argparse.Namespace, reason: str, *, warn: bool) -> int:

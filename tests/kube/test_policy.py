@@ -22,6 +22,7 @@ import pytest
 
 from emulator.cluster import Cluster
 
+from .conftest import wait_for
 from .netpol import SERVERS, VPC, Bed, Cell, set_policy_enabled
 from .workloads import apply, terway_pods
 
@@ -253,6 +254,27 @@ def test_policy_edit_takes_effect(bed: Bed) -> None:
         apply(bed.cluster, json.dumps(edited))
         TIMES["policy-edit"] = check(bed, case, only_to(
             "x/a", lambda c: (c.port, c.proto) == (81, "tcp")))
+    finally:
+        remove(bed, policies)
+
+
+def test_ipv6_block_is_reported_and_narrows_nothing(bed: Bed) -> None:
+    """An IPv6 ipBlock (the policy is IPv4-only here) next to an IPv4 one: a Warning event on
+    the policy names it, and the IPv4 table is exactly the IPv4 rule's."""
+    case = Case("ipblock-with-v6", lambda w: [np("a-from-nodes-v6", "x", {"pod": "a"}, ingress=[
+        {"from": [{"ipBlock": {"cidr": w["node_cidr"]}},
+                  {"ipBlock": {"cidr": "2001:db8::/32"}}]}])],
+        only_to("x/a", lambda c: not pod(c.client)))
+    policies = apply_case(bed, case)
+    try:
+        check(bed, case)
+        events = wait_for("a NetworkPolicyNotEnforced event on the policy", lambda: [
+            e for e in json.loads(bed.cluster.kubectl(
+                "-n", "x", "get", "events", "--field-selector",
+                "involvedObject.name=a-from-nodes-v6", "-o", "json").stdout)["items"]
+            if e["reason"] == "NetworkPolicyNotEnforced"], 60)
+        assert len(events) == 1, events                    # one event, not one per node
+        assert "2001:db8::/32" in events[0]["message"]
     finally:
         remove(bed, policies)
 

@@ -16,7 +16,7 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 
 from terway.config.configmap import load_configmap_dir
-from terway.policy import cleanup, datastore, felix, idle, main as policy_main
+from terway.policy import cleanup, datastore, felix, idle, lint, main as policy_main, reporter
 
 ENI_CONF = {"version": "1", "vswitches": {"cn-hangzhou-h": ["vsw-1"]},
             "security_group": "sg-1", "service_cidr": "172.21.0.0/20"}
@@ -65,8 +65,19 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> Calls:
     monkeypatch.setattr(policy_main, "_ensure_datastore", lambda k: setattr(
         c, "ensured", c.ensured + 1))
     monkeypatch.setattr(policy_main, "_node_event", lambda args, reason: c.events.append(reason))
-    monkeypatch.setattr(policy_main.os, "execvpe", lambda f, argv, env: c.execs.append(
-        (f, argv, env)))
+
+    class FakeFelix:
+        def __init__(self, argv: list[str], env: dict[str, str]) -> None:
+            c.execs.append((argv[0], argv, env))
+
+        def wait(self) -> int:
+            return -15                              # ended by SIGTERM
+
+        def send_signal(self, sig: int) -> None:
+            pass
+    monkeypatch.setattr(policy_main.subprocess, "Popen", FakeFelix)
+    monkeypatch.setattr(policy_main.reporter, "watch_forever", lambda node, stop: None)
+    monkeypatch.setattr(policy_main.signal, "signal", lambda sig, handler: None)
     return c
 
 
@@ -74,9 +85,9 @@ def run(tmp_path: Path, *extra: str) -> int:
     return policy_main.main(["--configmap-dir", str(tmp_path), "--node-name", "node-1", *extra])
 
 
-def test_enabled_execs_felix_after_the_datastore(tmp_path: Path, calls: Calls) -> None:
+def test_enabled_runs_felix_after_the_datastore(tmp_path: Path, calls: Calls) -> None:
     configmap(tmp_path, disable="false")
-    run(tmp_path, "--felix", "/opt/felix")
+    assert run(tmp_path, "--felix", "/opt/felix") == 128 + 15    # Felix's end is the container's
     assert calls.ensured == 1 and not calls.idle
     (binary, argv, env), = calls.execs
     assert binary == "/opt/felix" and argv == ["/opt/felix"]
@@ -236,3 +247,60 @@ def test_idle_answers_the_probes_with_its_reason() -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+# -- what is not enforced, reported on the policy --------------------------------------------------
+V6_POLICY = {"metadata": {"name": "mixed", "namespace": "x", "uid": "u-1", "generation": 2},
+             "spec": {"podSelector": {}, "ingress": [
+                 {"from": [{"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.1.0.0/16"]}},
+                           {"ipBlock": {"cidr": "2001:db8::/32"}}]}],
+                 "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0",
+                                                 "except": ["fd00::/8"]}}]}]}}
+
+
+def test_lint_names_each_ipv6_block_and_nothing_else() -> None:
+    assert lint.problems(V6_POLICY["spec"]) == [
+        "ingress[0].from[1].ipBlock: IPv6 2001:db8::/32 is not enforced (this cluster's policy "
+        "is IPv4-only); the rest of the policy is",
+        "egress[0].to[0].ipBlock: IPv6 fd00::/8 is not enforced (this cluster's policy is "
+        "IPv4-only); the rest of the policy is"]
+    assert lint.problems({"podSelector": {}, "ingress": [{"from": [
+        {"podSelector": {}}, {"ipBlock": {"cidr": "192.168.0.0/16"}}]}, {}]}) == []
+    assert lint.problems({}) == []
+
+
+class FakeCore:
+    def __init__(self, status: int = 0) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.status = status
+
+    def create_namespaced_event(self, namespace: str, body: dict[str, Any]) -> None:
+        if self.status:
+            raise ApiException(status=self.status)
+        assert namespace == body["metadata"]["namespace"]
+        self.events.append(body)
+
+
+def test_one_event_per_policy_version_whichever_node_reports() -> None:
+    core, seen = FakeCore(), set[str]()
+    assert len(reporter.report(core, V6_POLICY, "node-1", seen)) == 2
+    assert reporter.report(core, V6_POLICY, "node-1", seen)     # re-list: not sent again
+    (event,) = core.events
+    assert event["reason"] == reporter.REASON and event["type"] == "Warning"
+    assert event["involvedObject"] == {"apiVersion": "networking.k8s.io/v1",
+                                       "kind": "NetworkPolicy", "name": "mixed",
+                                       "namespace": "x", "uid": "u-1"}
+    other = FakeCore()
+    reporter.report(other, V6_POLICY, "node-2")
+    assert other.events[0]["metadata"]["name"] == event["metadata"]["name"]  # same name: 409
+    assert reporter.report(FakeCore(status=409), V6_POLICY, "node-3")         # 409 is fine
+    edited = {**V6_POLICY, "metadata": {**V6_POLICY["metadata"], "generation": 3}}
+    assert reporter.event_name(edited["metadata"], "m") != reporter.event_name(
+        V6_POLICY["metadata"], "m")
+
+
+def test_a_clean_policy_sends_nothing() -> None:
+    core = FakeCore()
+    assert reporter.report(core, {"metadata": {"name": "p", "namespace": "x"},
+                                  "spec": {"podSelector": {}}}, "node-1") == []
+    assert core.events == []
