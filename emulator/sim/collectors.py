@@ -11,6 +11,7 @@ import math
 from array import array
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 # Every metric an expectation may name (emulator/sim/expect.py checks against these, so a typo is
@@ -37,6 +38,22 @@ def quantile(sorted_values: array[float] | list[float], q: float) -> float:
         return math.nan
     idx = min(n - 1, max(0, math.ceil(q * n) - 1))
     return float(sorted_values[idx])
+
+
+@dataclass
+class NodeWaits:
+    """One node's pods waiting for an address, as sampled (the report's per-node view)."""
+
+    peak_waiting: int = 0
+    peak_stuck: int = 0          # waiting pods no vSwitch could help (see SimNode.stuck)
+    pod_seconds: float = 0.0     # waiting pods times the sample interval, summed
+    first: float = math.nan      # first sample with a waiting pod
+    last: float = math.nan       # last sample with a waiting pod
+    waiting: int = 0             # at the latest sample
+    stuck: int = 0
+
+    def to_json(self) -> dict[str, float | int | None]:
+        return {k: _clean(v) for k, v in vars(self).items()}
 
 
 class Collector:
@@ -68,6 +85,8 @@ class Collector:
         self.idle_ip_seconds = 0.0
         self._last_t = 0.0
         self._last_idle = 0
+        self.node_waits: dict[str, NodeWaits] = {}     # only nodes that ever had a waiting pod
+        self._waiting_now: set[str] = set()
 
     def add_vswitch(self, vswitch_id: str, label: str) -> None:
         if vswitch_id not in self.used:
@@ -84,10 +103,12 @@ class Collector:
             col = self.series[key] = [math.nan] * (len(self.t) - 1)
         col.append(value)
 
-    def sample(self, now: float, available: Mapping[str, int], stuck: int = 0) -> None:
+    def sample(self, now: float, available: Mapping[str, int], stuck: int = 0,
+               waiting: Mapping[str, tuple[int, bool]] | None = None) -> None:
         """Record every gauge at ``now``; ``available`` is the cloud's free count per vSwitch;
         ``stuck``: waiting pods on nodes no vSwitch can help (every ENI slot taken, no room on
-        a vSwitch with addresses)."""
+        a vSwitch with addresses); ``waiting``: node → (its waiting pods, stuck?)."""
+        self._sample_nodes(now, waiting or {})
         idle_total = sum(self.held.values()) - sum(self.used.values())
         self.idle_ip_seconds += self._last_idle * (now - self._last_t)
         self._last_t, self._last_idle = now, idle_total
@@ -109,6 +130,22 @@ class Collector:
             put(f"available_ips[{label}]", available.get(vsw, math.nan))
         put("api_calls", sum(self.api_calls.values()))
         put("api_errors", sum(n for (_, code), n in self.api_calls.items() if code != "OK"))
+
+    def _sample_nodes(self, now: float, waiting: Mapping[str, tuple[int, bool]]) -> None:
+        """Per-node waits; costs only the nodes with waiting pods (now or at the last sample)."""
+        dt = now - self.t[-1] if self.t else 0.0
+        for name in self._waiting_now:          # left Riemann sum, as idle_ip_seconds
+            self.node_waits[name].pod_seconds += self.node_waits[name].waiting * dt
+        for name in self._waiting_now - waiting.keys():
+            self.node_waits[name].waiting = self.node_waits[name].stuck = 0
+        for name, (n, is_stuck) in waiting.items():
+            w = self.node_waits.get(name)
+            if w is None:
+                w = self.node_waits[name] = NodeWaits(first=now)
+            w.waiting, w.stuck, w.last = n, n if is_stuck else 0, now
+            w.peak_waiting = max(w.peak_waiting, n)
+            w.peak_stuck = max(w.peak_stuck, w.stuck)
+        self._waiting_now = set(waiting)
 
     def scalars(self) -> dict[str, float]:
         lat = array("d", sorted(self.latencies))
@@ -156,6 +193,7 @@ class Collector:
             "series": {"t": self.t, **{k: [_clean(x) for x in v]
                                        for k, v in sorted(self.series.items())}},
             "network_ready_quantiles": self.latency_quantiles(),
+            "waiting_by_node": {k: w.to_json() for k, w in sorted(self.node_waits.items())},
         }
 
     def latency_quantiles(self) -> dict[str, float | None]:

@@ -276,11 +276,12 @@ class Run:
     def _sample(self) -> None:
         views = self.model.describe_vswitches(list(self.vsw_ids.values()))
         available = {v.vswitch_id: v.available_ip_count for v in views}
-        stuck = 0
+        waiting: dict[str, tuple[int, bool]] = {}
         if self.col.pending:
-            stuck = sum(n.waiting for n in self.nodes if n.waiting and n.alive
-                        and n.stuck(available))
-        self.col.sample(self.env.now, available, stuck)
+            waiting = {n.name: (n.waiting, n.stuck(available)) for n in self.nodes
+                       if n.waiting and n.alive}
+        stuck = sum(n for n, is_stuck in waiting.values() if is_stuck)
+        self.col.sample(self.env.now, available, stuck, waiting)
 
     def _sampler(self) -> Any:
         interval = self.scenario.sample_interval

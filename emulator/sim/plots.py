@@ -1,4 +1,5 @@
-"""PNG plots of a run (matplotlib, Agg backend: no display needed)."""
+"""PNG plots of a run (matplotlib, Agg backend: no display needed): static copies of the
+report's interactive charts (emulator/sim/charts.py), with the same markers and capacity lines."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from emulator.sim.charts import markers
 from emulator.sim.engine import RunResult
+from emulator.sim.timeline import capacities
 from emulator.sim.units import format_duration
 
 
@@ -21,20 +24,40 @@ def _minutes(ts: Sequence[float]) -> list[float]:
 
 
 def _mark_events(ax: Any, result: RunResult) -> None:
-    for ev in result.scenario.events:
-        ax.axvline(ev.at / 60.0, color="grey", linestyle=":", linewidth=1)
-        ax.text(ev.at / 60.0, ax.get_ylim()[1], f" {ev.name or ev.action}", fontsize=7,
-                va="top", color="grey")
+    """Events and the first IpNotEnough as vertical lines, labelled inside the axes (a label
+    near the right edge runs leftwards, close labels take separate rows: none is clipped)."""
+    lo, hi = ax.get_xlim()
+    for row, m in enumerate(sorted(markers(result), key=lambda m: m.x)):
+        x = m.x / 60.0
+        left = (x - lo) / (hi - lo) > 0.8
+        ax.axvline(x, color=m.color, linestyle=":", linewidth=1)
+        ax.text(x, 0.97 - 0.07 * (row % 3), f" {m.label} ", fontsize=7, va="top",
+                ha="right" if left else "left", color=m.color,
+                transform=ax.get_xaxis_transform())
+
+
+def _capacity_lines(ax: Any, result: RunResult, colors: dict[str, Any]) -> None:
+    """Each vSwitch's capacity, where it does not dwarf the addresses held."""
+    top = ax.get_ylim()[1]
+    shown = {k: c for k, c in capacities(result).items() if k in colors and c <= 3 * top}
+    if shown:
+        ax.set_ylim(top=max(top, 1.3 * max(shown.values())))     # room for the labels above
+    for label, cap in shown.items():
+        ax.axhline(cap, color=colors[label], linewidth=4, alpha=0.25)
+        ax.text(ax.get_xlim()[1], cap, f"{label} capacity {cap:,} ", fontsize=7, ha="right",
+                va="bottom", color=colors[label])
 
 
 def plot_addresses(result: RunResult, path: str) -> None:
     col = result.collector
     t = _minutes(col.t)
     fig, ax = plt.subplots(figsize=(9, 4))
+    colors: dict[str, Any] = {}
     for vid in col.vswitch_ids:
         label = col.labels[vid]
         used, idle = col.series[f"used_ips[{label}]"], col.series[f"idle_ips[{label}]"]
         line = ax.plot(t, used, label=f"{label} used")[0]
+        colors[label] = line.get_color()
         ax.plot(t, idle, linestyle="--", color=line.get_color(), label=f"{label} idle")
         avail = col.series[f"available_ips[{label}]"]
         if any(not math.isnan(a) and a < 2000 for a in avail):
@@ -42,7 +65,8 @@ def plot_addresses(result: RunResult, path: str) -> None:
     ax.set_xlabel("minutes")
     ax.set_ylabel("addresses")
     ax.set_title("Addresses per vSwitch: used by pods, idle in pools, available in the cloud")
-    ax.legend(fontsize=7, ncol=3)
+    _capacity_lines(ax, result, colors)
+    ax.legend(fontsize=7, ncol=5, loc="upper center", bbox_to_anchor=(0.5, -0.15))
     _mark_events(ax, result)
     fig.tight_layout()
     fig.savefig(path, dpi=90)

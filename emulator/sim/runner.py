@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
@@ -81,8 +81,14 @@ def peers_rows(runs: Sequence[RunResult]) -> list[dict[str, float | str]]:
     return rows
 
 
-def verdict_on_default(rows: Sequence[dict[str, float | str]]) -> str:
-    """One honest sentence per column about where the default (first row) stands."""
+def _g3(column: str, value: float) -> str:
+    return f"{value:.3g}"
+
+
+def verdict_on_default(rows: Sequence[dict[str, float | str]],
+                       fmt: Callable[[str, float], str] = _g3) -> str:
+    """One honest sentence per column about where the default (first row) stands;
+    ``fmt(column, value)`` writes a figure (the report gives it units)."""
     if len(rows) < 2:
         return ""
     ours = rows[0]
@@ -98,8 +104,8 @@ def verdict_on_default(rows: Sequence[dict[str, float | str]]) -> str:
         mine = float(ours[col])
         rank = 1 + sum(1 for v, _ in vals if v < mine)
         if best == ours["policy"] or mine <= best_v:
-            parts.append(f"{label}: {ours['policy']} is best ({mine:.3g})")
+            parts.append(f"{label}: {ours['policy']} is best ({fmt(col, mine)})")
         else:
-            parts.append(f"{label}: {ours['policy']} ranks {rank}/{len(vals)} ({mine:.3g}; "
-                         f"best {best} {best_v:.3g})")
+            parts.append(f"{label}: {ours['policy']} ranks {rank}/{len(vals)} "
+                         f"({fmt(col, mine)}; best {best} {fmt(col, best_v)})")
     return "; ".join(parts) + "."

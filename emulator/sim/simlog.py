@@ -15,6 +15,7 @@ from terway.daemon.logfmt import quote
 
 EPOCH = 1584428400.0          # 2020-03-17T07:00:00Z, the day of the seed's log line
 _KEYS = ("IpNotEnough", "QuotaExceeded", "Throttling", "EniPerInstanceLimitExceeded")
+KEYS = _KEYS          # the cloud refusals counted per line (the report marks them)
 
 
 class SimLog:

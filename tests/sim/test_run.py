@@ -111,7 +111,7 @@ def test_peers_run_side_by_side(tmp_path: Any) -> None:
     paths = write_outputs(outcome, str(tmp_path))
     with open(paths["report"]) as fh:
         html = fh.read()
-    assert "Peers side by side" in html and "data:image/png;base64," in html
+    assert "Peers side by side" in html and '<svg class="chart"' in html
     assert all(os.path.exists(p) for k, p in paths.items() if k.startswith("plot:"))
 
 
