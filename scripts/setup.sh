@@ -10,6 +10,7 @@ APT_PACKAGES=(iproute2 iperf3 iptables nftables procps iputils-ping containernet
 
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
     bash scripts/apt-ensure.sh setup "${APT_PACKAGES[@]}"
+    bash scripts/apt-ensure.sh setup chromium   # headless browser for tests/browser.py (report.html)
 else
     echo "setup: not root or not Debian: skipping system packages (${APT_PACKAGES[*]})" >&2
 fi
