@@ -39,7 +39,7 @@ def render(python: str | None = None, root: str | None = None) -> str:
 
 # What a plugin run imports from the package (tests/cni/test_plugin.py keeps this honest).
 HOT_MODULES = ("__init__.py", "cni/__init__.py", "cni/main.py", "cni/config.py",
-               "rpc/__init__.py", "rpc/cnicodec.py")
+               "datapath/__init__.py", "datapath/modes.py", "rpc/__init__.py", "rpc/cnicodec.py")
 
 
 def compile_hot_modules(root: str | None = None, python: str | None = None) -> list[str]:

@@ -2,7 +2,8 @@
 
 The daemon allocates the address *and* wires the pod's netns (it has pyroute2 loaded and warm);
 this process only translates CNI (env + stdin) to one RPC and the reply to a CNI result. Nothing
-here may import pyroute2, the cloud SDK, kubernetes or yaml: every import is paid per pod.
+here may import pyroute2, the cloud SDK, kubernetes or yaml: every import is paid per pod
+(terway.datapath loads only its mode registry, terway/datapath/modes.py, itself import-free).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import sys
 
 from terway.cni import config as c
 from terway.cni.config import CniEnv, CniError, NetConf
+from terway.datapath import modes
 from terway.rpc import cnicodec as rpc
 
 TYPE_CHECKING = False  # mypy treats this name as True; no ``typing`` import at run time
@@ -22,7 +24,6 @@ if TYPE_CHECKING:
     Caller: TypeAlias = Callable[[str, float, str, dict[str, Any]], dict[str, Any]]
     Output: TypeAlias = tuple[int, str, str]  # exit code, stdout, stderr
 
-VETH_GATEWAY = "169.254.1.1"  # the pod's next hop in veth mode (the host veth answers it)
 EVENT_TIMEOUT = 2.0
 
 
@@ -203,7 +204,7 @@ def build_result(version: str, env: CniEnv, info: dict[str, Any]) -> dict[str, A
     if info["pod_mac"]:
         pod_if["mac"] = info["pod_mac"]
     interfaces.append(pod_if)
-    gateway = VETH_GATEWAY if info["datapath"] == rpc.DATAPATH_VETH else info["gateway"]
+    gateway = modes.get(info["datapath"]).pod_gateway(info["gateway"])
     ip: dict[str, Any] = {
         "address": f"{info['pod_ip']}/{info['prefix_len']}",
         "gateway": gateway,

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 
 from terway.cloud.api import Eni
 from terway.daemon.store import PodRecord, Resource, Store
+from terway.datapath import modes
 from terway.datapath.naming import host_veth_name
 
 ADOPTED_NAMESPACE = "_adopted"
@@ -39,7 +40,7 @@ def adopted_records(enis: Iterable[Eni], owners: Mapping[str, str],
         out.append(PodRecord(
             namespace=ADOPTED_NAMESPACE, name=veth, container_id="", netns="", ifname="eth0",
             resources=(Resource("eniIp", eni.eni_id, eni.mac, ip),),
-            extra={ADOPTED: "1", "host_ifname": veth, "datapath": "veth"}))
+            extra={ADOPTED: "1", "host_ifname": veth, "datapath": modes.VETH}))
     return out
 
 

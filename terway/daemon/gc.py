@@ -22,6 +22,7 @@ from terway.daemon.node import netns_exists
 from terway.daemon.ports import Kube
 from terway.daemon.service import PENDING, PodService, network_of
 from terway.daemon.store import PodRecord
+from terway.datapath import modes
 
 log = logfmt.get("gc")
 
@@ -76,7 +77,8 @@ async def adopted_alive(rec: PodRecord, kube: Kube,
             return exists is not False
         if rec.netns:
             return netns_exists(rec.netns)
-        if rec.extra.get("datapath", "veth") != "veth":
+        mode = modes.REGISTRY.get(rec.extra.get("datapath", modes.DEFAULT.name))
+        if mode is None or not mode.host_veth:
             return True
     return await routed(rec.resources[0].ip)
 

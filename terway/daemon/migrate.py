@@ -30,6 +30,7 @@ from terway.daemon.adopt import ADOPTED
 from terway.daemon.ports import Kube
 from terway.daemon.store import PodRecord, Resource
 from terway.daemon.upstream_state import read_upstream_state
+from terway.datapath import modes
 from terway.datapath.naming import host_veth_name
 
 log = logfmt.get("migrate")
@@ -116,7 +117,7 @@ def claimed_records(enis: Iterable[Eni], owners: Mapping[str, str], claims: Iter
                         "is taken", extra=logfmt.fields(pod=c.key, ip=c.ip, mac=c.eni_mac,
                                                         eni=eni.eni_id))
         extra = {ADOPTED: "1", SOURCE: c.source, "datapath": datapath}
-        if datapath == "veth":
+        if modes.get(datapath).host_veth:
             extra["host_ifname"] = host_veth_name(c.namespace, c.name)
         out.records.append(PodRecord(
             namespace=c.namespace, name=c.name, container_id=c.container_id, netns=c.netns,

@@ -21,6 +21,7 @@ from terway.cloud.bodies import instance_types_from_wire
 from terway.cloud.metadata import MetadataClient
 from terway.config import ConfigError, EniConf, load_configmap_dir, merge_patch, parse_eni_conf
 from terway.daemon import logfmt
+from terway.datapath import modes
 from terway.ipam.settings import IpamSettings, NodeIdentity
 from terway.limits import NodeCapacity, compute_capacity
 
@@ -38,11 +39,10 @@ class LoadedConfig:
 
     @property
     def datapath(self) -> str:
-        """veth | ipvlan | exclusive, from daemon_mode and 10-terway.conf eniip_virtual_type."""
-        if self.eni_conf.exclusive:
-            return "exclusive"
-        kind = str(self.cni_conf.get("eniip_virtual_type", "Veth")).lower()
-        return "ipvlan" if kind == "ipvlan" else "veth"
+        """The mode's name (terway/datapath/modes.py), from daemon_mode and 10-terway.conf's
+        eniip_virtual_type."""
+        virtual_type = self.cni_conf.get("eniip_virtual_type", "Veth")
+        return modes.from_config(self.eni_conf.exclusive, virtual_type).name
 
     @property
     def mtu(self) -> int:

@@ -10,27 +10,29 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from terway.datapath import modes
+from terway.datapath.types import PodNetwork, PodSpec
+
 
 @dataclass(frozen=True)
-class PodNetwork:
-    """Everything the datapath needs to wire (or unwire) one pod."""
+class PodAttachment:
+    """One pod as the daemon wires it: the sandbox, the datapath mode, the vSwitch its address
+    comes from and the network the datapath sets up (``net.prefix_len``: the vSwitch's)."""
 
-    pod_key: str
+    pod: PodSpec
     container_id: str
-    netns: str
-    ifname: str
-    ip: str
-    prefix_len: int
-    gateway: str
-    eni_mac: str
+    mode: str            # a name in terway/datapath/modes.py
     vswitch_cidr: str
-    service_cidr: str = ""
-    datapath: str = "veth"          # veth | ipvlan | exclusive
-    mtu: int = 1500
-    ingress_bps: int = 0
-    egress_bps: int = 0
-    disable_host_peer: bool = False
-    host_stack_cidrs: tuple[str, ...] = ()  # exclusive: via the host peer, as service_cidr
+    net: PodNetwork
+
+    @property
+    def pod_key(self) -> str:
+        return f"{self.pod.pod_namespace}/{self.pod.pod_name}"
+
+    @property
+    def pod_prefix_len(self) -> int:
+        """The prefix of the address on the pod's interface (what the CNI result shows)."""
+        return modes.get(self.mode).pod_prefix_len(self.net.prefix_len)
 
 
 @dataclass(frozen=True)
@@ -42,15 +44,15 @@ class SetupResult:
 
 
 class Datapath(Protocol):
-    def setup(self, net: PodNetwork) -> SetupResult:
+    def setup(self, attachment: PodAttachment) -> SetupResult:
         """Wire the pod; idempotent (re-running on a wired pod converges)."""
         ...
 
-    def teardown(self, net: PodNetwork) -> None:
+    def teardown(self, attachment: PodAttachment) -> None:
         """Unwire the pod; must succeed when the netns is already gone."""
         ...
 
-    def check(self, net: PodNetwork) -> list[str]:
+    def check(self, attachment: PodAttachment) -> list[str]:
         """Problems found in the pod's datapath (empty = fine)."""
         ...
 
@@ -62,13 +64,13 @@ class Datapath(Protocol):
 class NoDatapath:
     """Does nothing: for a daemon run against the emulator without network namespaces."""
 
-    def setup(self, net: PodNetwork) -> SetupResult:
+    def setup(self, attachment: PodAttachment) -> SetupResult:
         return SetupResult()
 
-    def teardown(self, net: PodNetwork) -> None:
+    def teardown(self, attachment: PodAttachment) -> None:
         return None
 
-    def check(self, net: PodNetwork) -> list[str]:
+    def check(self, attachment: PodAttachment) -> list[str]:
         return []
 
     def wired_pods(self) -> dict[str, str]:

@@ -37,8 +37,10 @@ from terway.daemon.events import ALLOC_FAILED, ALLOC_SUCCEED, PARSE_FAILED, Even
 from terway.daemon.k8s import POD_IPS
 from terway.daemon.node import EniNet, LoadedConfig
 from terway.daemon.podips import PodIpsPatcher
-from terway.daemon.ports import Datapath, Kube, NoopKube, PodMeta, PodNetwork, SetupResult
+from terway.daemon.ports import Datapath, Kube, NoopKube, PodAttachment, PodMeta, SetupResult
 from terway.daemon.store import ERR_STORE, PodRecord, Resource, Store, StoreError, pod_key
+from terway.datapath import modes
+from terway.datapath.types import PodNetwork, PodSpec
 from terway.ipam.notices import Allocation
 from terway.rpc import messages as rpc
 
@@ -164,17 +166,17 @@ class PodService:
                 alloc = await self.driver.request(key, sticky=sticky, timeout=budget)
             except AllocTimeout as exc:
                 raise _timeout_error(exc) from None
-        net = self._network(key, req, alloc, meta)
+        att = self._attachment(req, alloc, meta)
         if existing is None:
-            self._write_wiring(key, _record(req, alloc, net, None))
+            self._write_wiring(key, _record(req, alloc, att, None))
         try:
-            result = await asyncio.to_thread(self.datapath.setup, net)
-            self.store.put_pod(_record(req, alloc, net, result))
+            result = await asyncio.to_thread(self.datapath.setup, att)
+            self.store.put_pod(_record(req, alloc, att, result))
         except Exception as exc:
-            await self._roll_back(key, net, existing is None)
+            await self._roll_back(key, att, existing is None)
             raise _setup_error(key, exc) from None
-        self._annotate_ips(req, net.ip, meta)
-        return _ip_info(net, alloc, result)
+        self._annotate_ips(req, att.net.pod_ip, meta)
+        return _ip_info(att, alloc, result)
 
     def _annotate_ips(self, req: rpc.AllocIPRequest, ips: str, meta: PodMeta | None) -> None:
         """Upstream's ``k8s.aliyun.com/pod-ips`` (``enable_patch_pod_ips``), only when the pod
@@ -193,12 +195,12 @@ class PodService:
             self.driver.release(key)
             raise _store_error(exc) from None
 
-    async def _roll_back(self, key: str, net: PodNetwork, new_pod: bool) -> None:
+    async def _roll_back(self, key: str, att: PodAttachment, new_pod: bool) -> None:
         """Undo a failed ADD. A new pod loses its record and address; a known pod keeps both
         (the runtime saw its address; GC re-wires it). What cannot be undone now stays marked
         ``wiring`` for GC and restart."""
         log.warning("ADD failed after allocation; rolling back", extra=logfmt.fields(pod=key))
-        unwired = await self._teardown_net(net)
+        unwired = await self._teardown_net(att)
         if not new_pod or not unwired:
             return
         try:
@@ -218,24 +220,22 @@ class PodService:
     def _stateful_kinds(self) -> tuple[str, ...]:
         return tuple(self.config.eni_conf.custom_stateful_workload_kinds)
 
-    def _network(self, key: str, req: rpc.AllocIPRequest, alloc: Allocation,
-                 meta: PodMeta | None) -> PodNetwork:
+    def _attachment(self, req: rpc.AllocIPRequest, alloc: Allocation,
+                    meta: PodMeta | None) -> PodAttachment:
         gateway, cidr = self.eni_net(alloc.mac)
-        datapath = self.config.datapath
-        prefix = ipaddress.ip_network(cidr, strict=False).prefixlen if datapath == "ipvlan" else 32
         def bad(annotation: str, value: str) -> None:   # upstream's event, word for word
             way = "ingress" if "ingress" in annotation else "egress"
             self.events.record(req.pod_namespace, req.pod_name, PARSE_FAILED,
                                f"Parse {way} bandwidth {value} failed.", warning=True)
 
         ingress, egress = pod_bandwidth(meta, req.ingress_bps, req.egress_bps, bad)
-        return PodNetwork(
-            pod_key=key, container_id=req.container_id, netns=req.netns, ifname=req.ifname,
-            ip=alloc.ip, prefix_len=prefix, gateway=gateway, eni_mac=alloc.mac,
-            vswitch_cidr=cidr, service_cidr=self.config.service_cidr, datapath=datapath,
+        net = PodNetwork(
+            pod_ip=alloc.ip, gateway=gateway, eni_mac=alloc.mac, prefix_len=_prefix_len(cidr),
             mtu=req.mtu or self.config.mtu, ingress_bps=ingress, egress_bps=egress,
-            disable_host_peer=self.config.disable_host_peer,
-            host_stack_cidrs=req.host_stack_cidrs)
+            service_cidr=self.config.service_cidr, host_stack_cidrs=req.host_stack_cidrs,
+            disable_host_peer=self.config.disable_host_peer)
+        pod = PodSpec(req.pod_namespace, req.pod_name, req.netns, req.ifname)
+        return PodAttachment(pod, req.container_id, self.config.datapath, cidr, net)
 
     # -- ReleaseIP ----------------------------------------------------------------------------
 
@@ -289,14 +289,14 @@ class PodService:
         return done
 
     async def release_pod(self, key: str, rec: PodRecord | None,
-                          net: PodNetwork | None = None) -> bool:
-        """Unwire (``net``, default: the record's) and give the address back; True when
+                          att: PodAttachment | None = None) -> bool:
+        """Unwire (``att``, default: the record's) and give the address back; True when
         something was held. When unwiring fails the record stays (marked ``releasing``) and the
         address held: GC tries again, and the address is never handed to a pod while the old
         one's interface may exist."""
         if rec is not None:
-            net = net or network_of(rec)
-            if net is not None and not await self._teardown_net(net):
+            att = att or network_of(rec)
+            if att is not None and not await self._teardown_net(att):
                 self._keep_for_gc(rec)
                 return True
             self.store.delete_pod(key)
@@ -315,15 +315,15 @@ class PodService:
             log.error("cannot mark pod for GC", extra=logfmt.fields(pod=rec.key, error=str(exc)))
 
     async def _teardown(self, rec: PodRecord) -> bool:
-        net = network_of(rec)
-        return True if net is None else await self._teardown_net(net)
+        att = network_of(rec)
+        return True if att is None else await self._teardown_net(att)
 
-    async def _teardown_net(self, net: PodNetwork) -> bool:
+    async def _teardown_net(self, att: PodAttachment) -> bool:
         try:
-            await asyncio.to_thread(self.datapath.teardown, net)
+            await asyncio.to_thread(self.datapath.teardown, att)
         except Exception as exc:
             log.warning("datapath teardown failed", extra=logfmt.fields(
-                pod=net.pod_key, error=str(exc)))
+                pod=att.pod_key, error=str(exc)))
             return False
         return True
 
@@ -337,10 +337,10 @@ class PodService:
                 any(rec.extra.get(flag) for flag in PENDING):
             raise rpc.RpcError(rpc.ERR_UNKNOWN_CONTAINER, rpc.CLASS_NOT_FOUND,
                                f"pod {key}: no address held for container {req.container_id}")
-        net = network_of(rec)
-        assert net is not None
-        problems = await asyncio.to_thread(self.datapath.check, net)
-        info = _ip_info(net, None, _setup_of(rec), ip_type=rec.ip_type)
+        att = network_of(rec)
+        assert att is not None
+        problems = await asyncio.to_thread(self.datapath.check, att)
+        info = _ip_info(att, None, _setup_of(rec), ip_type=rec.ip_type)
         return info._replace(problems=tuple(problems))
 
     async def record_event(self, req: rpc.RecordEventRequest) -> rpc.Empty:
@@ -447,17 +447,24 @@ def _timeout_error(exc: AllocTimeout) -> rpc.RpcError:
     return rpc.RpcError(ERR_ALLOC_TIMEOUT, rpc.CLASS_TRANSIENT, str(exc))
 
 
-def _record(req: rpc.AllocIPRequest, alloc: Allocation, net: PodNetwork,
+def _prefix_len(vswitch_cidr: str) -> int:
+    """The vSwitch CIDR's prefix length (32 when unknown: an adopted pod's record)."""
+    return ipaddress.ip_network(vswitch_cidr, strict=False).prefixlen if vswitch_cidr else 32
+
+
+def _record(req: rpc.AllocIPRequest, alloc: Allocation, att: PodAttachment,
             result: SetupResult | None) -> PodRecord:
-    """The pod's record; without a setup result it is marked ``wiring`` (setup not done)."""
+    """The pod's record; without a setup result it is marked ``wiring`` (setup not done).
+    ``prefix_len`` is the pod's (the CNI result's); the datapath's is read from the CIDR."""
     rtype = "eni" if alloc.exclusive else "eniIp"
     if result is None:
-        done = _record(req, alloc, net, SetupResult())
+        done = _record(req, alloc, att, SetupResult())
         return replace(done, extra={**done.extra, WIRING: "1"})
+    net = att.net
     extra = {
-        "gateway": net.gateway, "vswitch_cidr": net.vswitch_cidr,
-        "prefix_len": str(net.prefix_len), "service_cidr": net.service_cidr,
-        "datapath": net.datapath, "mtu": str(net.mtu), "ingress_bps": str(net.ingress_bps),
+        "gateway": net.gateway, "vswitch_cidr": att.vswitch_cidr,
+        "prefix_len": str(att.pod_prefix_len), "service_cidr": net.service_cidr,
+        "datapath": att.mode, "mtu": str(net.mtu), "ingress_bps": str(net.ingress_bps),
         "egress_bps": str(net.egress_bps), "disable_host_peer": str(net.disable_host_peer),
         "host_stack_cidrs": ",".join(net.host_stack_cidrs),
         "pod_mac": result.pod_mac, "host_ifname": result.host_ifname,
@@ -471,21 +478,23 @@ def _record(req: rpc.AllocIPRequest, alloc: Allocation, net: PodNetwork,
         resources=(Resource(rtype, alloc.eni_id, alloc.mac, alloc.ip),), extra=extra)
 
 
-def network_of(rec: PodRecord) -> PodNetwork | None:
-    """Rebuild the datapath description from a record (for teardown, check, re-setup)."""
+def network_of(rec: PodRecord) -> PodAttachment | None:
+    """Rebuild the pod's attachment from a record (for teardown, check, re-setup)."""
     if not rec.resources:
         return None
     res = rec.resources[0]
     x = rec.extra
-    return PodNetwork(
-        pod_key=rec.key, container_id=rec.container_id, netns=rec.netns, ifname=rec.ifname,
-        ip=res.ip, prefix_len=int(x.get("prefix_len", "32") or 32),
-        gateway=x.get("gateway", ""), eni_mac=res.mac, vswitch_cidr=x.get("vswitch_cidr", ""),
-        service_cidr=x.get("service_cidr", ""), datapath=x.get("datapath", "veth"),
-        mtu=int(x.get("mtu", "1500") or 1500), ingress_bps=int(x.get("ingress_bps", "0") or 0),
-        egress_bps=int(x.get("egress_bps", "0") or 0),
-        disable_host_peer=x.get("disable_host_peer") == "True",
-        host_stack_cidrs=tuple(c for c in x.get("host_stack_cidrs", "").split(",") if c))
+    cidr = x.get("vswitch_cidr", "")
+    net = PodNetwork(
+        pod_ip=res.ip, gateway=x.get("gateway", ""), eni_mac=res.mac,
+        prefix_len=_prefix_len(cidr), mtu=int(x.get("mtu", "1500") or 1500),
+        ingress_bps=int(x.get("ingress_bps", "0") or 0),
+        egress_bps=int(x.get("egress_bps", "0") or 0), service_cidr=x.get("service_cidr", ""),
+        host_stack_cidrs=tuple(c for c in x.get("host_stack_cidrs", "").split(",") if c),
+        disable_host_peer=x.get("disable_host_peer") == "True")
+    pod = PodSpec(rec.namespace, rec.name, rec.netns, rec.ifname)
+    mode = x.get("datapath", modes.DEFAULT.name)
+    return PodAttachment(pod, rec.container_id, mode, cidr, net)
 
 
 def _setup_of(rec: PodRecord) -> SetupResult:
@@ -495,13 +504,14 @@ def _setup_of(rec: PodRecord) -> SetupResult:
                        host_mac=x.get("host_mac", ""), eni_ifindex=int(idx) if idx else None)
 
 
-def _ip_info(net: PodNetwork, alloc: Allocation | None, result: SetupResult,
+def _ip_info(att: PodAttachment, alloc: Allocation | None, result: SetupResult,
              ip_type: str | None = None) -> rpc.IPInfo:
     exclusive = (alloc.exclusive if alloc is not None else ip_type == "eni")
+    net = att.net
     return rpc.IPInfo(
-        ip_type=rpc.IP_TYPE_ENI if exclusive else rpc.IP_TYPE_ENIIP, pod_ip=net.ip,
-        prefix_len=net.prefix_len, gateway=net.gateway, eni_mac=net.eni_mac,
-        vswitch_cidr=net.vswitch_cidr, service_cidr=net.service_cidr,
+        ip_type=rpc.IP_TYPE_ENI if exclusive else rpc.IP_TYPE_ENIIP, pod_ip=net.pod_ip,
+        prefix_len=att.pod_prefix_len, gateway=net.gateway, eni_mac=net.eni_mac,
+        vswitch_cidr=att.vswitch_cidr, service_cidr=net.service_cidr,
         eni_ifindex=result.eni_ifindex, ingress_bps=net.ingress_bps, egress_bps=net.egress_bps,
-        datapath=net.datapath, ifname=net.ifname, pod_mac=result.pod_mac,
+        datapath=att.mode, ifname=att.pod.ifname, pod_mac=result.pod_mac,
         host_ifname=result.host_ifname, host_mac=result.host_mac, mtu=net.mtu)

@@ -16,9 +16,10 @@ import socket
 from pyroute2 import IPRoute
 
 from terway.datapath import links, nl, tc
+from terway.datapath.modes import EXCLUSIVE
 from terway.datapath.naming import POD_GATEWAY, host_veth_name, parked_eni_name
 from terway.datapath.netns import iproute, netns_exists, netns_path, open_netns
-from terway.datapath.types import EXCLUSIVE, DatapathError, PodLinks, PodNetwork, PodSpec
+from terway.datapath.types import DatapathError, PodLinks, PodNetwork, PodSpec
 from terway.datapath.veth import ensure_pair, paired
 
 PEER_IFNAME = "veth1"

@@ -22,9 +22,10 @@ import socket
 from pyroute2 import IPRoute
 
 from terway.datapath import links, redirect, tc
+from terway.datapath.modes import IPVLAN
 from terway.datapath.naming import ipvlan_host_name
 from terway.datapath.netns import iproute, netns_exists, open_netns
-from terway.datapath.types import IPVLAN, DatapathError, PodLinks, PodNetwork, PodSpec
+from terway.datapath.types import DatapathError, PodLinks, PodNetwork, PodSpec
 
 IPVLAN_MODE_L2 = 0
 IFF_NOARP = 0x80

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 
+from terway.datapath.modes import LINK_LOCAL_GATEWAY
+
 HOST_VETH_PREFIX = "cali"  # Calico Felix recognises (and polices) these
 TABLE_BASE = 1000
-POD_GATEWAY = "169.254.1.1"  # the pod's next hop in veth mode; the host veth answers for it
+POD_GATEWAY = LINK_LOCAL_GATEWAY  # the pod's next hop in veth mode; the host veth answers for it
 PRIO_TO_POD = 512
 PRIO_FROM_POD = 2048
 MAIN_TABLE = 254

@@ -4,11 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-VETH = "veth"
-IPVLAN = "ipvlan"
-EXCLUSIVE = "exclusive"
-MODES = (VETH, IPVLAN, EXCLUSIVE)
-
 
 class DatapathError(Exception):
     """Setting up or checking a pod's network failed; the message says which step and why."""
@@ -26,12 +21,17 @@ class PodSpec:
 
 @dataclass(frozen=True)
 class PodNetwork:
-    """The pod's allocation, as the daemon knows it."""
+    """The pod's address and what the datapath needs to wire it, in every mode.
+
+    ``prefix_len`` is the prefix length of the vSwitch CIDR the pod's address comes from (32
+    when unknown), not the prefix on the pod's interface: the mode decides that
+    (``terway.datapath.modes.Mode.pod_prefix_len``; only IPVLAN puts podIP/prefix on eth0).
+    """
 
     pod_ip: str
     gateway: str  # the vSwitch gateway
     eni_mac: str
-    prefix_len: int = 32  # the vSwitch prefix (ipvlan puts podIP/prefix on eth0)
+    prefix_len: int = 32  # of the vSwitch CIDR
     mtu: int = 1500
     ingress_bps: int = 0  # bits/s, 0 = unlimited
     egress_bps: int = 0

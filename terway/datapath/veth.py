@@ -15,6 +15,7 @@ from pyroute2 import IPRoute
 
 from terway.datapath import links, nl, tc
 from terway.datapath.eni import eni_cache
+from terway.datapath.modes import VETH
 from terway.datapath.naming import (
     HOST_VETH_PREFIX,
     MAIN_TABLE,
@@ -25,7 +26,7 @@ from terway.datapath.naming import (
     host_veth_name,
 )
 from terway.datapath.netns import iproute, netns_exists, open_netns
-from terway.datapath.types import VETH, DatapathError, PodLinks, PodNetwork, PodSpec
+from terway.datapath.types import DatapathError, PodLinks, PodNetwork, PodSpec
 
 
 def setup(pod: PodSpec, net: PodNetwork, host_netns: str | None = None) -> PodLinks:

@@ -292,7 +292,7 @@ def test_plugin_imports_only_the_standard_library() -> None:
     ours = {m for m in out if m.startswith("terway")}
     assert ours == {
         "terway", "terway.cni", "terway.cni.main", "terway.cni.config",
-        "terway.rpc", "terway.rpc.cnicodec",
+        "terway.datapath", "terway.datapath.modes", "terway.rpc", "terway.rpc.cnicodec",
     }
 
 

@@ -26,7 +26,7 @@ from terway.daemon import logfmt
 from terway.daemon.app import Daemon, DaemonOptions
 from terway.daemon.clock import ScaledClock
 from terway.daemon.node import LoadedConfig, NodeInfo, load_config
-from terway.daemon.ports import PodNetwork, SetupResult
+from terway.daemon.ports import PodAttachment, SetupResult
 from terway.rpc import messages as rpc
 
 ZONE = "cn-hangzhou-h"
@@ -95,13 +95,13 @@ class FakeDatapath:
     """Records what the daemon asks; ``fail_setup`` makes the next setups raise."""
 
     def __init__(self) -> None:
-        self.setups: list[PodNetwork] = []
-        self.teardowns: list[PodNetwork] = []
+        self.setups: list[PodAttachment] = []
+        self.teardowns: list[PodAttachment] = []
         self.fail_setup: str | None = None
         self.foreign: dict[str, str] = {}
         self._lock = threading.Lock()
 
-    def setup(self, net: PodNetwork) -> SetupResult:
+    def setup(self, net: PodAttachment) -> SetupResult:
         with self._lock:
             if self.fail_setup:
                 raise RuntimeError(self.fail_setup)
@@ -109,11 +109,11 @@ class FakeDatapath:
         return SetupResult(pod_mac="02:00:00:00:00:01", host_ifname="cali0123456789a",
                            host_mac="02:00:00:00:00:02", eni_ifindex=3)
 
-    def teardown(self, net: PodNetwork) -> None:
+    def teardown(self, net: PodAttachment) -> None:
         with self._lock:
             self.teardowns.append(net)
 
-    def check(self, net: PodNetwork) -> list[str]:
+    def check(self, net: PodAttachment) -> list[str]:
         return []
 
     def wired_pods(self) -> dict[str, str]:

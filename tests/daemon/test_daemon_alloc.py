@@ -29,11 +29,11 @@ def test_alloc_and_release_over_the_socket(tmp_path: Path) -> None:
             assert info.eni_mac == eni.mac and info.pod_ip in eni.private_ips
             rec = d.daemon.store.get_pod("default/web-1")
             assert rec is not None and rec.resources[0].id == f"{eni.mac}.{info.pod_ip}"
-            assert d.datapath.setups[-1].ip == info.pod_ip
+            assert d.datapath.setups[-1].net.pod_ip == info.pod_ip
 
             assert (await d.release("web-1")).released is True
             assert d.daemon.store.get_pod("default/web-1") is None
-            assert d.datapath.teardowns[-1].ip == info.pod_ip
+            assert d.datapath.teardowns[-1].net.pod_ip == info.pod_ip
             assert (await d.release("web-1")).released is False  # DEL is idempotent
 
     run(scenario())
@@ -165,13 +165,13 @@ def test_release_answers_before_unwiring_and_the_same_pod_waits_for_it(tmp_path:
 
     from daemon_harness import FakeDatapath
 
-    from terway.daemon.ports import PodNetwork
+    from terway.daemon.ports import PodAttachment
     from terway.daemon.service import RELEASING
 
     gate = threading.Event()
 
     class SlowTeardown(FakeDatapath):
-        def teardown(self, net: PodNetwork) -> None:
+        def teardown(self, net: PodAttachment) -> None:
             gate.wait(30)  # a veth delete, slowed down
             super().teardown(net)
 

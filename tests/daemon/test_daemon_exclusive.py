@@ -29,7 +29,7 @@ def test_a_pod_owns_a_whole_eni_and_gives_it_back(tmp_path: Path) -> None:
                 assert info.datapath == rpc.DATAPATH_EXCLUSIVE
                 (eni,) = [e for e in enis.values() if e.mac == info.eni_mac]
                 assert info.pod_ip == eni.primary_ip and eni.private_ips == (eni.primary_ip,)
-            assert {n.datapath for n in d.datapath.setups} == {"exclusive"}
+            assert {n.mode for n in d.datapath.setups} == {"exclusive"}
             rec = d.daemon.store.get_pod("default/p1")
             assert rec is not None and rec.ip_type == "eni"
 
@@ -68,8 +68,8 @@ def test_host_stack_cidrs_reach_the_datapath_and_survive_a_restart(tmp_path: Pat
             assert "params.host_stack_cidrs[1]" in err.value.message
             assert d.daemon.store.get_pod("default/bad") is None
             await d.alloc("p1", host_stack_cidrs=cidrs)
-            assert d.datapath.setups[-1].host_stack_cidrs == cidrs
+            assert d.datapath.setups[-1].net.host_stack_cidrs == cidrs
             assert await d.daemon.resync() == ["default/p1"]
-            assert d.datapath.setups[-1].host_stack_cidrs == cidrs
+            assert d.datapath.setups[-1].net.host_stack_cidrs == cidrs
 
     run(scenario())

@@ -38,7 +38,7 @@ def test_pods_wired_before_our_records_keep_their_addresses(tmp_path: Path) -> N
             assert new.isdisjoint(running), "a running pod's address was handed out again"
 
             assert (await d.release("web-0")).released          # its DEL, by name
-            torn = [n for n in dp.teardowns if n.ip == ips[0]]
+            torn = [n for n in dp.teardowns if n.net.pod_ip == ips[0]]
             assert [n.pod_key for n in torn] == ["default/web-0"]  # its own veth and rules
             assert ips[0] not in {r.ip for r in d.daemon.core.mapping() if r.status == "Normal"}
 

@@ -127,7 +127,7 @@ def test_live_pods_get_their_datapath_again_on_restart(tmp_path: Path) -> None:
         async with running_daemon(tmp_path, world) as d:
             ip = (await d.alloc("a")).pod_ip
         async with running_daemon(tmp_path, world) as d:
-            assert [n.ip for n in d.datapath.setups] == [ip]
+            assert [n.net.pod_ip for n in d.datapath.setups] == [ip]
 
     run(scenario())
 

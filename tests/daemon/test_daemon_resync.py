@@ -25,8 +25,8 @@ def test_gc_period_re_runs_the_datapath_of_live_pods(tmp_path: Path) -> None:
             assert setups_of("gone") == 1               # set up once, at AllocIP
             assert d.daemon.store.get_pod("default/gone") is None
             again = [n for n in d.datapath.setups if n.pod_key == "default/live"]
-            assert {n.ip for n in again} == {live.pod_ip}       # the same wiring each time
-            assert {n.netns for n in again} == {d.netns("ns-live")}
+            assert {n.net.pod_ip for n in again} == {live.pod_ip}   # the same wiring each time
+            assert {n.pod.netns for n in again} == {d.netns("ns-live")}
 
     run(scenario())
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from daemon_harness import FakeDatapath, World, run, running_daemon
 
-from terway.daemon.ports import PodNetwork
+from terway.daemon.ports import PodAttachment
 from terway.daemon.service import RELEASING, WIRING
 from terway.daemon.store import ERR_STORE, PodRecord, Store, StoreError
 from terway.rpc import messages as rpc
@@ -30,7 +30,7 @@ class FlakyDatapath(FakeDatapath):
         super().__init__()
         self.fail_teardown = False
 
-    def teardown(self, net: PodNetwork) -> None:
+    def teardown(self, net: PodAttachment) -> None:
         if self.fail_teardown:
             raise RuntimeError("netlink said no")
         super().teardown(net)
@@ -92,7 +92,7 @@ def test_a_wiring_record_left_by_a_crash_is_rolled_back_at_start(tmp_path: Path)
     async def second(ip: str) -> None:
         dp = FakeDatapath()
         async with running_daemon(tmp_path, world, datapath=dp) as d:
-            assert [n.ip for n in dp.teardowns] == [ip]
+            assert [n.net.pod_ip for n in dp.teardowns] == [ip]
             assert dp.setups == [], "a half-wired pod was re-wired instead of rolled back"
             assert d.daemon.store.pods() == []
             assert d.daemon.core.owner_keys() == []
@@ -127,7 +127,7 @@ def test_failed_unwiring_keeps_the_address_until_gc_finishes_it(tmp_path: Path) 
             await d.daemon.gc()
             assert d.daemon.store.pods() == []
             assert d.daemon.core.owner_keys() == []
-            assert [n.ip for n in dp.teardowns] == [info.pod_ip]
+            assert [n.net.pod_ip for n in dp.teardowns] == [info.pod_ip]
 
     run(scenario())
 

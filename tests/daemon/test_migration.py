@@ -94,7 +94,7 @@ def test_pods_known_only_from_upstreams_state_files_keep_their_addresses(
             assert not (await d.release("web-0", container_id="cid-old")).released   # stale
             assert holders(d).get(ips[0]) == "default/web-0"
             assert (await d.release("web-0", container_id="cid-up-0")).released
-            assert [n.pod_key for n in dp.teardowns if n.ip == ips[0]] == ["default/web-0"]
+            assert [n.pod_key for n in dp.teardowns if n.net.pod_ip == ips[0]] == ["default/web-0"]
             assert (await d.release("web-1", container_id="any-sandbox")).released
             assert ips[0] not in holders(d) and ips[1] not in holders(d)
 
