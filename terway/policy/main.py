@@ -28,6 +28,7 @@ from terway import cliargs
 from terway.config.configmap import ConfigMapData, load_configmap_dir
 from terway.config.errors import ConfigError
 from terway.daemon import logfmt
+from terway.datapath import modes
 from terway.policy import cleanup, datastore, felix, idle, reporter
 
 EXIT_CONFIG = 2
@@ -54,18 +55,24 @@ def build_parser() -> argparse.ArgumentParser:
     return cliargs.finish(p)
 
 
+WHY_NOT = {   # the datapath modes whose pods' traffic Felix cannot see (terway/datapath/modes.py)
+    modes.EXCLUSIVE: "daemon_mode ENIOnly: pods own whole ENIs, their traffic never crosses a "
+                     "host veth Felix could filter",
+    modes.IPVLAN: "eniip_virtual_type IPVlan: pod traffic leaves through IPVLAN slaves, not "
+                  "host veths Felix could filter",
+}
+
+
 def not_enforced_reason(conf: ConfigMapData) -> str:
-    """Why this node enforces nothing, or "" when Felix should run."""
+    """Why this node enforces nothing, or "" when Felix should run: Felix filters on host veths,
+    so only a mode where every pod's traffic crosses one (and no pod owns an ENI) is policed."""
     if conf.disable_network_policy:
         return 'disable_network_policy is "true"'
-    if conf.eni_conf.exclusive:
-        return ("daemon_mode ENIOnly: pods own whole ENIs, their traffic never crosses a host "
-                "veth Felix could filter")
-    virtual = str((conf.cni_conf or {}).get("eniip_virtual_type", "")).lower()
-    if virtual == "ipvlan":
-        return ("eniip_virtual_type IPVlan: pod traffic leaves through IPVLAN slaves, not host "
-                "veths Felix could filter")
-    return ""
+    mode = modes.from_config(conf.eni_conf.exclusive,
+                             (conf.cni_conf or {}).get("eniip_virtual_type", "Veth"))
+    if mode.host_veth and not mode.whole_eni:
+        return ""
+    return WHY_NOT.get(mode.name, f"datapath mode {mode.name}: pods bypass host veths")
 
 
 def main(argv: Sequence[str]) -> int:
