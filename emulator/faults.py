@@ -13,9 +13,10 @@ CLI, world and scenario files and ``FaultEngine.add_rule(s)``. A bad or unknown 
 Rule dicts (``action`` is an exact action name or ``"*"``; ``product`` optional):
 
 - ``{"kind": "latency", "action": "*", "distribution": "constant", "value": 0.05}``;
-  distributions ``constant(value)``, ``uniform(low, high)``, ``normal(mean, stddev)``,
-  ``lognormal(mu, sigma)``, ``exponential(mean)``; negative draws clamp to 0. An exact-action rule
-  beats ``"*"``; among equals the newest wins.
+  distributions and their parameters (seconds, as numbers) are ``emulator.distributions``'s, the
+  simulator's too: ``constant(value)``, ``uniform(low, high)``, ``normal(mean, sd)``,
+  ``lognormal(median, p99 | sigma)`` or ``lognormal(mu, sigma)``, ``exponential(mean)``. An
+  exact-action rule beats ``"*"``; among equals the newest wins.
 - ``{"kind": "error", "action": "AssignPrivateIpAddresses", "code": "InternalError",
   "message": "...", "http_status": 500, "probability": 0.1 | "count": 3,
   "match": {"NetworkInterfaceId": "eni-x"}}``: ``count`` fires on the next N matching calls and
@@ -39,6 +40,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from emulator import distributions
+from emulator.distributions import Dist
 from emulator.model import codes
 from emulator.model.errors import ApiError
 
@@ -46,10 +49,6 @@ THROTTLE_CODE = codes.THROTTLING_USER.code
 THROTTLE_MESSAGE = codes.THROTTLING_USER.template
 KINDS = ("latency", "error", "throttle")
 PRODUCTS = ("ecs", "vpc")
-_DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
-    "constant": ("value",), "uniform": ("low", "high"), "normal": ("mean", "stddev"),
-    "lognormal": ("mu", "sigma"), "exponential": ("mean",),
-}
 _COMMON_FIELDS = ("kind", "action", "product", "match", "id")
 _ANSWER_FIELDS = ("code", "message", "http_status")
 _KIND_FIELDS: dict[str, tuple[str, ...]] = {
@@ -82,8 +81,9 @@ class FaultRule:
     product: str = ""                               # "" = both products
     match: Mapping[str, str] = field(default_factory=dict)
     rule_id: str = ""                               # spec["id"], if given
-    distribution: str = ""                          # latency
-    args: tuple[float, ...] = ()                    # latency: _DISTRIBUTIONS[distribution]
+    distribution: str = ""                          # latency: the name as given
+    args: tuple[float, ...] = ()                    # latency: its parameters as given
+    dist: Dist | None = None                        # latency: what is sampled
     code: str = ""                                  # error (required) / throttle (optional)
     message: str | None = None
     http_status: int | None = None
@@ -163,19 +163,18 @@ def _number(spec: Mapping[str, Any], key: str, where: str, *, minimum: float = 0
 
 
 def _latency(spec: Mapping[str, Any], where: str) -> dict[str, Any]:
-    dist = spec.get("distribution")
-    if dist not in _DISTRIBUTIONS:
-        raise FaultRuleError(f"{where}.distribution: {dist!r} is not one of "
-                             f"{', '.join(_DISTRIBUTIONS)}")
-    args = []
-    for key in _DISTRIBUTIONS[dist]:
-        minimum = -math.inf if key in ("mean", "mu") and dist in ("normal", "lognormal") else 0.0
-        args.append(_number(spec, key, where, minimum=minimum))
-    if dist == "uniform" and args[1] < args[0]:
-        raise FaultRuleError(f"{where}.high: must be >= low")
-    if dist == "exponential" and args[0] == 0:
-        raise FaultRuleError(f"{where}.mean: must be > 0")
-    return {"distribution": dist, "args": tuple(args)}
+    name = spec.get("distribution")
+    kind = distributions.canonical(name)
+    if kind is None:
+        raise FaultRuleError(f"{where}.distribution: {name!r} is not one of "
+                             f"{', '.join(distributions.KINDS)}")
+    params = {k: v for k, v in spec.items() if k in distributions.param_names(kind)}
+    dist, problems = distributions.build(kind, params, where, distributions.seconds_number)
+    if dist is None:
+        path, why = problems[0]
+        raise FaultRuleError(f"{path}: {why}")
+    args = tuple(float(v) for v in params.values())
+    return {"distribution": name, "args": args, "dist": dist}
 
 
 def _answer(spec: Mapping[str, Any], where: str, *, code_required: bool) -> dict[str, Any]:
@@ -231,7 +230,9 @@ _BUILDERS: dict[str, Callable[[Mapping[str, Any], str], dict[str, Any]]] = {
 
 def _refuse_unknown(spec: Mapping[str, Any], where: str, kind: str, distribution: str) -> None:
     """A field this kind of rule does not read is a mistake (a typo would be ignored silently)."""
-    known = (*_COMMON_FIELDS, *_KIND_FIELDS[kind], *_DISTRIBUTIONS.get(distribution, ()))
+    kind_of = distributions.canonical(distribution)
+    known = (*_COMMON_FIELDS, *_KIND_FIELDS[kind],
+             *(distributions.param_names(kind_of) if kind_of else ()))
     for key in spec:
         if key in known:
             continue
@@ -335,18 +336,7 @@ class FaultEngine:
         return self._draw(chosen) if chosen else 0.0
 
     def _draw(self, rule: FaultRule) -> float:
-        rng, dist, args = self._rng, rule.distribution, rule.args
-        if dist == "constant":
-            value = args[0]
-        elif dist == "uniform":
-            value = rng.uniform(*args)
-        elif dist == "normal":
-            value = rng.gauss(*args)
-        elif dist == "lognormal":
-            value = rng.lognormvariate(*args)
-        else:
-            value = rng.expovariate(1.0 / args[0])
-        return max(0.0, value)
+        return max(0.0, rule.dist.sample(self._rng)) if rule.dist else 0.0
 
     def _throttle(self, rules: list[_Active], action: str, now: float) -> ApiError | None:
         for active in rules:

@@ -1,35 +1,38 @@
 """World files: a YAML description of a cloud (VPCs, vSwitches, security groups, instances,
 faults, seed) built through the model's own typed methods, as the SDK would build it.
 
-Everything is validated before anything is built; an error names its path
-(``vpcs[0].vswitches[1].cidr: 10.0.0.0/33 is not a CIDR``) and leaves the target untouched.
+Everything is validated before anything is built; a ``WorldError`` lists every problem, each
+naming its path (``vpcs[0].vswitches[1].cidr: 10.0.0.0/33 is not a CIDR``), unknown keys with a
+"did you mean" (emulator/problems.py), and leaves the target untouched.
 Schema: docs/emulator-model.md.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from emulator.faults import FaultEngine, FaultRuleError, build_rules
+from emulator.faults import FaultEngine, FaultRuleError, build_rule
 from emulator.model import CATALOG, ApiError, Cloud
 from emulator.model.regions import REGIONS
+from emulator.problems import InputError, Problems, did_you_mean, join
 
 _TOP = {"seed", "region", "cloud", "vpcs", "instances", "faults"}
 _CLOUD_OPTS = {"attach_delay", "detach_delay", "metadata_lag", "unattached_ip_limit"}
 
 
-class WorldError(ValueError):
-    """A world file that cannot be built; ``path`` names the offending field."""
+class WorldError(InputError):
+    """A world file that cannot be built; ``problems`` lists every ``"path: why"`` found and
+    ``path`` names the first."""
 
-    def __init__(self, path: str, why: str) -> None:
-        super().__init__(f"{path}: {why}")
-        self.path = path
+    @property
+    def path(self) -> str:
+        return self.field
 
 
 @dataclass
@@ -42,156 +45,210 @@ class BuiltWorld:
     instances: dict[str, list[str]] = field(default_factory=dict)   # name → instance ids
 
 
-# -- validation ----------------------------------------------------------------------------------
-def _mapping(value: Any, path: str, allowed: set[str], required: tuple[str, ...] = ()
-             ) -> Mapping[str, Any]:
+# -- validation: every problem recorded, then raised together --------------------------------
+_VSwitches = dict[str, tuple[str, int, str]]   # name → (zone, usable addresses, VPC name)
+
+
+def _mapping(p: Problems, value: Any, path: str, allowed: set[str],
+             required: tuple[str, ...] = ()) -> Mapping[str, Any] | None:
+    """``value`` if it is a mapping (its unknown and missing keys recorded), else None."""
     if not isinstance(value, Mapping):
-        raise WorldError(path, f"must be a mapping, got {type(value).__name__}")
-    for key in value:
-        if key not in allowed:
-            raise WorldError(f"{path}.{key}" if path else str(key),
-                             f"unknown field (expected one of {', '.join(sorted(allowed))})")
+        p.add(path or "world", f"must be a mapping, got {type(value).__name__}")
+        return None
+    p.unknown_keys(value, allowed, path)
     for key in required:
         if key not in value:
-            raise WorldError(f"{path}.{key}" if path else key, "required")
+            p.add(join(path, key), "required")
     return value
 
 
-def _list(value: Any, path: str) -> list[Any]:
+def _list(p: Problems, value: Any, path: str) -> list[Any]:
     if value is None:
         return []
     if not isinstance(value, list):
-        raise WorldError(path, f"must be a list, got {type(value).__name__}")
+        p.add(path, f"must be a list, got {type(value).__name__}")
+        return []
     return value
 
 
-def _name(value: Any, path: str) -> str:
+def _name(p: Problems, value: Any, path: str, taken: Collection[str], what: str) -> str | None:
+    """A non-empty name not yet taken, else None (recorded)."""
     if not isinstance(value, str) or not value:
-        raise WorldError(path, f"must be a non-empty string, got {value!r}")
+        p.add(path, f"must be a non-empty string, got {value!r}")
+        return None
+    if value in taken:
+        p.add(path, f"duplicate {what} name {value!r}")
+        return None
     return value
 
 
-def _cidr(value: Any, path: str, low: int, high: int) -> ipaddress.IPv4Network:
+def _cidr(p: Problems, value: Any, path: str, low: int, high: int
+          ) -> ipaddress.IPv4Network | None:
     try:
         if not isinstance(value, str) or "/" not in value:
             raise ValueError
         net = ipaddress.IPv4Network(value, strict=True)
     except ValueError:
-        raise WorldError(path, f"{value} is not a CIDR") from None
+        p.add(path, f"{value} is not a CIDR")
+        return None
     if not low <= net.prefixlen <= high:
-        raise WorldError(path, f"{value}: prefix must be /{low} to /{high}")
+        p.add(path, f"{value}: prefix must be /{low} to /{high}")
+        return None
     return net
 
 
-def _check_delay(value: Any, path: str) -> None:
+def _check_delay(p: Problems, value: Any, path: str) -> None:
     ok = (isinstance(value, int | float) and not isinstance(value, bool) and value >= 0) or (
         isinstance(value, list) and len(value) == 2
         and all(isinstance(v, int | float) and not isinstance(v, bool) and v >= 0 for v in value)
         and value[0] <= value[1])
     if not ok:
-        raise WorldError(path, f"must be seconds >= 0 or [low, high], got {value!r}")
+        p.add(path, f"must be seconds >= 0 or [low, high], got {value!r}")
 
 
 def validate_world(spec: Any) -> None:
-    """Raise WorldError for the first problem found; returns quietly when the world is sound."""
-    top = _mapping(spec, "", _TOP)
+    """Raise WorldError listing every problem found; returns quietly when the world is sound."""
+    p = Problems()
+    top = _mapping(p, spec, "", _TOP)
+    if top is not None:
+        region = _check_top(p, top)
+        vswitches, sgs = _validate_vpcs(p, top, region)
+        _validate_instances(p, top, vswitches, sgs)
+        _validate_faults(p, top)
+    p.raise_as(WorldError)
+
+
+def _check_top(p: Problems, top: Mapping[str, Any]) -> str:
+    """seed, region and cloud options; returns the region (the default if it is unknown)."""
     seed = top.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool):
-        raise WorldError("seed", f"must be an integer, got {seed!r}")
+        p.add("seed", f"must be an integer, got {seed!r}")
     region = top.get("region", "cn-hangzhou")
     if region not in REGIONS:
-        raise WorldError("region", f"unknown region {region!r} (known: {', '.join(REGIONS)})")
-    opts = _mapping(top.get("cloud", {}), "cloud", _CLOUD_OPTS)
+        p.add("region", f"unknown region {region!r}{did_you_mean(region, REGIONS)} "
+                        f"(known: {', '.join(REGIONS)})")
+        region = "cn-hangzhou"
+    opts = _mapping(p, top.get("cloud", {}), "cloud", _CLOUD_OPTS) or {}
     for key in ("attach_delay", "detach_delay"):
         if key in opts:
-            _check_delay(opts[key], f"cloud.{key}")
+            _check_delay(p, opts[key], f"cloud.{key}")
     for key in ("metadata_lag", "unattached_ip_limit"):
         value = opts.get(key, 0)
         if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
-            raise WorldError(f"cloud.{key}", f"must be a number >= 0, got {value!r}")
-    vswitches, sgs = _validate_vpcs(top, region)
-    _validate_instances(top, vswitches, sgs)
-    try:
-        build_rules(_list(top.get("faults"), "faults"), "faults")
-    except FaultRuleError as exc:
-        path, _, why = str(exc).partition(": ")
-        raise WorldError(path, why or str(exc)) from None
+            p.add(f"cloud.{key}", f"must be a number >= 0, got {value!r}")
+    return str(region)
 
 
-def _validate_vpcs(top: Mapping[str, Any], region: str
-                   ) -> tuple[dict[str, tuple[str, int, str]], dict[str, str]]:
+def _validate_faults(p: Problems, top: Mapping[str, Any]) -> None:
+    """Each rule on its own, by the fault engine's one builder."""
+    for i, rule in enumerate(_list(p, top.get("faults"), "faults")):
+        try:
+            build_rule(rule, f"faults[{i}]")
+        except FaultRuleError as exc:
+            path, _, why = str(exc).partition(": ")
+            p.add(path, why or str(exc))
+
+
+def _validate_vpcs(p: Problems, top: Mapping[str, Any], region: str
+                   ) -> tuple[_VSwitches, dict[str, str]]:
     """Returns vswitch name → (zone, capacity, vpc name) and sg name → vpc name."""
-    vswitches: dict[str, tuple[str, int, str]] = {}
+    vswitches: _VSwitches = {}
     sgs: dict[str, str] = {}
     vpc_names: set[str] = set()
-    for i, raw in enumerate(_list(top.get("vpcs"), "vpcs")):
+    for i, raw in enumerate(_list(p, top.get("vpcs"), "vpcs")):
         path = f"vpcs[{i}]"
-        vpc = _mapping(raw, path, {"name", "cidr", "vswitches", "security_groups"}, ("cidr",))
-        name = _name(vpc.get("name", f"vpc{i}"), f"{path}.name")
-        if name in vpc_names:
-            raise WorldError(f"{path}.name", f"duplicate VPC name {name!r}")
+        vpc = _mapping(p, raw, path, {"name", "cidr", "vswitches", "security_groups"}, ("cidr",))
+        if vpc is None:
+            continue
+        name = _name(p, vpc.get("name", f"vpc{i}"), f"{path}.name", vpc_names, "VPC")
+        name = name or f"vpc{i}"
         vpc_names.add(name)
-        vpc_net = _cidr(vpc["cidr"], f"{path}.cidr", 8, 28)
+        vpc_net = _cidr(p, vpc["cidr"], f"{path}.cidr", 8, 28) if "cidr" in vpc else None
         nets: list[ipaddress.IPv4Network] = []
-        for j, raw_vsw in enumerate(_list(vpc.get("vswitches"), f"{path}.vswitches")):
-            vpath = f"{path}.vswitches[{j}]"
-            vsw = _mapping(raw_vsw, vpath, {"name", "zone", "cidr"}, ("zone", "cidr"))
-            vname = _name(vsw.get("name", f"{name}-vsw{j}"), f"{vpath}.name")
-            if vname in vswitches:
-                raise WorldError(f"{vpath}.name", f"duplicate vSwitch name {vname!r}")
-            if vsw["zone"] not in REGIONS[region]:
-                raise WorldError(f"{vpath}.zone", f"{vsw['zone']!r} is not a zone of {region} "
-                                 f"({', '.join(REGIONS[region])})")
-            net = _cidr(vsw["cidr"], f"{vpath}.cidr", 16, 29)
-            if not net.subnet_of(vpc_net):
-                raise WorldError(f"{vpath}.cidr", f"{net} is not inside the VPC's {vpc_net}")
-            for other in nets:
-                if other.overlaps(net):
-                    raise WorldError(f"{vpath}.cidr", f"{net} overlaps {other}")
-            nets.append(net)
-            vswitches[vname] = (vsw["zone"], net.num_addresses - 4, name)
-        for j, raw_sg in enumerate(_list(vpc.get("security_groups"), f"{path}.security_groups")):
+        for j, raw_vsw in enumerate(_list(p, vpc.get("vswitches"), f"{path}.vswitches")):
+            _validate_vswitch(p, raw_vsw, f"{path}.vswitches[{j}]", (name, j, region),
+                              vpc_net, nets, vswitches)
+        for j, raw_sg in enumerate(_list(p, vpc.get("security_groups"),
+                                         f"{path}.security_groups")):
             spath = f"{path}.security_groups[{j}]"
-            sg = _mapping(raw_sg, spath, {"name"})
-            sname = _name(sg.get("name", f"{name}-sg{j}"), f"{spath}.name")
-            if sname in sgs:
-                raise WorldError(f"{spath}.name", f"duplicate security group name {sname!r}")
-            sgs[sname] = name
+            sg = _mapping(p, raw_sg, spath, {"name"})
+            sname = _name(p, sg.get("name", f"{name}-sg{j}"), f"{spath}.name", sgs,
+                          "security group") if sg is not None else None
+            if sname:
+                sgs[sname] = name
     return vswitches, sgs
 
 
-def _validate_instances(top: Mapping[str, Any], vswitches: dict[str, tuple[str, int, str]],
+def _validate_vswitch(p: Problems, raw: Any, path: str, where: tuple[str, int, str],
+                      vpc_net: ipaddress.IPv4Network | None, nets: list[ipaddress.IPv4Network],
+                      vswitches: _VSwitches) -> None:
+    """One vSwitch of VPC ``where[0]`` (its ``where[1]``-th, in region ``where[2]``)."""
+    vpc_name, j, region = where
+    vsw = _mapping(p, raw, path, {"name", "zone", "cidr"}, ("zone", "cidr"))
+    if vsw is None:
+        return
+    vname = _name(p, vsw.get("name", f"{vpc_name}-vsw{j}"), f"{path}.name", vswitches,
+                  "vSwitch")
+    zone = vsw.get("zone")
+    if "zone" in vsw and zone not in REGIONS[region]:
+        p.add(f"{path}.zone", f"{zone!r} is not a zone of {region}"
+                              f"{did_you_mean(zone, REGIONS[region])} "
+                              f"({', '.join(REGIONS[region])})")
+    net = _cidr(p, vsw["cidr"], f"{path}.cidr", 16, 29) if "cidr" in vsw else None
+    if net is not None and vpc_net is not None and not net.subnet_of(vpc_net):
+        p.add(f"{path}.cidr", f"{net} is not inside the VPC's {vpc_net}")
+        net = None
+    clash = next((other for other in nets if net is not None and other.overlaps(net)), None)
+    if clash is not None:
+        p.add(f"{path}.cidr", f"{net} overlaps {clash}")
+    elif net is not None:
+        nets.append(net)
+    if vname:
+        vswitches[vname] = (str(zone), net.num_addresses - 4 if net else 0, vpc_name)
+
+
+def _validate_instances(p: Problems, top: Mapping[str, Any], vswitches: _VSwitches,
                         sgs: dict[str, str]) -> None:
     used: dict[str, int] = {}
     names: set[str] = set()
-    for i, raw in enumerate(_list(top.get("instances"), "instances")):
+    for i, raw in enumerate(_list(p, top.get("instances"), "instances")):
         path = f"instances[{i}]"
-        inst = _mapping(raw, path, {"name", "type", "vswitch", "security_groups", "count"},
+        inst = _mapping(p, raw, path, {"name", "type", "vswitch", "security_groups", "count"},
                         ("type", "vswitch"))
-        name = _name(inst.get("name", f"node{i}"), f"{path}.name")
-        if name in names:
-            raise WorldError(f"{path}.name", f"duplicate instance name {name!r}")
-        names.add(name)
-        if inst["type"] not in CATALOG:
-            raise WorldError(f"{path}.type", f"unknown instance type {inst['type']!r}")
-        vsw = inst["vswitch"]
-        if vsw not in vswitches:
-            raise WorldError(f"{path}.vswitch", f"no vSwitch named {vsw!r}")
-        vpc_name = vswitches[vsw][2]
-        groups = _list(inst.get("security_groups"), f"{path}.security_groups")
-        for k, sg in enumerate(groups):
-            if sgs.get(sg) != vpc_name:
-                raise WorldError(f"{path}.security_groups[{k}]",
-                                 f"no security group {sg!r} in VPC {vpc_name!r}")
-        if not groups and vpc_name not in sgs.values():
-            raise WorldError(f"{path}.security_groups", f"VPC {vpc_name!r} has none to default to")
+        if inst is None:
+            continue
+        name = _name(p, inst.get("name", f"node{i}"), f"{path}.name", names, "instance")
+        names.add(name or "")
+        if "type" in inst and inst["type"] not in CATALOG:
+            p.add(f"{path}.type", f"unknown instance type {inst['type']!r}"
+                                  f"{did_you_mean(inst['type'], CATALOG)}")
         count = inst.get("count", 1)
         if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= 100:
-            raise WorldError(f"{path}.count", f"must be an integer 1-100, got {count!r}")
+            p.add(f"{path}.count", f"must be an integer 1-100, got {count!r}")
+            count = 0
+        vsw = inst.get("vswitch")
+        if "vswitch" not in inst:
+            continue
+        if vsw not in vswitches:
+            p.add(f"{path}.vswitch", f"no vSwitch named {vsw!r}{did_you_mean(vsw, vswitches)}")
+            continue
+        _check_groups(p, inst, path, vswitches[vsw][2], sgs)
         used[vsw] = used.get(vsw, 0) + count
-        if used[vsw] > vswitches[vsw][1]:
-            raise WorldError(f"{path}.count", f"vSwitch {vsw!r} has only {vswitches[vsw][1]} "
-                             "usable addresses")
+        if count and used[vsw] > vswitches[vsw][1]:
+            p.add(f"{path}.count", f"vSwitch {vsw!r} has only {vswitches[vsw][1]} "
+                                   "usable addresses")
+
+
+def _check_groups(p: Problems, inst: Mapping[str, Any], path: str, vpc_name: str,
+                  sgs: dict[str, str]) -> None:
+    """An instance's security groups: each in its vSwitch's VPC, or a VPC default."""
+    groups = _list(p, inst.get("security_groups"), f"{path}.security_groups")
+    for k, sg in enumerate(groups):
+        if sgs.get(sg) != vpc_name:
+            p.add(f"{path}.security_groups[{k}]", f"no security group {sg!r} in VPC "
+                                                  f"{vpc_name!r}")
+    if not groups and vpc_name not in sgs.values():
+        p.add(f"{path}.security_groups", f"VPC {vpc_name!r} has none to default to")
 
 
 # -- building ------------------------------------------------------------------------------------

@@ -61,7 +61,10 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             print(f"ok  {path}: {sc.name} ({len(sc.expectations)} expectations)")
         except SpecError as e:
             bad += 1
-            print(f"BAD {path}: {e}", file=sys.stderr)
+            count = len(e.problems)
+            print(f"BAD {path}: {count} problem{'s' if count != 1 else ''}", file=sys.stderr)
+            for problem in e.problems:
+                print(f"  {problem}", file=sys.stderr)
     return 2 if bad else 0
 
 
@@ -120,7 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.fn(args))
     except SpecError as e:
-        print(f"terway-sim: {e}", file=sys.stderr)
+        for problem in e.problems:
+            print(f"terway-sim: {problem}", file=sys.stderr)
         return 2
 
 

@@ -30,23 +30,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emulator.sim.units import SpecError
-from terway.ipam.adaptive import PARAMS as ADAPTIVE_PARAMS
+from terway.config.errors import did_you_mean
 from terway.ipam.enilimit import BURST, PER_MINUTE
+from terway.ipam.policies import POLICIES, param_default, param_problems
 
-PARAMS: Mapping[str, tuple[str, ...]] = {
+# Peers that are presets of the core rather than a ``pool_policy``: the eni_conf keys they take.
+PRESETS: Mapping[str, tuple[str, ...]] = {
     "terway": ("min_pool_size", "max_pool_size", "ip_pool_sync_period", "ip_batch_window",
                "exhaustion_block", "vswitch_selection_policy", "eni_selection_policy"),
     "upstream": ("min_pool_size", "max_pool_size"),
-    "aws": ("warm_ip_target", "minimum_ip_target", "warm_eni_target"),
-    "cilium": ("pre_allocate", "min_allocate", "max_allocate", "max_above_watermark"),
     "noop": (),
     "ondemand": (),
-    "adaptive": ADAPTIVE_PARAMS,
 }
+# every kind of peer: the presets and the registry's other policies (terway.ipam.policies)
+KINDS: tuple[str, ...] = (*PRESETS, *(k for k in POLICIES if k not in PRESETS))
 UPSTREAM_ENI_LIMIT = (PER_MINUTE, BURST)
-_INT_PARAMS = {"min_pool_size", "max_pool_size", "warm_ip_target", "minimum_ip_target",
-               "warm_eni_target", "pre_allocate", "min_allocate", "max_allocate",
-               "max_above_watermark", *ADAPTIVE_PARAMS}
+_SIZES = ("min_pool_size", "max_pool_size")
 
 
 @dataclass(frozen=True)
@@ -59,15 +58,23 @@ class PolicyRuntime:
     notes: tuple[str, ...] = field(default=())
 
 
-def validate_policy_params(kind: str, params: Mapping[str, Any], fld: str) -> None:
-    allowed = PARAMS[kind]
+def policy_problems(kind: str, params: Mapping[str, Any], fld: str) -> list[tuple[str, str]]:
+    """(path, why) for every parameter a peer of ``kind`` does not take or cannot use; a
+    registry policy's are judged by the registry (``terway.ipam.policies``)."""
+    if kind not in PRESETS:
+        return [(f"{fld}.{name}", why.replace("pool_policy", "policy"))
+                for name, why in param_problems(kind, params)]
+    allowed = PRESETS[kind]
+    out = []
     for key, value in params.items():
         if key not in allowed:
-            raise SpecError(f"{fld}.{key}", f"not a parameter of policy {kind!r} "
-                                            f"(allowed: {', '.join(allowed) or 'none'})")
-        if key in _INT_PARAMS and (isinstance(value, bool) or not isinstance(value, int)
-                                   or value < 0):
-            raise SpecError(f"{fld}.{key}", f"expected an integer >= 0, got {value!r}")
+            out.append((f"{fld}.{key}", f"not a parameter of policy {kind!r}"
+                                        f"{did_you_mean(key, allowed)} "
+                                        f"(allowed: {', '.join(allowed) or 'none'})"))
+        elif key in _SIZES and (isinstance(value, bool) or not isinstance(value, int)
+                                or value < 0):
+            out.append((f"{fld}.{key}", f"expected an integer >= 0, got {value!r}"))
+    return out
 
 
 def runtime_for(kind: str, params: Mapping[str, Any]) -> PolicyRuntime:
@@ -80,7 +87,7 @@ def runtime_for(kind: str, params: Mapping[str, Any]) -> PolicyRuntime:
                  "vswitch_cache_ttl": "10m", **params}
         return PolicyRuntime(patch, per_eni_limit=UPSTREAM_ENI_LIMIT)
     if kind == "aws":
-        pp = {"warm_eni_target": 1, **params}
+        pp = {"warm_eni_target": param_default("aws", "warm_eni_target"), **params}
         if "warm_ip_target" in params or "minimum_ip_target" in params:
             pp.pop("warm_eni_target") if "warm_eni_target" not in params else None
         patch = {"pool_policy": "aws", "pool_policy_params": pp, "ip_pool_sync_period": "5s",
@@ -90,7 +97,7 @@ def runtime_for(kind: str, params: Mapping[str, Any]) -> PolicyRuntime:
         return PolicyRuntime(patch, notes=("freed-IP cooldown (30-60 s) not modelled by the "
                                            "core: freed IPs are reused oldest-idle first",))
     if kind == "cilium":
-        pp = {"pre_allocate": 8, **params}
+        pp = {"pre_allocate": param_default("cilium", "pre_allocate"), **params}
         patch = {"pool_policy": "cilium", "pool_policy_params": pp, "ip_pool_sync_period": "15s",
                  "ip_pool_sync_jitter_factor": 0,
                  "vswitch_selection_policy": "ordered", "ip_batch_window": "0s"}

@@ -1,26 +1,29 @@
 """The scenario file: a validated, typed description of one simulation (see docs/scenarios.md).
 
-Validation collects nothing half-way: the first problem raises ``SpecError`` whose message starts
-with the dotted field path (``workload[1].lifetime.mean: ...``), and nothing is run.
+Validation reports every problem at once: ``SpecError.problems`` lists each as
+``"<dotted field path>: why"`` (``workload[1].lifetime.mean: ...``), unknown keys with a "did
+you mean" (emulator/problems.py), and nothing is run.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
 
 import yaml
 
+from emulator.problems import Problems, did_you_mean
 from emulator.sim.dists import Dist, parse_dist
 from emulator.sim.expect import Expectation, parse_expectation
 from emulator.sim.units import SpecError, parse_duration, parse_rate
 
-POLICIES = ("terway", "upstream", "aws", "cilium", "noop", "ondemand", "adaptive")
 WORKLOAD_KINDS = ("churn", "deployment", "statefulset", "burst")
 APPLY_MODES = ("reload", "restart", "none")   # how daemons pick a config change up
+T = TypeVar("T")
 EVENT_ACTIONS = ("add_vswitch", "set_config", "restart_daemons", "add_nodes", "remove_nodes",
                  "set_faults", "scale")
 
@@ -123,13 +126,30 @@ class Scenario:
 
     def with_overrides(self, **changes: Any) -> Scenario:
         """A copy with some fields replaced (sweeps, the planner, tests)."""
-        from dataclasses import replace
         return replace(self, **changes)
 
 
 _TOP_KEYS = {"name", "description", "seed", "duration", "sample_interval", "cluster", "eni_conf",
              "policy", "peers", "latency", "faults", "kubelet", "workload", "events",
              "expectations", "invariants"}
+_CLUSTER_KEYS = {"region", "zone", "vswitches", "nodes", "instance_type", "attach_delay",
+                 "detach_delay", "node_cidr"}
+_EVENT_PARAMS = {
+    "add_vswitch": {"vswitch", "add_to_config", "apply"},
+    "set_config": {"eni_conf", "apply"},
+    "restart_daemons": {"nodes", "downtime"},
+    "add_nodes": {"count", "instance_type"},
+    "remove_nodes": {"count"},
+    "set_faults": {"faults"},
+    "scale": {"workload", "replicas"},
+}
+_WORKLOAD_KEYS = {"churn": {"rate", "lifetime"}, "burst": {"count", "lifetime", "at"},
+                  "deployment": {"replicas", "schedule"},
+                  "statefulset": {"replicas", "schedule", "restart_every"}}
+
+
+_EMPTY: Mapping[str, Any] = {}     # what a section that is not a mapping reads as
+_NONE: Sequence[Any] = ()           # what a list that is not a list reads as
 
 
 def _mapping(value: object, fld: str) -> Mapping[str, Any]:
@@ -145,10 +165,17 @@ def _seq(value: object, fld: str) -> Sequence[Any]:
 
 
 def _only(data: Mapping[str, Any], allowed: set[str], fld: str) -> None:
-    for key in data:
-        if key not in allowed:
-            where = f"{fld}.{key}" if fld else str(key)
-            raise SpecError(where, f"unknown field (allowed: {', '.join(sorted(allowed))})")
+    """Refuse every unknown key of ``data`` at once, each with a suggestion."""
+    p = Problems()
+    p.unknown_keys(data, allowed, fld)
+    p.raise_as(SpecError)
+
+
+def _choice(value: object, allowed: Sequence[str], fld: str) -> str:
+    if value not in allowed:
+        raise SpecError(fld, f"expected one of {', '.join(allowed)}, got {value!r}"
+                             f"{did_you_mean(value, allowed)}")
+    return str(value)
 
 
 def _int(value: object, fld: str, minimum: int = 0) -> int:
@@ -161,6 +188,28 @@ def _str(value: object, fld: str) -> str:
     if not isinstance(value, str) or not value:
         raise SpecError(fld, f"expected a non-empty string, got {value!r}")
     return value
+
+
+def _positive(value: object, fld: str) -> float:
+    seconds = parse_duration(value, fld)
+    if seconds <= 0:
+        raise SpecError(fld, "must be > 0")
+    return seconds
+
+
+def _items(p: Problems, raw: object, fld: str, parse: Callable[[Any, str], T]) -> tuple[T, ...]:
+    """Each item of the list at ``fld`` parsed on its own: one bad item does not hide another."""
+    out: list[T] = []
+    for i, item in enumerate(p.guard(_seq, raw, fld, default=_NONE)):
+        value = p.guard(parse, item, f"{fld}[{i}]", default=None)
+        if value is not None:
+            out.append(value)
+    return tuple(out)
+
+
+def _unique(p: Problems, names: list[str], fld: str, hint: str = "") -> None:
+    if len(set(names)) != len(names):
+        p.add(fld, f"duplicate names in {names}{hint}")
 
 
 def _vswitch(raw: object, fld: str, zone: str) -> VSwitchSpec:
@@ -178,86 +227,106 @@ def _vswitch(raw: object, fld: str, zone: str) -> VSwitchSpec:
 
 
 def parse_policy(raw: object, fld: str) -> PolicySpec:
-    """``"aws"`` or ``{kind: aws, name: ..., warm_ip_target: 5}``."""
+    """``"aws"`` or ``{kind: aws, name: ..., warm_ip_target: 5}``; every problem at once."""
+    from emulator.sim.policies import KINDS, policy_problems
     if isinstance(raw, str):
         raw = {"kind": raw}
     data = _mapping(raw, fld)
-    kind = data.get("kind", "terway")
-    if kind not in POLICIES:
-        raise SpecError(f"{fld}.kind", f"expected one of {', '.join(POLICIES)}, got {kind!r}")
+    kind = _choice(data.get("kind", "terway"), KINDS, f"{fld}.kind")
+    p = Problems()
     params = {k: v for k, v in data.items() if k not in ("kind", "name")}
-    from emulator.sim.policies import validate_policy_params
-    validate_policy_params(str(kind), params, fld)
-    name = data.get("name", kind)
-    return PolicySpec(_str(name, f"{fld}.name"), str(kind), params)
+    for path, why in policy_problems(kind, params, fld):
+        p.add(path, why)
+    name = p.guard(_str, data.get("name", kind), f"{fld}.name", default=kind)
+    p.raise_as(SpecError)
+    return PolicySpec(name, kind, params)
 
 
-def _workload(raw: object, fld: str, index: int) -> WorkloadSpec:
+def _workload(raw: object, fld: str) -> WorkloadSpec:
     data = _mapping(raw, fld)
-    kind = data.get("kind")
-    if kind not in WORKLOAD_KINDS:
-        raise SpecError(f"{fld}.kind", f"expected one of {', '.join(WORKLOAD_KINDS)}, got {kind!r}")
-    common = {"kind", "name", "start", "stop"}
-    extra = {"churn": {"rate", "lifetime"}, "burst": {"count", "lifetime", "at"},
-             "deployment": {"replicas", "schedule"},
-             "statefulset": {"replicas", "schedule", "restart_every"}}[kind]
-    _only(data, common | extra, fld)
-    name = _str(data.get("name", f"{kind}-{index}"), f"{fld}.name")
-    start = parse_duration(data.get("start", data.get("at", 0)), f"{fld}.start")
-    stop = parse_duration(data["stop"], f"{fld}.stop") if "stop" in data else None
+    kind = _choice(data.get("kind"), WORKLOAD_KINDS, f"{fld}.kind")
+    p = Problems()
+    p.unknown_keys(data, {"kind", "name", "start", "stop"} | _WORKLOAD_KEYS[kind], fld)
+    index = fld.rsplit("[", 1)[-1].rstrip("]")    # workload[3] → "3"
+    name = p.guard(_str, data.get("name", f"{kind}-{index}"), f"{fld}.name", default="")
+    start = p.guard(parse_duration, data.get("start", data.get("at", 0)), f"{fld}.start",
+                    default=0.0)
+    stop = p.guard(parse_duration, data["stop"], f"{fld}.stop", default=None) \
+        if "stop" in data else None
     if stop is not None and stop < start:
-        raise SpecError(f"{fld}.stop", f"must not be before start ({start:g}s)")
-    lifetime = parse_dist(data["lifetime"], f"{fld}.lifetime") if "lifetime" in data else None
-    if kind == "churn":
-        if "rate" not in data:
-            raise SpecError(f"{fld}.rate", "required for a churn workload")
-        if lifetime is None:
-            raise SpecError(f"{fld}.lifetime", "required for a churn workload")
-        return WorkloadSpec("churn", name, start, stop, parse_rate(data["rate"], f"{fld}.rate"),
-                            lifetime)
-    if kind == "burst":
-        count = _int(data.get("count"), f"{fld}.count", 1)
-        return WorkloadSpec("burst", name, start, stop, lifetime=lifetime, replicas=count)
-    replicas = _int(data.get("replicas", 0), f"{fld}.replicas")
-    steps: list[tuple[float, int]] = []
-    for i, step in enumerate(_seq(data.get("schedule", []), f"{fld}.schedule")):
-        sf = f"{fld}.schedule[{i}]"
-        sd = _mapping(step, sf)
-        _only(sd, {"at", "replicas"}, sf)
-        steps.append((parse_duration(sd.get("at"), f"{sf}.at"),
-                      _int(sd.get("replicas"), f"{sf}.replicas")))
+        p.add(f"{fld}.stop", f"must not be before start ({start:g}s)")
+    lifetime = p.guard(parse_dist, data["lifetime"], f"{fld}.lifetime", default=None) \
+        if "lifetime" in data else None
+    spec = WorkloadSpec(kind, name, start, stop, lifetime=lifetime)
+    spec = _WORKLOAD_PARSERS[kind](p, data, fld, spec)
+    p.raise_as(SpecError)
+    return spec
+
+
+def _churn(p: Problems, data: Mapping[str, Any], fld: str, spec: WorkloadSpec) -> WorkloadSpec:
+    if "rate" not in data:
+        p.add(f"{fld}.rate", "required for a churn workload")
+    if "lifetime" not in data:
+        p.add(f"{fld}.lifetime", "required for a churn workload")
+    rate = p.guard(parse_rate, data.get("rate", 0), f"{fld}.rate", default=0.0)
+    return replace(spec, rate=rate)
+
+
+def _burst(p: Problems, data: Mapping[str, Any], fld: str, spec: WorkloadSpec) -> WorkloadSpec:
+    return replace(spec, replicas=p.guard(_int, data.get("count"), f"{fld}.count", 1, default=0))
+
+
+def _replicated(p: Problems, data: Mapping[str, Any], fld: str, spec: WorkloadSpec
+                ) -> WorkloadSpec:
+    """deployment and statefulset: replicas, a schedule of changes, restarts (statefulset)."""
+    replicas = p.guard(_int, data.get("replicas", 0), f"{fld}.replicas", default=0)
+    steps = _items(p, data.get("schedule", []), f"{fld}.schedule", _step)
     restart = None
-    if kind == "statefulset" and "restart_every" in data:
-        restart = parse_dist(data["restart_every"], f"{fld}.restart_every")
-    return WorkloadSpec(kind, name, start, stop, replicas=replicas, schedule=tuple(sorted(steps)),
-                        restart_every=restart)
+    if "restart_every" in data:
+        restart = p.guard(parse_dist, data["restart_every"], f"{fld}.restart_every",
+                          default=None)
+    return replace(spec, replicas=replicas, schedule=tuple(sorted(steps)), restart_every=restart)
 
 
-_EVENT_PARAMS = {
-    "add_vswitch": {"vswitch", "add_to_config", "apply"},
-    "set_config": {"eni_conf", "apply"},
-    "restart_daemons": {"nodes", "downtime"},
-    "add_nodes": {"count", "instance_type"},
-    "remove_nodes": {"count"},
-    "set_faults": {"faults"},
-    "scale": {"workload", "replicas"},
-}
+def _step(raw: object, fld: str) -> tuple[float, int]:
+    data = _mapping(raw, fld)
+    p = Problems()
+    p.unknown_keys(data, {"at", "replicas"}, fld)
+    at = p.guard(parse_duration, data.get("at"), f"{fld}.at", default=0.0)
+    replicas = p.guard(_int, data.get("replicas"), f"{fld}.replicas", default=0)
+    p.raise_as(SpecError)
+    return at, replicas
+
+
+_WORKLOAD_PARSERS: Mapping[str, Callable[[Problems, Mapping[str, Any], str, WorkloadSpec],
+                                         WorkloadSpec]] = {
+    "churn": _churn, "burst": _burst, "deployment": _replicated, "statefulset": _replicated}
 
 
 def _event(raw: object, fld: str, zone: str) -> EventSpec:
     data = _mapping(raw, fld)
-    action = data.get("action")
-    if action not in EVENT_ACTIONS:
-        raise SpecError(f"{fld}.action",
-                        f"expected one of {', '.join(EVENT_ACTIONS)}, got {action!r}")
-    _only(data, {"at", "action", "name"} | _EVENT_PARAMS[action], fld)
+    action = _choice(data.get("action"), EVENT_ACTIONS, f"{fld}.action")
+    p = Problems()
+    p.unknown_keys(data, {"at", "action", "name"} | _EVENT_PARAMS[action], fld)
+    at = 0.0
     if "at" not in data:
-        raise SpecError(f"{fld}.at", "required (when the event happens)")
-    at = parse_duration(data["at"], f"{fld}.at")
+        p.add(f"{fld}.at", "required (when the event happens)")
+    else:
+        at = p.guard(parse_duration, data["at"], f"{fld}.at", default=0.0)
     params = {k: v for k, v in data.items() if k not in ("at", "action", "name")}
-    if "apply" in data and data["apply"] not in APPLY_MODES:
-        raise SpecError(f"{fld}.apply", f"expected one of {', '.join(APPLY_MODES)}, "
-                                        f"got {data['apply']!r}")
+    if "apply" in data:
+        p.guard(_choice, data["apply"], APPLY_MODES, f"{fld}.apply", default="")
+    params.update(p.guard(_event_params, action, data, fld, zone, default=dict[str, Any]()))
+    name = data.get("name", "")
+    if name and not isinstance(name, str):
+        p.add(f"{fld}.name", f"expected a string, got {name!r}")
+    p.raise_as(SpecError)
+    return EventSpec(at, action, str(name), params)
+
+
+def _event_params(action: str, data: Mapping[str, Any], fld: str, zone: str) -> dict[str, Any]:
+    """The parameters of one kind of event, parsed."""
+    params: dict[str, Any] = {}
     if action == "add_vswitch":
         params["vswitch"] = _vswitch(data.get("vswitch"), f"{fld}.vswitch", zone)
         add = data.get("add_to_config", True)
@@ -268,8 +337,9 @@ def _event(raw: object, fld: str, zone: str) -> EventSpec:
     elif action == "set_config":
         _mapping(data.get("eni_conf"), f"{fld}.eni_conf")
     elif action == "set_faults":
-        raw_faults = _seq(data.get("faults", []), f"{fld}.faults")
-        params["faults"] = tuple(_fault(f, f"{fld}.faults[{i}]") for i, f in enumerate(raw_faults))
+        p = Problems()
+        params["faults"] = _items(p, data.get("faults", []), f"{fld}.faults", _fault)
+        p.raise_as(SpecError)
     elif action == "scale":
         _str(data.get("workload"), f"{fld}.workload")
         params["replicas"] = _int(data.get("replicas"), f"{fld}.replicas")
@@ -278,10 +348,7 @@ def _event(raw: object, fld: str, zone: str) -> EventSpec:
         if nodes != "all":
             params["nodes"] = _int(nodes, f"{fld}.nodes", 1)
         params["downtime"] = parse_duration(data.get("downtime", "10s"), f"{fld}.downtime")
-    name = data.get("name", "")
-    if name and not isinstance(name, str):
-        raise SpecError(f"{fld}.name", f"expected a string, got {name!r}")
-    return EventSpec(at, str(action), str(name), params)
+    return params
 
 
 def _fault(raw: object, fld: str) -> Mapping[str, Any]:
@@ -299,114 +366,123 @@ def _fault(raw: object, fld: str) -> Mapping[str, Any]:
     return dict(data)
 
 
-def _latency(raw: object, fld: str) -> tuple[dict[str, Dist], bool]:
+def _latency(p: Problems, raw: object, fld: str) -> tuple[dict[str, Dist], bool]:
     out = dict(DEFAULT_LATENCY)
-    data = _mapping(raw, fld)
-    fast = False
+    data = p.guard(_mapping, raw, fld, default=_EMPTY)
+    fast = data.get("fast", False)
+    if not isinstance(fast, bool):
+        p.add(f"{fld}.fast", f"expected true or false, got {fast!r}")
+        fast = False
+    if "default" in data:
+        d = p.guard(parse_dist, data["default"], f"{fld}.default", default=None)
+        out = {k: d for k in out} if d else out
     for key, value in data.items():
-        if key == "fast":
-            if not isinstance(value, bool):
-                raise SpecError(f"{fld}.fast", f"expected true or false, got {value!r}")
-            fast = value
-        elif key == "default":
-            d = parse_dist(value, f"{fld}.default")
-            out = {k: d for k in out}
-        elif key in DEFAULT_LATENCY:
-            out[key] = parse_dist(value, f"{fld}.{key}")
-        else:
-            known = ", ".join(sorted(DEFAULT_LATENCY))
-            raise SpecError(f"{fld}.{key}", f"unknown API (known: {known})")
+        if key in DEFAULT_LATENCY:
+            out[key] = p.guard(parse_dist, value, f"{fld}.{key}", default=out[key])
+        elif key not in ("fast", "default"):
+            known = sorted(DEFAULT_LATENCY)
+            p.add(f"{fld}.{key}", f"unknown API{did_you_mean(key, known)} "
+                                  f"(known: {', '.join(known)})")
     return out, fast
 
 
 def _kubelet(raw: object, fld: str) -> KubeletSpec:
     data = _mapping(raw, fld)
-    _only(data, {"cni_timeout", "backoff_initial", "backoff_max", "setup_time", "max_pods"}, fld)
+    p = Problems()
+    p.unknown_keys(data, {"cni_timeout", "backoff_initial", "backoff_max", "setup_time",
+                          "max_pods"}, fld)
     d = KubeletSpec()
-    return KubeletSpec(
-        parse_duration(data.get("cni_timeout", d.cni_timeout), f"{fld}.cni_timeout"),
-        parse_duration(data.get("backoff_initial", d.backoff_initial), f"{fld}.backoff_initial"),
-        parse_duration(data.get("backoff_max", d.backoff_max), f"{fld}.backoff_max"),
-        parse_duration(data.get("setup_time", d.setup_time), f"{fld}.setup_time"),
-        _int(data.get("max_pods", 0), f"{fld}.max_pods"),
-    )
+
+    def seconds(key: str) -> float:
+        default: float = getattr(d, key)
+        return p.guard(parse_duration, data.get(key, default), f"{fld}.{key}", default=default)
+
+    spec = KubeletSpec(seconds("cni_timeout"), seconds("backoff_initial"),
+                       seconds("backoff_max"), seconds("setup_time"),
+                       p.guard(_int, data.get("max_pods", 0), f"{fld}.max_pods", default=0))
+    p.raise_as(SpecError)
+    return spec
+
+
+def _cluster(p: Problems, raw: object) -> dict[str, Any]:
+    """The Scenario fields ``cluster`` gives (defaults for what is wrong, recorded in ``p``)."""
+    cluster = p.guard(_mapping, raw, "cluster", default=_EMPTY)
+    p.unknown_keys(cluster, _CLUSTER_KEYS, "cluster")
+    zone = p.guard(_str, cluster.get("zone", "cn-hangzhou-k"), "cluster.zone",
+                   default="cn-hangzhou-k")
+    vswitches = _items(p, cluster.get("vswitches", []), "cluster.vswitches",
+                       lambda v, f: _vswitch(v, f, zone))
+    if not cluster.get("vswitches"):
+        p.add("cluster.vswitches", "at least one vSwitch is required")
+    ids = [v.vswitch_id for v in vswitches]
+    if len(set(ids)) != len(ids):
+        p.add("cluster.vswitches", f"duplicate vSwitch ids in {ids}")
+    node_net = p.guard(_vswitch, {"id": "nodes", "cidr": cluster.get("node_cidr", "10.255.0.0/16")},
+                       "cluster.node_cidr", zone, default=None)
+    return {
+        "zone": zone, "vswitches": vswitches,
+        "region": p.guard(_str, cluster.get("region", "cn-hangzhou"), "cluster.region",
+                          default=""),
+        "nodes": p.guard(_int, cluster.get("nodes", 1), "cluster.nodes", default=1),
+        "instance_type": p.guard(_str, cluster.get("instance_type", "ecs.g6.xlarge"),
+                                 "cluster.instance_type", default=""),
+        "attach_delay": p.guard(_range, cluster.get("attach_delay", [1, 3]),
+                                "cluster.attach_delay", default=(1.0, 3.0)),
+        "detach_delay": p.guard(_range, cluster.get("detach_delay", [1, 3]),
+                                "cluster.detach_delay", default=(1.0, 3.0)),
+        "node_cidr": node_net.cidr if node_net else "",
+    }
 
 
 def parse_scenario(data: object, *, source: str = "", path: str = "") -> Scenario:
-    """Validate a loaded YAML document and build the Scenario."""
+    """Validate a loaded YAML document and build the Scenario; a ``SpecError`` lists every
+    problem found."""
     top = _mapping(data, "scenario")
-    _only(top, _TOP_KEYS, "")
-    name = _str(top.get("name"), "name")
-    cluster = _mapping(top.get("cluster", {}), "cluster")
-    _only(cluster, {"region", "zone", "vswitches", "nodes", "instance_type", "attach_delay",
-                    "detach_delay", "node_cidr"}, "cluster")
-    zone = _str(cluster.get("zone", "cn-hangzhou-k"), "cluster.zone")
-    vsw_raw = _seq(cluster.get("vswitches", []), "cluster.vswitches")
-    if not vsw_raw:
-        raise SpecError("cluster.vswitches", "at least one vSwitch is required")
-    vswitches = tuple(_vswitch(v, f"cluster.vswitches[{i}]", zone) for i, v in enumerate(vsw_raw))
-    ids = [v.vswitch_id for v in vswitches]
-    if len(set(ids)) != len(ids):
-        raise SpecError("cluster.vswitches", f"duplicate vSwitch ids in {ids}")
-    duration = parse_duration(top.get("duration", "1h"), "duration")
-    if duration <= 0:
-        raise SpecError("duration", "must be > 0")
-    sample = parse_duration(top.get("sample_interval", "10s"), "sample_interval")
-    if sample <= 0:
-        raise SpecError("sample_interval", "must be > 0")
-    eni_conf = dict(_mapping(top.get("eni_conf", {}), "eni_conf"))
-    eni_conf.setdefault("vswitches", {zone: [ids[0]]})
-    _check_eni_conf(eni_conf)
-    latency, fast = _latency(top.get("latency", {}), "latency")
-    inv = _mapping(top.get("invariants", {}), "invariants")
-    _only(inv, {"check_interval", "history"}, "invariants")
-    events = tuple(_event(e, f"events[{i}]", zone)
-                   for i, e in enumerate(_seq(top.get("events", []), "events")))
-    names = [e.name for e in events if e.name]
-    if len(set(names)) != len(names):
-        raise SpecError("events", f"duplicate event names in {names}")
-    exp_raw = _seq(top.get("expectations", []), "expectations")
-    expectations = tuple(parse_expectation(e, f"expectations[{i}]", {e.name: e.at for e in events
-                                                                     if e.name})
-                         for i, e in enumerate(exp_raw))
-    peers_raw = _seq(top.get("peers", []), "peers")
-    peers = tuple(parse_policy(p, f"peers[{i}]") for i, p in enumerate(peers_raw))
-    pnames = [p.name for p in peers]
-    if len(set(pnames)) != len(pnames):
-        raise SpecError("peers", f"duplicate peer names in {pnames} (give each a 'name')")
-    return Scenario(
+    p = Problems()
+    p.unknown_keys(top, _TOP_KEYS, "")
+    name = p.guard(_str, top.get("name"), "name", default="")
+    cluster = _cluster(p, top.get("cluster", {}))
+    ids = [v.vswitch_id for v in cluster["vswitches"]]
+    eni_conf = dict(p.guard(_mapping, top.get("eni_conf", {}), "eni_conf", default=_EMPTY))
+    eni_conf.setdefault("vswitches", {cluster["zone"]: ids[:1]})
+    _check_eni_conf(p, eni_conf)
+    latency, fast = _latency(p, top.get("latency", {}), "latency")
+    inv = p.guard(_mapping, top.get("invariants", {}), "invariants", default=_EMPTY)
+    p.unknown_keys(inv, {"check_interval", "history"}, "invariants")
+    events = _items(p, top.get("events", []), "events", lambda e, f: _event(e, f, cluster["zone"]))
+    _unique(p, [e.name for e in events if e.name], "events")
+    at = {e.name: e.at for e in events if e.name}
+    expectations = _items(p, top.get("expectations", []), "expectations",
+                          lambda e, f: parse_expectation(e, f, at))
+    peers = _items(p, top.get("peers", []), "peers", parse_policy)
+    _unique(p, [x.name for x in peers], "peers", " (give each a 'name')")
+    scenario = Scenario(
         name=name,
         description=str(top.get("description", "")),
-        seed=_int(top.get("seed", 1), "seed"),
-        duration=duration,
-        sample_interval=sample,
-        region=_str(cluster.get("region", "cn-hangzhou"), "cluster.region"),
-        zone=zone,
-        vswitches=vswitches,
-        nodes=_int(cluster.get("nodes", 1), "cluster.nodes"),
-        instance_type=_str(cluster.get("instance_type", "ecs.g6.xlarge"), "cluster.instance_type"),
+        seed=p.guard(_int, top.get("seed", 1), "seed", default=1),
+        duration=p.guard(_positive, top.get("duration", "1h"), "duration", default=3600.0),
+        sample_interval=p.guard(_positive, top.get("sample_interval", "10s"), "sample_interval",
+                                default=10.0),
         eni_conf=eni_conf,
-        policy=parse_policy(top.get("policy", "terway"), "policy"),
+        policy=p.guard(parse_policy, top.get("policy", "terway"), "policy",
+                       default=PolicySpec("terway", "terway")),
         peers=peers,
         latency=latency,
         fast_latency=fast,
-        faults=tuple(_fault(f, f"faults[{i}]")
-                     for i, f in enumerate(_seq(top.get("faults", []), "faults"))),
-        kubelet=_kubelet(top.get("kubelet", {}), "kubelet"),
-        workload=tuple(_workload(w, f"workload[{i}]", i)
-                       for i, w in enumerate(_seq(top.get("workload", []), "workload"))),
+        faults=_items(p, top.get("faults", []), "faults", _fault),
+        kubelet=p.guard(_kubelet, top.get("kubelet", {}), "kubelet", default=KubeletSpec()),
+        workload=_items(p, top.get("workload", []), "workload", _workload),
         events=events,
         expectations=expectations,
-        invariant_interval=parse_duration(inv.get("check_interval", "5m"),
-                                          "invariants.check_interval"),
-        history=_int(inv.get("history", 200), "invariants.history", 1),
-        attach_delay=_range(cluster.get("attach_delay", [1, 3]), "cluster.attach_delay"),
-        detach_delay=_range(cluster.get("detach_delay", [1, 3]), "cluster.detach_delay"),
-        node_cidr=_vswitch({"id": "nodes", "cidr": cluster.get("node_cidr", "10.255.0.0/16")},
-                           "cluster.node_cidr", zone).cidr,
+        invariant_interval=p.guard(parse_duration, inv.get("check_interval", "5m"),
+                                   "invariants.check_interval", default=300.0),
+        history=p.guard(_int, inv.get("history", 200), "invariants.history", 1, default=200),
         source=source,
         path=path,
+        **cluster,
     )
+    p.raise_as(SpecError)
+    return scenario
 
 
 def _range(value: object, fld: str) -> tuple[float, float]:
@@ -422,17 +498,18 @@ def _range(value: object, fld: str) -> tuple[float, float]:
     return d, d
 
 
-def _check_eni_conf(conf: Mapping[str, Any]) -> None:
-    """Let the plugin's own config parser judge eni_conf; its field paths are kept."""
-    try:
-        from terway.config import parse_eni_conf
-    except ImportError:  # the config package may not have landed yet
-        return
-    import json
+def _check_eni_conf(p: Problems, conf: Mapping[str, Any]) -> None:
+    """Let the plugin's own config parser judge eni_conf; each of its problems is kept with
+    its field path (``eni_conf.max_pool_size: ...``)."""
+    from terway.config import ConfigError, parse_eni_conf
     try:
         parse_eni_conf(json.dumps(dict(conf)))
+    except ConfigError as e:
+        for problem in e.problems:
+            where, _, why = problem.partition(": ")
+            p.add(where if where.startswith("eni_conf") else "eni_conf", why or problem)
     except ValueError as e:
-        raise SpecError("eni_conf", str(e)) from None
+        p.add("eni_conf", str(e))
 
 
 def load_scenario(path: str) -> Scenario:

@@ -1,7 +1,6 @@
 """Configuration: ``eni_conf``, the mounted ``eni-config`` ConfigMap, per-node merge patches."""
 
 from terway.config.configmap import ConfigMapData, load_configmap_dir, parse_bool
-from terway.config.durations import parse_duration
 from terway.config.eniconf import (
     EXCLUSIVE_MODE,
     SHARED_MODE,
@@ -11,6 +10,7 @@ from terway.config.eniconf import (
 from terway.config.errors import ConfigError
 from terway.config.merge import merge_patch
 from terway.config.secret import Secret
+from terway.durations import parse_duration
 
 __all__ = [
     "EXCLUSIVE_MODE",

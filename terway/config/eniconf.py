@@ -9,22 +9,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from terway.cloud.retry import OVERRIDE_APIS, Backoff
-from terway.config.durations import parse_duration
 from terway.config.errors import ConfigError
 from terway.config.reader import FieldReader
 from terway.config.secret import Secret
+from terway.durations import parse_duration
 
 MAX_SECURITY_GROUPS = 10
 SHARED_MODE = "ENIMultiIP"
 EXCLUSIVE_MODE = "ENIOnly"
-POOL_POLICIES = ("terway", "aws", "cilium", "adaptive")
-POLICY_PARAMS: dict[str, tuple[str, ...]] = {
-    "terway": (),
-    "aws": ("warm_ip_target", "minimum_ip_target", "warm_eni_target"),
-    "cilium": ("pre_allocate", "min_allocate", "max_allocate", "max_above_watermark"),
-    "adaptive": ("min_pool_size", "max_pool_size", "review_seconds", "horizon_seconds",
-                 "hold_seconds", "release_interval_seconds", "pressure_free", "lead_prior_ms"),
-}
 
 
 @dataclass(frozen=True)
@@ -170,10 +162,24 @@ def _read_ours(r: FieldReader) -> dict[str, Any]:
         "exhaustion_block": r.duration("exhaustion_block", 600.0),
         "eni_limit_block": r.duration("eni_limit_block", 60.0),
         "vswitch_cache_ttl": r.duration("vswitch_cache_ttl", 600.0),
-        "pool_policy": r.choice("pool_policy", "terway", POOL_POLICIES),
-        "pool_policy_params": r.int_map("pool_policy_params"),
+        **_read_pool_policy(r),
         "ip_pool_sync_jitter_factor": r.number("ip_pool_sync_jitter_factor", 1.0),
     }
+
+
+def _read_pool_policy(r: FieldReader) -> dict[str, Any]:
+    """``pool_policy`` and its ``pool_policy_params``, checked against the policy registry."""
+    # imported here: terway.ipam reads EniConf, so importing it at the top would be a cycle
+    from terway.ipam.policies import DEFAULT, param_problems, unknown_policy
+    policy = r.string("pool_policy", DEFAULT)
+    why = unknown_policy(policy)
+    if why:
+        r.fail("pool_policy", why)
+        policy = DEFAULT
+    params = r.int_map("pool_policy_params")
+    for name, problem in param_problems(policy, params):
+        r.fail(f"pool_policy_params.{name}", problem)
+    return {"pool_policy": policy, "pool_policy_params": params}
 
 
 def _jitter_factor(r: FieldReader) -> float:
@@ -367,11 +373,6 @@ def _check_cross_field(r: FieldReader, v: dict[str, Any]) -> list[str]:
                         f"{v['max_pool_size']}; capped to it (as upstream)")
     if v["max_eni"] and v["min_eni"] > v["max_eni"]:
         r.fail("min_eni", f"must be <= max_eni ({v['max_eni']}), got {v['min_eni']}")
-    allowed = POLICY_PARAMS.get(v["pool_policy"], ())
-    for name in v["pool_policy_params"]:
-        if name not in allowed:
-            r.fail(f"pool_policy_params.{name}", f"not a parameter of pool_policy "
-                   f"{v['pool_policy']!r} (allowed: {', '.join(allowed) or 'none'})")
     if v["ip_stack"] != "ipv4":
         r.fail("ip_stack", f"{v['ip_stack']!r}: IPv6 is not available in terway-py yet (only "
                "ipv4 addresses are allocated); use ipv4")

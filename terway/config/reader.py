@@ -6,7 +6,8 @@ import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
-from terway.config.durations import parse_duration
+from terway.config.errors import did_you_mean
+from terway.durations import parse_duration
 
 
 def _show(value: object) -> str:
@@ -163,6 +164,7 @@ class FieldReader:
 
     def unknown(self, known: set[str]) -> list[str]:
         return [
-            f"{self.prefix}.{k}: unknown field, ignored" for k in self.data if k not in known
+            f"{self.prefix}.{k}: unknown field, ignored{did_you_mean(k, sorted(known))}"
+            for k in self.data if k not in known
         ]
 

@@ -30,15 +30,16 @@ vSwitches falls below ``pressure_free`` it pre-warms nothing and yields idle add
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from terway.ipam.policy import PoolPlan, PoolState
-from terway.ipam.settings import IpamSettings
+
+if TYPE_CHECKING:
+    from terway.ipam.settings import IpamSettings
 
 Z99 = 2.326          # one-sided 99 % normal quantile
-PARAMS = ("min_pool_size", "max_pool_size", "review_seconds", "horizon_seconds",
-          "hold_seconds", "release_interval_seconds", "pressure_free", "lead_prior_ms")
 
 
 @dataclass
@@ -201,18 +202,19 @@ class AdaptivePolicy:
         return release
 
 
-def make_adaptive(settings: IpamSettings) -> AdaptivePolicy:
+def make_adaptive(settings: IpamSettings, params: Mapping[str, int]) -> AdaptivePolicy:
     """``pool_policy: adaptive``: bounds from ``min_pool_size``/``max_pool_size`` (0 = unset),
-    tuning from ``pool_policy_params`` (names in ``PARAMS``; times in seconds, lead in ms)."""
-    p = settings.pool_policy_params
+    tuning from ``params`` (``pool_policy_params`` over the defaults in
+    ``terway.ipam.policies``; times in seconds, lead in ms)."""
+    p = params
     return AdaptivePolicy(
         min_pool_size=p.get("min_pool_size", settings.min_pool_size),
         max_pool_size=p.get("max_pool_size", settings.max_pool_size),
         review_seconds=settings.sync_period,
-        horizon_seconds=float(p.get("horizon_seconds", 900)),
-        hold_seconds=float(p.get("hold_seconds", 300)),
-        release_interval_seconds=float(p.get("release_interval_seconds", 60)),
-        pressure_free=p.get("pressure_free", 32),
-        lead_prior=p.get("lead_prior_ms", 3000) / 1000.0,
+        horizon_seconds=float(p["horizon_seconds"]),
+        hold_seconds=float(p["hold_seconds"]),
+        release_interval_seconds=float(p["release_interval_seconds"]),
+        pressure_free=p["pressure_free"],
+        lead_prior=p["lead_prior_ms"] / 1000.0,
         sync_jitter=settings.sync_jitter,
     )

@@ -7,9 +7,10 @@ pre-allocate/watermark are here so the simulator can compare them on the same co
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
-from terway.ipam.settings import IpamSettings
+if TYPE_CHECKING:
+    from terway.ipam.settings import IpamSettings
 
 
 @dataclass(frozen=True)
@@ -122,13 +123,6 @@ class CiliumPolicy:
 
 
 def make_policy(settings: IpamSettings) -> PoolPolicy:
-    """The policy named in the settings (``pool_policy`` + ``pool_policy_params``)."""
-    p = dict(settings.pool_policy_params)
-    if settings.pool_policy == "adaptive":
-        from terway.ipam.adaptive import make_adaptive  # adaptive imports this module
-        return make_adaptive(settings)
-    if settings.pool_policy == "aws":
-        return AwsWarmPolicy(**p)
-    if settings.pool_policy == "cilium":
-        return CiliumPolicy(**p)
-    return TerwayPolicy(settings.min_pool_size, settings.max_pool_size)
+    """The policy named in the settings, built from the registry (``terway.ipam.policies``)."""
+    from terway.ipam.policies import make_policy as build  # the registry imports this module
+    return build(settings)

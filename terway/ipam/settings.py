@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from terway.config.eniconf import EniConf
+from terway.ipam.policies import param_default
 from terway.limits import NodeCapacity
 
 CREATOR_TAG = ("creator", "terway")
@@ -105,5 +106,6 @@ def _sync_period(conf: EniConf) -> float:
     place of ``ip_pool_sync_period``: its lead-time model needs short reviews; a review that
     plans nothing makes no call."""
     if conf.pool_policy == "adaptive":
-        return float(conf.pool_policy_params.get("review_seconds", 10)) or 10.0
+        default = param_default("adaptive", "review_seconds") or 10
+        return float(conf.pool_policy_params.get("review_seconds", default)) or float(default)
     return conf.ip_pool_sync_period
