@@ -201,23 +201,26 @@ secretGenerator:
 patches:
   - target: {{kind: DaemonSet, name: terway-eniip}}
     patch: |
-      - op: add
-        path: /spec/template/spec/containers/0/env/-
-        value: {{name: KUBERNETES_SERVICE_HOST, value: "{self.master_ip}"}}
-      - op: add
-        path: /spec/template/spec/containers/0/env/-
-        value: {{name: KUBERNETES_SERVICE_PORT, value: "{API_PORT}"}}
-      - {{op: replace, path: /spec/template/spec/containers/0/imagePullPolicy, value: Never}}
-      - op: add
-        path: /spec/template/spec/containers/1/env/-
-        value: {{name: KUBERNETES_SERVICE_HOST, value: "{self.master_ip}"}}
-      - op: add
-        path: /spec/template/spec/containers/1/env/-
-        value: {{name: KUBERNETES_SERVICE_PORT, value: "{API_PORT}"}}
-      - {{op: replace, path: /spec/template/spec/containers/1/imagePullPolicy, value: Never}}
-      - {{op: replace, path: /spec/template/spec/initContainers/0/imagePullPolicy, value: Never}}
-""")
+{self._daemonset_patches()}""")
         return d
+
+    def _daemonset_patches(self) -> str:
+        """JSON-patch lines for terwayd (0) and policy (1): the API server's address, since
+        there is no kube-proxy to route the `kubernetes` ClusterIP; and every container's image
+        is the one imported into the nodes."""
+        lines = ["      - {op: replace, path: /spec/template/spec/initContainers/0/"
+                 "imagePullPolicy, value: Never}"]
+        for i in (0, 1):
+            lines += [
+                "      - op: add",
+                f"        path: /spec/template/spec/containers/{i}/env/-",
+                f'        value: {{name: KUBERNETES_SERVICE_HOST, value: "{self.master_ip}"}}',
+                "      - op: add",
+                f"        path: /spec/template/spec/containers/{i}/env/-",
+                f'        value: {{name: KUBERNETES_SERVICE_PORT, value: "{API_PORT}"}}',
+                f"      - {{op: replace, path: /spec/template/spec/containers/{i}/"
+                "imagePullPolicy, value: Never}"]
+        return "\n".join(lines) + "\n"
 
     def _daemonset_ready(self) -> bool:
         ds = self._json("-n", "kube-system", "get", "daemonset", "terway-eniip")

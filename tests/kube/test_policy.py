@@ -320,17 +320,18 @@ def test_felix_restart_opens_nothing(bed: Bed) -> None:
         remove(bed, policies)
 
 
-def _policy_restarts(cluster: Cluster, pod: str) -> int:
+def _policy_status(cluster: Cluster, pod: str) -> dict[str, Any]:
     status = json.loads(cluster.kubectl("-n", "kube-system", "get", "pod", pod, "-o",
                                         "json").stdout)["status"]
-    return next(int(s["restartCount"]) for s in status["containerStatuses"]
-                if s["name"] == "policy")
+    return dict(next(s for s in status["containerStatuses"] if s["name"] == "policy"))
+
+
+def _policy_restarts(cluster: Cluster, pod: str) -> int:
+    return int(_policy_status(cluster, pod)["restartCount"])
 
 
 def _policy_ready_again(cluster: Cluster, pod: str, restarts: int) -> bool:
-    status = json.loads(cluster.kubectl("-n", "kube-system", "get", "pod", pod, "-o",
-                                        "json").stdout)["status"]
-    s = next(s for s in status["containerStatuses"] if s["name"] == "policy")
+    s = _policy_status(cluster, pod)
     return int(s["restartCount"]) > restarts and bool(s.get("ready"))
 
 
