@@ -35,7 +35,8 @@ REFS = {
 # Not in the node image: the simulator's, the emulator's and the tests' packages.
 DEV_ONLY = ("simpy", "matplotlib", "docker", "responses", "emulator", "pip", "setuptools")
 APPLETS = ("sh", "sleep", "wget", "httpd", "nc", "ip", "ping", "cat", "echo", "ls")
-SIZE_BUDGET = 450_000_000   # bytes, uncompressed: 423 MB with Calico Felix (115 MB), 288 MB before (docs/image.md)
+# bytes, uncompressed: 423 MB with Calico Felix (115 MB), 288 MB before it (docs/image.md)
+SIZE_BUDGET = 450_000_000
 
 # Run by `nox -s kube` (next to the test bed, which builds the same images), not `nox -s tests`.
 pytestmark = [pytest.mark.privileged, pytest.mark.kube]
