@@ -7,6 +7,7 @@ spec code and a message naming the variable or field at fault.
 
 from __future__ import annotations
 
+from terway.datapath import modes
 from terway.rpc.cnicodec import dumps, loads
 
 TYPE_CHECKING = False  # mypy treats this name as True; no ``typing`` import at run time
@@ -284,10 +285,12 @@ def parse_netconf(obj: dict[str, Any], command: str) -> NetConf:
                 "eniip_virtual_type: 'datapathv2' (upstream's eBPF datapath) is not implemented "
                 "by terway-py; use IPVlan (pods on the ENI through IPVLAN) or Veth",
             )
-        if vtype not in ("veth", "ipvlan"):
+        spellings = {m.virtual_type: m.name for m in modes.REGISTRY.values() if m.virtual_type}
+        if vtype not in {m.lower() for m in spellings}:
             raise CniError(
                 INVALID_CONFIG,
-                f"eniip_virtual_type: {obj['eniip_virtual_type']!r} is not Veth or IPVlan",
+                f"eniip_virtual_type: {obj['eniip_virtual_type']!r} is not "
+                f"{' or '.join(spellings)}",
             )
     mtu = _opt(obj, "mtu", int)
     if mtu is not None and not 68 <= mtu <= 65535:
