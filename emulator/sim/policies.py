@@ -115,4 +115,7 @@ def runtime_for(kind: str, params: Mapping[str, Any]) -> PolicyRuntime:
                              notes=("releases idle addresses at the next 1 s sync",))
     if kind == "noop":
         return PolicyRuntime({"min_pool_size": 0, "max_pool_size": 0}, noop=True)
+    if kind in KINDS:     # any other policy of the registry (terway/ipam/policies.py) as it is
+        return PolicyRuntime({"pool_policy": kind, "pool_policy_params": dict(params)},
+                             per_eni_limit=UPSTREAM_ENI_LIMIT)
     raise SpecError("policy.kind", f"unknown policy {kind!r}")
