@@ -31,7 +31,7 @@ from emulator.sim.dists import Dist
 from emulator.sim.invariants import History, InvariantViolation, Owners, compare_node
 from emulator.sim.kubelet import RUNNING, Cluster
 from emulator.sim.node import SimNode
-from emulator.sim.policies import PolicyRuntime, runtime_for
+from emulator.sim.policies import PolicyRuntime, effective_parameters, runtime_for
 from emulator.sim.scenario import EventSpec, PolicySpec, Scenario
 from emulator.sim.simlog import SimLog
 from emulator.sim.units import SpecError
@@ -59,6 +59,8 @@ class RunResult:
     vswitch_labels: dict[str, str]
     leaked_enis: int = 0
     notes: tuple[str, ...] = field(default=())
+    # the policy's effective parameters, defaults included (policies.effective_parameters)
+    parameters: Mapping[str, Any] = field(default_factory=dict)
 
     def metrics(self) -> dict[str, Any]:
         data = self.collector.to_json()
@@ -123,6 +125,7 @@ class Run:
         self._caps: dict[tuple[str, int], NodeCapacity] = {}
         self.conf_raw: dict[str, Any] = {}
         self.conf: EniConf = self._set_conf(self._translate(dict(scenario.eni_conf)))
+        self.parameters = effective_parameters(self.policy.kind, self.conf, self.policy_runtime)
         self.nodes: list[SimNode] = []
         self._node_seq = 0
         self._check_cursor = 0
@@ -366,7 +369,7 @@ class Run:
         return RunResult(sc, self.policy, self.col, self.log, violation,
                          time.monotonic() - wall0, env.now,
                          dict(sorted(self.vsw_ids.items())), leaked,
-                         self.policy_runtime.notes)
+                         self.policy_runtime.notes, self.parameters)
 
     def _run_world(self, sc: Scenario, env: simpy.Environment) -> InvariantViolation | None:
         """Build the nodes and workloads and run to the end; the violation that stopped it."""

@@ -116,20 +116,28 @@ def _peer_cell(column: str, value: Any) -> str:
 
 
 def peers_section(outcome: Outcome) -> str:
-    """The peers table, whenever peers ran: same workload, seed and cloud, another policy."""
+    """The peers table, whenever peers ran: same workload, seed and cloud, another policy; each
+    row states the policy's effective parameters (defaults included) and the notes say what
+    each peer models and how."""
     if not outcome.peers:
         return ""
     rows = peers_rows(outcome.all_runs)
     cols = list(PEER_COLUMNS)
-    cells = [[_peer_cell(c, r[c]) for c in cols] for r in rows]
+    cells = [[_peer_cell(c, r[c]) for c in cols] + [_esc(parameters_text(run.parameters))]
+             for r, run in zip(rows, outcome.all_runs, strict=True)]
     sentence = verdict_on_default(rows, lambda col, v: metric(col, v))
     notes = sorted({n for r in outcome.all_runs for n in r.notes})
     return ("<h2>Peers side by side</h2><p>Same workload, same seed, same cloud; only the pool "
             "policy differs. The first row is this scenario's policy.</p>"
-            + _table([PEER_COLUMNS[c] for c in cols], cells, ["ok"],
-                     [c not in ("policy", "kind") for c in cols])
+            + _table([*(PEER_COLUMNS[c] for c in cols), "parameters (defaults included)"],
+                     cells, ["ok"], [c not in ("policy", "kind") for c in cols] + [False])
             + f"<p>{_esc(sentence)}</p>"
             + ("<ul>" + "".join(f"<li>{_esc(n)}</li>" for n in notes) + "</ul>" if notes else ""))
+
+
+def parameters_text(params: Mapping[str, Any]) -> str:
+    """``name=value`` pairs in the order given (the policy's own first, then the core's)."""
+    return ", ".join(f"{k}={v}" for k, v in params.items())
 
 
 def charts_section(outcome: Outcome, images: Mapping[str, str]) -> str:

@@ -16,8 +16,9 @@ from emulator.sim.runner import Outcome, peers_rows
 
 
 def metrics_document(outcome: Outcome) -> dict[str, Any]:
-    """Deterministic: no wall-clock figures, sorted keys (same seed → identical bytes)."""
-    return {
+    """Deterministic: no wall-clock figures, sorted keys (same seed → identical bytes). When
+    peers ran, ``peer_parameters`` states what each policy ran with (defaults included)."""
+    doc = {
         "scenario": outcome.main.scenario.name,
         "seed": outcome.main.scenario.seed,
         "passed": outcome.passed,
@@ -27,6 +28,12 @@ def metrics_document(outcome: Outcome) -> dict[str, Any]:
         "peers": [r.metrics() for r in outcome.peers],
         "peers_table": [_json_row(r) for r in peers_rows(outcome.all_runs)],
     }
+    if outcome.peers:
+        doc["peer_parameters"] = {r.policy.name: {"kind": r.policy.kind,
+                                                  "parameters": dict(r.parameters),
+                                                  "notes": list(r.notes)}
+                                  for r in outcome.all_runs}
+    return doc
 
 
 def _json_row(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -23,10 +23,11 @@ class EniState(enum.Enum):
 
 class IpSlot:
     """One address on an ENI. Setting ``owner``/``reserved_for``/``releasing`` keeps the ENI's
-    counts right; ``sticky``, ``reserved_until`` and ``idle_since`` are plain fields."""
+    counts right; ``sticky``, ``reserved_until``, ``idle_since`` and ``cool_until`` are plain
+    fields."""
 
-    __slots__ = ("_owner", "_releasing", "_reserved_for", "eni", "gone", "idle_since", "ip",
-                 "reserved_until", "sticky")
+    __slots__ = ("_owner", "_releasing", "_reserved_for", "cool_until", "eni", "gone",
+                 "idle_since", "ip", "reserved_until", "sticky")
 
     def __init__(self, ip: str, owner: str | None = None, sticky: bool = False,
                  reserved_for: str | None = None, reserved_until: float = 0.0,
@@ -40,6 +41,7 @@ class IpSlot:
         self.idle_since = idle_since
         self._releasing = releasing
         self.gone = False          # vanished from the cloud while a pod held it: dropped on release
+        self.cool_until = 0.0      # not handed to a pod before (freed-IP cooldown; 0: never set)
 
     @property
     def idle(self) -> bool:

@@ -81,12 +81,16 @@ POLICIES: Mapping[str, PolicyInfo] = {
         Param("warm_ip_target", 0, "WARM_IP_TARGET: free addresses kept warm"),
         Param("minimum_ip_target", 0, "MINIMUM_IP_TARGET: addresses held at least"),
         Param("warm_eni_target", 1, "WARM_ENI_TARGET: whole free ENIs, when no IP target"),
+        Param("ip_cooldown_period", 30, "IP_COOLDOWN_PERIOD: seconds an address freed by a pod "
+                                        "is not handed to another pod (it stays on the ENI)"),
     )),
     "cilium": PolicyInfo("cilium", "Cilium ENI IPAM's pre-allocation and watermark", _cilium, (
         Param("pre_allocate", 8, "free addresses kept"),
         Param("min_allocate", 0, "addresses held at least"),
         Param("max_allocate", 0, "addresses held at most; 0 = no cap"),
         Param("max_above_watermark", 0, "extra free addresses tolerated before releasing"),
+        Param("excess_ip_release_delay", 180, "excess-ip-release-delay: seconds an address "
+                                              "must stay excess before it is released"),
     )),
 }
 

@@ -1,12 +1,17 @@
 """Pool sizing policies: how many IPs to add or release at a pool sync. Pure arithmetic.
 
 Upstream Terway's watermarks are the default; AWS VPC CNI's warm targets and Cilium's
-pre-allocate/watermark are here so the simulator can compare them on the same core.
+pre-allocate/watermark are here so the simulator can compare them on the same core. Two timers
+of those products are parameters here too (0 in the classes, the products' defaults in the
+registry, ``terway.ipam.policies``): AWS's freed-IP cooldown, which the core applies where it
+hands addresses out (``cooldown_of``), and Cilium's delayed release of excess addresses.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import itertools
+from collections import deque
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
 if TYPE_CHECKING:
@@ -79,6 +84,9 @@ class AwsWarmPolicy:
     warm_ip_target: int = 0
     minimum_ip_target: int = 0
     warm_eni_target: int = 1
+    # IP_COOLDOWN_PERIOD (s): a freed address is not handed to another pod before it has passed;
+    # it stays on the ENI and counts as available to the targets, as in ipamd. Read by the core.
+    ip_cooldown_period: int = 0
 
     def plan(self, state: PoolState, now: float) -> PoolPlan:
         total = state.total + state.in_flight
@@ -99,14 +107,22 @@ class AwsWarmPolicy:
 @dataclass(frozen=True)
 class CiliumPolicy:
     """Cilium ENI IPAM: needed = pre - available (at least min - total), capped by max;
-    excess = available - pre - max_above_watermark."""
-
-    time_invariant: ClassVar[bool] = True   # plan() ignores now: quiet syncs can be skipped
+    excess = available - pre - max_above_watermark, released only once it has stayed excess
+    for ``excess_ip_release_delay`` seconds (the operator flag; 0 = at the first sync)."""
 
     pre_allocate: int = 8
     min_allocate: int = 0
     max_allocate: int = 0
     max_above_watermark: int = 0
+    excess_ip_release_delay: int = 0
+    # when each excess unit became excess, oldest first (only with a delay): the operator's marks
+    _marks: deque[float] = field(default_factory=deque, init=False, compare=False, repr=False)
+
+    @property
+    def time_invariant(self) -> bool:
+        """Without a delay, plan() ignores now (quiet syncs can be skipped); with one, the
+        marks age and every sync must run."""
+        return self.excess_ip_release_delay == 0
 
     def plan(self, state: PoolState, now: float) -> PoolPlan:
         total = state.total + state.in_flight
@@ -119,7 +135,32 @@ class CiliumPolicy:
             if self.min_allocate:
                 excess = min(excess, total - self.min_allocate)
             release = min(state.idle, max(0, excess))
+        if self.excess_ip_release_delay:
+            release = self._held(release, now)
         return PoolPlan(needed, release)
+
+    def _held(self, excess: int, now: float) -> int:
+        """How many of ``excess`` units have been excess for the whole delay. Cilium's operator
+        marks each excess address with the time it became excess, forgets the mark when the
+        address is no longer excess, and releases it once the mark is older than the delay.
+        The pool counts units, not addresses: one mark per unit, the newest forgotten first
+        when the excess shrinks (a pod took one), the due ones spent by the release."""
+        marks = self._marks
+        while len(marks) > excess:
+            marks.pop()
+        marks.extend(itertools.repeat(now, excess - len(marks)))
+        due = 0
+        while marks and now - marks[0] >= self.excess_ip_release_delay:
+            marks.popleft()
+            due += 1
+        return due
+
+
+def cooldown_of(policy: PoolPolicy) -> float:
+    """Seconds an address freed by a pod waits before another pod may have it (AWS's
+    IP_COOLDOWN_PERIOD, ``AwsWarmPolicy.ip_cooldown_period``); 0 for every other policy, so
+    the core's hand-out is unchanged for them."""
+    return float(getattr(policy, "ip_cooldown_period", 0) or 0)
 
 
 def make_policy(settings: IpamSettings) -> PoolPolicy:

@@ -33,7 +33,14 @@ from terway.ipam.failures import Failures
 from terway.ipam.lifecycle import EniEvent, transition
 from terway.ipam.model import CreatingEni, EniSlot, EniState, IpSlot, PendingRequest, PoolCounts
 from terway.ipam.notices import Allocation, IpReady, Notice, Pending
-from terway.ipam.policy import DemandObserver, PoolPlan, PoolPolicy, PoolState, make_policy
+from terway.ipam.policy import (
+    DemandObserver,
+    PoolPlan,
+    PoolPolicy,
+    PoolState,
+    cooldown_of,
+    make_policy,
+)
 from terway.ipam.reservations import Reservations
 from terway.ipam.schedule import Schedule
 from terway.ipam.selfcheck import check_counts, check_reservations
@@ -73,6 +80,7 @@ class IpamCore:
         self._policy = policy if policy is not None else make_policy(settings)
         self._custom_policy = policy is not None
         self._observer = _observer(self._policy)
+        self._cooldown = cooldown_of(self._policy)   # 0 (off) but for AWS's freed-IP cooldown
         self._enis: dict[str, EniSlot] = {}
         self._totals = PoolCounts()      # running totals over self._enis (see model.py)
         self._creating: dict[str, CreatingEni] = {}
@@ -125,6 +133,8 @@ class IpamCore:
             return alloc
         slot.owner = None
         slot.idle_since = now
+        if self._cooldown:
+            slot.cool_until = now + self._cooldown
         if slot.sticky and self._s.sticky_ttl > 0:
             self._res.hold(pod_key, eni_id, slot, now + self._s.sticky_ttl)
         slot.sticky = False
@@ -197,6 +207,8 @@ class IpamCore:
                 if r.since + window > now:
                     best = r.since + window
                     break
+            if self._cooldown:            # a waiting pod is served when an address cools
+                best = min(best, selection.next_cooled(self._enis.values(), now))
         return min(best, self._res.next_expiry(now))
 
     def counts(self) -> tuple[int, int, int, int, int, int, int]:
@@ -295,6 +307,7 @@ class IpamCore:
         if not self._custom_policy:
             self._policy = make_policy(settings)   # an adaptive policy starts learning afresh
             self._observer = _observer(self._policy)
+            self._cooldown = cooldown_of(self._policy)
         self._clock.configure(settings, self._policy)
         if added:
             self._vsw.fetched_at = None  # refresh counts now
@@ -416,7 +429,8 @@ class IpamCore:
         return True
 
     def _give_idle(self, pod_key: str, sticky: bool) -> bool:
-        pick = selection.pick_idle(self._enis.values(), self._s.eni_selection)
+        cooled_by = self._clock.now if self._cooldown else None
+        pick = selection.pick_idle(self._enis.values(), self._s.eni_selection, cooled_by)
         if pick is None:
             return False
         self._own(pod_key, pick[0], pick[1], sticky)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -19,11 +20,15 @@ def order_enis(enis: Sequence[EniSlot], policy: str) -> list[EniSlot]:
     return sorted(enis, key=lambda e: (-_fullness(e), e.eni_id))
 
 
-def pick_idle(enis: Iterable[EniSlot], policy: str) -> tuple[EniSlot, str] | None:
-    """The (ENI, IP) to hand out next, or None. Fullness counts used IPs here."""
+def pick_idle(enis: Iterable[EniSlot], policy: str,
+              cooled_by: float | None = None) -> tuple[EniSlot, str] | None:
+    """The (ENI, IP) to hand out next, or None. Fullness counts used IPs here. ``cooled_by``
+    (a freed-IP cooldown is on): only addresses whose cooldown has ended by then."""
     with_idle = [e for e in enis if e.n_idle and e.ready]
     if not with_idle:
         return None
+    if cooled_by is not None:
+        return _pick_cooled(with_idle, policy, cooled_by)
     if policy == "least_ips":
         eni = min(with_idle, key=lambda e: (e.n_used, e.eni_id))
     else:
@@ -31,6 +36,29 @@ def pick_idle(enis: Iterable[EniSlot], policy: str) -> tuple[EniSlot, str] | Non
     first = eni.first_idle()
     assert first is not None
     return eni, first.ip
+
+
+def _pick_cooled(with_idle: list[EniSlot], policy: str,
+                 now: float) -> tuple[EniSlot, str] | None:
+    """``pick_idle`` skipping cooling addresses: the same ENI order, the longest idle first."""
+    sign = 1 if policy == "least_ips" else -1
+    for eni in sorted(with_idle, key=lambda e: (sign * e.n_used, e.eni_id)):
+        for slot in eni.idle_ips():
+            if slot.cool_until <= now:
+                return eni, slot.ip
+    return None
+
+
+def next_cooled(enis: Iterable[EniSlot], now: float) -> float:
+    """When the first idle address still cooling after ``now`` may be handed out (math.inf:
+    none): a pod waiting for one is served then."""
+    best = math.inf
+    for e in enis:
+        if e.n_idle and e.ready:
+            for s in e.idle_ips():
+                if now < s.cool_until < best:
+                    best = s.cool_until
+    return best
 
 
 def order_vswitches(
