@@ -156,6 +156,13 @@ class CiliumPolicy:
         return due
 
 
+def hooks_of(policy: PoolPolicy) -> tuple[DemandObserver | None, float]:
+    """What the core asks of a policy beyond its plan: the policy itself when it wants the
+    demand hooks (``DemandObserver``), and its freed-address cooldown (``cooldown_of``)."""
+    wants = callable(getattr(policy, "on_request", None))
+    return (policy if wants else None), cooldown_of(policy)  # type: ignore[return-value]
+
+
 def cooldown_of(policy: PoolPolicy) -> float:
     """Seconds an address freed by a pod waits before another pod may have it (AWS's
     IP_COOLDOWN_PERIOD, ``AwsWarmPolicy.ip_cooldown_period``); 0 for every other policy, so

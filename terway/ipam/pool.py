@@ -33,14 +33,7 @@ from terway.ipam.failures import Failures
 from terway.ipam.lifecycle import EniEvent, transition
 from terway.ipam.model import CreatingEni, EniSlot, EniState, IpSlot, PendingRequest, PoolCounts
 from terway.ipam.notices import Allocation, IpReady, Notice, Pending
-from terway.ipam.policy import (
-    DemandObserver,
-    PoolPlan,
-    PoolPolicy,
-    PoolState,
-    cooldown_of,
-    make_policy,
-)
+from terway.ipam.policy import PoolPlan, PoolPolicy, PoolState, hooks_of, make_policy
 from terway.ipam.reservations import Reservations
 from terway.ipam.schedule import Schedule
 from terway.ipam.selfcheck import check_counts, check_reservations
@@ -51,11 +44,6 @@ from terway.ipam.vswitches import VSwitchCache
 
 _E = TypeVar("_E", AttachEni, AssignIps, UnassignIps, DetachEni)
 _ENI_CMDS = (AssignIps, AttachEni, DetachEni, DeleteEni, UnassignIps)
-
-
-def _observer(policy: PoolPolicy) -> DemandObserver | None:
-    """The policy, when it wants the demand hooks (``DemandObserver``)."""
-    return policy if callable(getattr(policy, "on_request", None)) else None  # type: ignore[return-value]
 
 
 class IpamCore:
@@ -79,8 +67,7 @@ class IpamCore:
         self._rng = rng if rng is not None else random.Random(0)
         self._policy = policy if policy is not None else make_policy(settings)
         self._custom_policy = policy is not None
-        self._observer = _observer(self._policy)
-        self._cooldown = cooldown_of(self._policy)   # 0 (off) but for AWS's freed-IP cooldown
+        self._observer, self._cooldown = hooks_of(self._policy)  # demand hooks; AWS's cooldown
         self._enis: dict[str, EniSlot] = {}
         self._totals = PoolCounts()      # running totals over self._enis (see model.py)
         self._creating: dict[str, CreatingEni] = {}
@@ -306,8 +293,7 @@ class IpamCore:
         self._s = self._fail.s = self._supply.s = settings
         if not self._custom_policy:
             self._policy = make_policy(settings)   # an adaptive policy starts learning afresh
-            self._observer = _observer(self._policy)
-            self._cooldown = cooldown_of(self._policy)
+            self._observer, self._cooldown = hooks_of(self._policy)
         self._clock.configure(settings, self._policy)
         if added:
             self._vsw.fetched_at = None  # refresh counts now
