@@ -15,8 +15,8 @@ import nox
 nox.options.default_venv_backend = "none"
 nox.options.sessions = ["lint", "typecheck", "tests", "scenarios", "kube"]
 
-PY_PATHS = ["terway", "emulator", "tests", "bench", "noxfile.py"]
-TERWAY_SIM = ("python", "-m", "emulator.sim.cli")     # this checkout's terway-sim
+PY_PATHS = ["terway", "emulator", "simulator", "tests", "bench", "noxfile.py"]
+TERWAY_SIM = ("python", "-m", "simulator.cli")     # this checkout's terway-sim
 
 
 @nox.session
@@ -50,7 +50,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    session.run("mypy", "terway", "emulator")
+    session.run("mypy", "terway", "emulator", "simulator")
 
 
 @nox.session

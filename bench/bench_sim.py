@@ -19,8 +19,8 @@ from collections.abc import Sequence
 
 import simpy
 
-from emulator.sim.engine import Run
-from emulator.sim.scenario import PolicySpec, Scenario, load_scenario, parse_scenario
+from simulator.engine import Run
+from simulator.scenario import PolicySpec, Scenario, load_scenario, parse_scenario
 
 MID = {
     "name": "bench-mid", "seed": 1, "duration": "2h", "sample_interval": "5m",

@@ -1,5 +1,5 @@
 """Random distributions: one vocabulary for latency fault rules (emulator/faults.py) and the
-simulator's scenario files (emulator/sim/dists.py), and the one place they are sampled.
+simulator's scenario files (simulator/dists.py), and the one place they are sampled.
 
 Names and parameters (values in seconds):
 

@@ -1,6 +1,6 @@
 """Checking input files so that every problem is reported at once, each as ``"path: why"``,
 an unknown key with a "did you mean". World files (emulator/world.py) and scenario files
-(emulator/sim/scenario.py) are both checked this way, as ``eni_conf`` is (terway/config/).
+(simulator/scenario.py) are both checked this way, as ``eni_conf`` is (terway/config/).
 
 A check function raises ``InputError`` (or a subclass) for what it cannot accept; ``Problems``
 runs each independent check through ``guard`` and keeps going, then raises them all together.

@@ -78,7 +78,7 @@ def test_the_cni_plugins_version_command_stays_the_cni_one() -> None:
 
 def _all_parsers() -> list[argparse.ArgumentParser]:
     from emulator import cli as emulator_cli
-    from emulator.sim import cli as sim_cli
+    from simulator import cli as sim_cli
     from terway.daemon import install, main as daemon_main
 
     tops = [daemon_main.build_parser(), install.build_parser(), cli_main.build_parser(),
@@ -112,8 +112,8 @@ def test_help_has_text_for_every_flag_shows_defaults_and_no_markup(
 
 
 def test_markup_is_stripped_from_descriptions() -> None:
-    assert cliargs.plain("``terway-sim``: see :mod:`emulator.sim` and `x`") == \
-        "terway-sim: see emulator.sim and x"
+    assert cliargs.plain("``terway-sim``: see :mod:`simulator` and `x`") == \
+        "terway-sim: see simulator and x"
 
 
 def test_cli_yaml_output_is_the_json_reply(tmp_path: Path) -> None:

@@ -20,11 +20,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SCANNED_DIRS = ("terway", "emulator", "docs", "scripts", "deploy")
+SCANNED_DIRS = ("terway", "emulator", "simulator", "docs", "scripts", "deploy")
 SCANNED_FILES = ("README.md", "CONTRIBUTING.md")
 SUFFIXES = {".py", ".md", ".sh", ".yaml", ".yml"}
-TOP_DIRS = ("terway", "emulator", "docs", "scripts", "deploy", "tests", "bench", "demo",
-            "scenarios", "worlds", "kind-config")
+TOP_DIRS = ("terway", "emulator", "simulator", "docs", "scripts", "deploy", "tests", "bench",
+            "demo", "scenarios", "worlds", "kind-config")
 
 # a repo path: not preceded by a path or word character (so not inside a URL or /abs/path)
 REPO_PATH = re.compile(rf"(?<![\w./~$-])((?:{'|'.join(map(re.escape, TOP_DIRS))})/[\w./-]*)")

@@ -10,7 +10,7 @@ import math
 
 import pytest
 
-from emulator.sim.units import SpecError, parse_duration as scenario_duration
+from simulator.units import SpecError, parse_duration as scenario_duration
 from terway.config.eniconf import parse_eni_conf
 from terway.durations import parse_duration
 

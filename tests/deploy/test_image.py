@@ -33,7 +33,8 @@ REFS = {
     "busybox": "localhost/terway-testbed/busybox:1",
 }
 # Not in the node image: the simulator's, the emulator's and the tests' packages.
-DEV_ONLY = ("simpy", "matplotlib", "docker", "responses", "emulator", "pip", "setuptools")
+DEV_ONLY = ("simpy", "matplotlib", "docker", "responses", "emulator", "simulator", "pip",
+            "setuptools")
 APPLETS = ("sh", "sleep", "wget", "httpd", "nc", "ip", "ping", "cat", "echo", "ls")
 # bytes, uncompressed: 423 MB with Calico Felix (115 MB), 288 MB before it (docs/image.md)
 SIZE_BUDGET = 450_000_000

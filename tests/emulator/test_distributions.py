@@ -10,8 +10,8 @@ import pytest
 
 from emulator.distributions import Dist
 from emulator.faults import build_rule
-from emulator.sim.dists import parse_dist
-from emulator.sim.units import SpecError
+from simulator.dists import parse_dist
+from simulator.units import SpecError
 
 # the same distribution as a fault rule writes it (numbers) and as a scenario does (durations)
 SAME: list[tuple[dict[str, Any], dict[str, Any]]] = [

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from emulator.sim.policies import KINDS, policy_problems, runtime_for
+from simulator.policies import KINDS, policy_problems, runtime_for
 from terway.cloud.api import InstanceTypeLimits
 from terway.config import ConfigError, parse_eni_conf
 from terway.ipam import IpamSettings, NodeIdentity, make_policy

@@ -1,6 +1,6 @@
 """One deterministic workload, run through the simulator's node driver and through the real daemon.
 
-Both sides build the same world with ``emulator.sim.engine.Run`` (same seed → the same vSwitch,
+Both sides build the same world with ``simulator.engine.Run`` (same seed → the same vSwitch,
 security group and instance ids), record every ``CloudAPI`` call with the virtual time it was
 made at, and return the calls the *core's commands* caused (create/attach/assign/unassign/
 detach/delete ENI, DescribeVSwitches). ENI status polls (DescribeNetworkInterfaces) are left out:
@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from emulator.inprocess import ModelCloud
-from emulator.sim.engine import Run
-from emulator.sim.scenario import parse_scenario
+from simulator.engine import Run
+from simulator.scenario import parse_scenario
 from terway.cloud.errors import CloudError
 from terway.daemon import logfmt
 from terway.daemon.app import Daemon, DaemonOptions

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from emulator.sim.scenario import resolve_scenario_path
+from simulator.scenario import resolve_scenario_path
 
 MINI: dict[str, Any] = {
     "name": "mini",

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 import yaml
 
-from emulator.sim import cli, collectors, planner
-from emulator.sim.cli import main
-from emulator.sim.engine import Run
-from emulator.sim.scenario import parse_scenario
+from simulator import cli, collectors, planner
+from simulator.cli import main
+from simulator.engine import Run
+from simulator.scenario import parse_scenario
 
 PLAN = ["plan", "--vswitch-cidr", "10.0.0.0/24", "--nodes", "2",
         "--instance-type", "ecs.g6.xlarge"]

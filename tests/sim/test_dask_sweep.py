@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from emulator.sim import sweep
+from simulator import sweep
 
 SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "ip-not-enough.yaml"
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from emulator.sim.engine import Run
-from emulator.sim.policies import runtime_for
-from emulator.sim.scenario import parse_scenario
+from simulator.engine import Run
+from simulator.policies import runtime_for
+from simulator.scenario import parse_scenario
 
 WINDOW = 6.0   # three assigns on one ENI never within less than this (burst 2, one per 6 s)
 

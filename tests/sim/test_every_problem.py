@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 import yaml
 
-from emulator.sim.cli import main
-from emulator.sim.scenario import parse_scenario
-from emulator.sim.units import SpecError
+from simulator.cli import main
+from simulator.scenario import parse_scenario
+from simulator.units import SpecError
 
 
 def _three_mistakes(doc: dict[str, Any]) -> dict[str, Any]:

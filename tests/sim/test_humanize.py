@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from emulator.sim.humanize import DASH, clock, count, duration, metric, number, plural
+from simulator.humanize import DASH, clock, count, duration, metric, number, plural
 
 
 @pytest.mark.parametrize(("seconds", "text"), [

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from emulator.sim.page import render_html
-from emulator.sim.policies import ALIASES, KINDS, policy_problems, runtime_for
-from emulator.sim.report import metrics_document
-from emulator.sim.runner import Outcome, run_scenario
-from emulator.sim.scenario import parse_scenario
+from simulator.page import render_html
+from simulator.policies import ALIASES, KINDS, policy_problems, runtime_for
+from simulator.report import metrics_document
+from simulator.runner import Outcome, run_scenario
+from simulator.scenario import parse_scenario
 
 
 @pytest.fixture(scope="module")

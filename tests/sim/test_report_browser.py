@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from emulator.sim.cli import main
+from simulator.cli import main
 from tests.browser import render
 
 # Drives the page the way a reader would, then writes what it saw into the DOM.

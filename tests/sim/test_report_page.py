@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from emulator.sim.page import render_html
-from emulator.sim.runner import Outcome, run_scenario
-from emulator.sim.scenario import load_scenario, parse_scenario
+from simulator.page import render_html
+from simulator.runner import Outcome, run_scenario
+from simulator.scenario import load_scenario, parse_scenario
 
 SCIENTIFIC = re.compile(r"\d\.?\d*e[+-]\d")
 

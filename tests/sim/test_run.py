@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 import yaml
 
-from emulator.sim.cli import main
-from emulator.sim.engine import Run
-from emulator.sim.runner import run_scenario
-from emulator.sim.scenario import load_scenario, parse_scenario
+from simulator.cli import main
+from simulator.engine import Run
+from simulator.runner import run_scenario
+from simulator.scenario import load_scenario, parse_scenario
 from tests.sim.conftest import load_doc
 
 SEED_LINE = re.compile(
@@ -107,7 +107,7 @@ def test_peers_run_side_by_side(tmp_path: Any) -> None:
     outcome = run_scenario(sc)
     names = [r.policy.name for r in outcome.all_runs]
     assert len(names) == 1 + len(sc.peers)
-    from emulator.sim.report import write_outputs
+    from simulator.report import write_outputs
     paths = write_outputs(outcome, str(tmp_path))
     with open(paths["report"]) as fh:
         html = fh.read()

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from emulator.sim.scenario import parse_scenario, scenarios_dir
-from emulator.sim.units import SpecError
+from simulator.scenario import parse_scenario, scenarios_dir
+from simulator.units import SpecError
 
 Mutation = Callable[[dict[str, Any]], None]
 
@@ -76,6 +76,6 @@ def test_the_mini_document_is_valid(mini: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(scenarios_dir(), "*.yaml"))))
 def test_library_scenarios_validate(path: str) -> None:
-    from emulator.sim.scenario import load_scenario
+    from simulator.scenario import load_scenario
     sc = load_scenario(path)
     assert sc.expectations, f"{path} has no expectations"

@@ -8,8 +8,8 @@ import json
 import math
 import re
 
-from emulator.sim.charts import cdf_points
-from emulator.sim.svgchart import (
+from simulator.charts import cdf_points
+from simulator.svgchart import (
     RIGHT,
     Bar,
     Level,

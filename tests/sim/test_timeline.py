@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from emulator.sim.collectors import Collector
-from emulator.sim.engine import Run, RunResult
-from emulator.sim.scenario import load_scenario, parse_scenario
-from emulator.sim.timeline import capacities, describe_event, headline, moments, verdict_words
+from simulator.collectors import Collector
+from simulator.engine import Run, RunResult
+from simulator.scenario import load_scenario, parse_scenario
+from simulator.timeline import capacities, describe_event, headline, moments, verdict_words
 
 
 @pytest.fixture(scope="module")

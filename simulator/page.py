@@ -2,7 +2,7 @@
 
 The headline (what went wrong, how bad, the remedy, the recovery — with units) and the verdict
 beside it; the timeline of key moments; the expectations; the peers side by side when peers ran;
-interactive charts (inline SVG, emulator/sim/svgchart.py); the nodes whose pods waited; key
+interactive charts (inline SVG, simulator/svgchart.py); the nodes whose pods waited; key
 figures; the daemons' log, whole lines; the scenario. No external file, no network.
 """
 
@@ -13,14 +13,14 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from emulator.sim.charts import all_charts
-from emulator.sim.collectors import NodeWaits
-from emulator.sim.engine import RunResult
-from emulator.sim.humanize import DASH, clock, count, duration, metric, plural
-from emulator.sim.runner import Outcome, peers_rows, verdict_on_default
-from emulator.sim.simlog import KEYS as LOG_KEYS
-from emulator.sim.svgchart import SCRIPT, STYLE
-from emulator.sim.timeline import headline, moments, verdict_words
+from simulator.charts import all_charts
+from simulator.collectors import NodeWaits
+from simulator.engine import RunResult
+from simulator.humanize import DASH, clock, count, duration, metric, plural
+from simulator.runner import Outcome, peers_rows, verdict_on_default
+from simulator.simlog import KEYS as LOG_KEYS
+from simulator.svgchart import SCRIPT, STYLE
+from simulator.timeline import headline, moments, verdict_words
 
 MAX_NODE_ROWS = 40
 MAX_LOG_LINES = 2000

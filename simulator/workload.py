@@ -10,8 +10,8 @@ import random
 
 import simpy
 
-from emulator.sim.kubelet import GONE, Cluster, Pod
-from emulator.sim.scenario import WorkloadSpec
+from simulator.kubelet import GONE, Cluster, Pod
+from simulator.scenario import WorkloadSpec
 
 
 class Workload:

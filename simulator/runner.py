@@ -7,9 +7,9 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
-from emulator.sim.engine import Run, RunResult
-from emulator.sim.expect import Verdict, evaluate
-from emulator.sim.scenario import PolicySpec, Scenario
+from simulator.engine import Run, RunResult
+from simulator.expect import Verdict, evaluate
+from simulator.scenario import PolicySpec, Scenario
 
 
 @dataclass

@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 import simpy
 
-from emulator.sim.collectors import Collector
-from emulator.sim.invariants import History, Owners
-from emulator.sim.scenario import KubeletSpec
+from simulator.collectors import Collector
+from simulator.invariants import History, Owners
+from simulator.scenario import KubeletSpec
 
 if TYPE_CHECKING:
-    from emulator.sim.node import SimNode
+    from simulator.node import SimNode
 
 PENDING, WAITING, BACKOFF, RUNNING, GONE = range(5)
 

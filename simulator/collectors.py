@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-# Every metric an expectation may name (emulator/sim/expect.py checks against these, so a typo is
+# Every metric an expectation may name (simulator/expect.py checks against these, so a typo is
 # a scenario error, not a failed run). Keep in step with scalars() and sample() below;
 # tests/sim/test_cli_sim.py checks that a run's keys are all listed.
 SCALARS = frozenset((

@@ -25,17 +25,17 @@ import simpy
 from emulator.faults import FaultEngine
 from emulator.model.cloud import Cloud
 from emulator.model.errors import ApiError
-from emulator.sim.cloud import make_cloud_api, to_cloud_error
-from emulator.sim.collectors import Collector
-from emulator.sim.dists import Dist
-from emulator.sim.invariants import History, InvariantViolation, Owners, compare_node
-from emulator.sim.kubelet import RUNNING, Cluster
-from emulator.sim.node import SimNode
-from emulator.sim.policies import PolicyRuntime, effective_parameters, runtime_for
-from emulator.sim.scenario import EventSpec, PolicySpec, Scenario
-from emulator.sim.simlog import SimLog
-from emulator.sim.units import SpecError
-from emulator.sim.workload import Workload, make_workload
+from simulator.cloud import make_cloud_api, to_cloud_error
+from simulator.collectors import Collector
+from simulator.dists import Dist
+from simulator.invariants import History, InvariantViolation, Owners, compare_node
+from simulator.kubelet import RUNNING, Cluster
+from simulator.node import SimNode
+from simulator.policies import PolicyRuntime, effective_parameters, runtime_for
+from simulator.scenario import EventSpec, PolicySpec, Scenario
+from simulator.simlog import SimLog
+from simulator.units import SpecError
+from simulator.workload import Workload, make_workload
 from terway.cloud.api import InstanceTypeLimits
 from terway.cloud.errors import CloudError
 from terway.config import merge_patch, parse_eni_conf

@@ -1,4 +1,4 @@
-"""The report's interactive charts (inline SVG, emulator/sim/svgchart.py) from a run's data.
+"""The report's interactive charts (inline SVG, simulator/svgchart.py) from a run's data.
 
 Addresses per vSwitch with each vSwitch's capacity as a level; pods waiting, stuck and Running;
 cloud API calls by action and result; network-ready latency per policy. Scenario events and the
@@ -10,10 +10,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from emulator.sim.engine import RunResult
-from emulator.sim.humanize import count
-from emulator.sim.svgchart import Bar, Level, LineChart, Marker, Series, bar_chart, line_chart
-from emulator.sim.timeline import capacities
+from simulator.engine import RunResult
+from simulator.humanize import count
+from simulator.svgchart import Bar, Level, LineChart, Marker, Series, bar_chart, line_chart
+from simulator.timeline import capacities
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf",
            "#bcbd22", "#7f7f7f", "#d62728")

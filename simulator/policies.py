@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from emulator.sim.units import SpecError
+from simulator.units import SpecError
 from terway.config.eniconf import EniConf
 from terway.config.errors import did_you_mean
 from terway.ipam.enilimit import BURST, PER_MINUTE

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from emulator import distributions
 from emulator.distributions import Dist
 from emulator.problems import did_you_mean
-from emulator.sim.units import SpecError, parse_duration
+from simulator.units import SpecError, parse_duration
 from terway.durations import parse_duration as seconds
 
 _NAME_KEYS = ("dist", "distribution")

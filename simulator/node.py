@@ -43,7 +43,7 @@ from terway.ipam import (
 from terway.ipam.enilimit import EniOpLimiter
 
 if TYPE_CHECKING:
-    from emulator.sim.engine import Run
+    from simulator.engine import Run
 
 ACTION: dict[type, str] = {
     CreateEni: "CreateNetworkInterface",

@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
-from emulator.sim.units import format_duration
+from simulator.units import format_duration
 
 
 class InvariantViolation(Exception):

@@ -17,9 +17,9 @@ from typing import Any, TypeVar
 import yaml
 
 from emulator.problems import Problems, did_you_mean
-from emulator.sim.dists import Dist, parse_dist
-from emulator.sim.expect import Expectation, parse_expectation
-from emulator.sim.units import SpecError, parse_duration, parse_rate
+from simulator.dists import Dist, parse_dist
+from simulator.expect import Expectation, parse_expectation
+from simulator.units import SpecError, parse_duration, parse_rate
 
 WORKLOAD_KINDS = ("churn", "deployment", "statefulset", "burst")
 APPLY_MODES = ("reload", "restart", "none")   # how daemons pick a config change up
@@ -228,7 +228,7 @@ def _vswitch(raw: object, fld: str, zone: str) -> VSwitchSpec:
 
 def parse_policy(raw: object, fld: str) -> PolicySpec:
     """``"aws"`` or ``{kind: aws, name: ..., warm_ip_target: 5}``; every problem at once."""
-    from emulator.sim.policies import KINDS, policy_problems
+    from simulator.policies import KINDS, policy_problems
     if isinstance(raw, str):
         raw = {"kind": raw}
     data = _mapping(raw, fld)
@@ -526,7 +526,7 @@ def load_scenario(path: str) -> Scenario:
 
 def scenarios_dir() -> str:
     here = os.path.dirname(os.path.abspath(__file__))
-    return os.path.normpath(os.path.join(here, "..", "..", "scenarios"))
+    return os.path.normpath(os.path.join(here, "..", "scenarios"))
 
 
 def resolve_scenario_path(name: str) -> str:

@@ -19,8 +19,8 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from emulator.sim.collectors import LABELLED_SCALARS, LABELLED_SERIES, SCALARS, SERIES
-from emulator.sim.units import SpecError, format_duration, parse_duration
+from simulator.collectors import LABELLED_SCALARS, LABELLED_SERIES, SCALARS, SERIES
+from simulator.units import SpecError, format_duration, parse_duration
 
 _OPS: Mapping[str, Callable[[float, float], bool]] = {
     "<=": operator.le, ">=": operator.ge, "==": operator.eq, "!=": operator.ne,

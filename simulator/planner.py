@@ -22,8 +22,8 @@ from typing import Any
 
 import yaml
 
-from emulator.sim.sweep import execute
-from emulator.sim.units import SpecError, format_duration, parse_duration
+from simulator.sweep import execute
+from simulator.units import SpecError, format_duration, parse_duration
 
 POOL_GRID: tuple[tuple[int, int], ...] = ((0, 0), (0, 5), (1, 5), (2, 5), (2, 10), (5, 10),
                                           (5, 20), (10, 20))
@@ -111,7 +111,7 @@ def check_arguments(args: argparse.Namespace) -> float:
 def plan(args: argparse.Namespace) -> dict[str, Any]:
     target = check_arguments(args)
     doc = base_document(args)
-    from emulator.sim.scenario import parse_scenario
+    from simulator.scenario import parse_scenario
     parse_scenario(doc)                         # validates the inputs, names the bad field
     zone = doc["cluster"]["zone"]
     ample = {"cluster.vswitches": [{"id": "vsw-ample", "cidr": AMPLE_CIDR}],

@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
-from emulator.sim.units import SpecError
+from simulator.units import SpecError
 from terway import cliargs
 
 # the wall clock of a whole ``run`` (peers, report and plots included); tests replace it
@@ -20,9 +20,9 @@ clock: Callable[[], float] = time.monotonic
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from emulator.sim.report import write_outputs
-    from emulator.sim.runner import run_scenario
-    from emulator.sim.scenario import load_scenario
+    from simulator.report import write_outputs
+    from simulator.runner import run_scenario
+    from simulator.scenario import load_scenario
     if args.jobs < 1:
         raise SpecError("--jobs", f"must be at least 1, got {args.jobs}")
     wall0 = clock()
@@ -53,7 +53,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from emulator.sim.scenario import load_scenario
+    from simulator.scenario import load_scenario
     bad = 0
     for path in args.scenarios:
         try:
@@ -69,7 +69,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from emulator.sim.scenario import load_scenario, scenarios_dir
+    from simulator.scenario import load_scenario, scenarios_dir
     for path in sorted(glob.glob(os.path.join(scenarios_dir(), "*.yaml"))):
         sc = load_scenario(path)
         first = sc.description.strip().splitlines()[0] if sc.description.strip() else ""
@@ -78,12 +78,12 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
-    from emulator.sim.planner import main_plan
+    from simulator.planner import main_plan
     return main_plan(args)
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from emulator.sim.sweep import main_sweep
+    from simulator.sweep import main_sweep
     return main_sweep(args)
 
 
@@ -109,8 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.set_defaults(fn=_cmd_validate)
     ls = sub.add_parser("list", help="the scenario library")
     ls.set_defaults(fn=_cmd_list)
-    from emulator.sim.planner import add_plan_arguments
-    from emulator.sim.sweep import add_sweep_arguments
+    from simulator.planner import add_plan_arguments
+    from simulator.sweep import add_sweep_arguments
     add_plan_arguments(sub.add_parser("plan", help="capacity planning from simulations"))
     sub.choices["plan"].set_defaults(fn=_cmd_plan)
     add_sweep_arguments(sub.add_parser("sweep", help="a scenario over seeds and parameters"))

@@ -1,6 +1,6 @@
 """Write a run's outputs: metrics.json, terwayd.log, PNG plots and a self-contained report.html.
 
-The page (emulator/sim/page.py) tells the run's story; this module writes the files.
+The page (simulator/page.py) tells the run's story; this module writes the files.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from emulator.sim.page import render_html
-from emulator.sim.runner import Outcome, peers_rows
+from simulator.page import render_html
+from simulator.runner import Outcome, peers_rows
 
 
 def metrics_document(outcome: Outcome) -> dict[str, Any]:
@@ -62,7 +62,7 @@ def write_outputs(outcome: Outcome, out_dir: str, *, plots: bool = True) -> dict
             fh.write(outcome.main.violation.report() + "\n")
     images: dict[str, str] = {}
     if plots:
-        from emulator.sim.plots import write_plots
+        from simulator.plots import write_plots
         images = write_plots(outcome.main, outcome.all_runs, out_dir)
         paths.update({f"plot:{k}": v for k, v in images.items()})
     with open(paths["report"], "w", encoding="utf-8") as fh:

@@ -11,9 +11,9 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from emulator.sim.engine import RunResult
-from emulator.sim.humanize import clock, count, duration, plural
-from emulator.sim.scenario import EventSpec
+from simulator.engine import RunResult
+from simulator.humanize import clock, count, duration, plural
+from simulator.scenario import EventSpec
 
 _VSWITCH_IN_LOG = re.compile(r'VSwitch \\*"(vsw-[0-9a-z]+)')
 _LOG_TROUBLE = ("QuotaExceeded", "Throttling", "EniPerInstanceLimitExceeded")

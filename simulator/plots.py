@@ -1,5 +1,5 @@
 """PNG plots of a run (matplotlib, Agg backend: no display needed): static copies of the
-report's interactive charts (emulator/sim/charts.py), with the same markers and capacity lines."""
+report's interactive charts (simulator/charts.py), with the same markers and capacity lines."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from emulator.sim.charts import markers
-from emulator.sim.engine import RunResult
-from emulator.sim.timeline import capacities
-from emulator.sim.units import format_duration
+from simulator.charts import markers
+from simulator.engine import RunResult
+from simulator.timeline import capacities
+from simulator.units import format_duration
 
 
 def _minutes(ts: Sequence[float]) -> list[float]:

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from emulator.sim.units import SpecError
+from simulator.units import SpecError
 
 Point = tuple[int, dict[str, Any]]
 
@@ -69,8 +69,8 @@ def points(seeds: Iterable[int], grid: Mapping[str, Sequence[Any]]) -> list[Poin
 
 def run_point(doc: Mapping[str, Any], seed: int, overrides: Mapping[str, Any]) -> dict[str, Any]:
     """One simulation (a picklable top-level function: processes and dask both call it)."""
-    from emulator.sim.runner import check, run_one
-    from emulator.sim.scenario import parse_scenario
+    from simulator.runner import check, run_one
+    from simulator.scenario import parse_scenario
     data = copy.deepcopy(dict(doc))
     for path, value in overrides.items():
         set_path(data, path, value)
@@ -162,7 +162,7 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def main_sweep(args: argparse.Namespace, printer: Callable[[str], None] = print) -> int:
-    from emulator.sim.scenario import parse_scenario, resolve_scenario_path
+    from simulator.scenario import parse_scenario, resolve_scenario_path
     path = resolve_scenario_path(args.scenario)
     with open(path, encoding="utf-8") as fh:
         doc = yaml.safe_load(fh)

@@ -16,7 +16,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from emulator.sim.humanize import clock, count, duration
+from simulator.humanize import clock, count, duration
 
 W, H = 900, 300                      # viewBox; the page scales it to its width
 LEFT, RIGHT, TOP, BOTTOM = 64, 16, 10, 34
@@ -296,7 +296,7 @@ def bar_chart(chart_id: str, bars: Sequence[Bar], unit: str) -> str:
 
 
 # The page's only script: crosshair + values under the pointer, legend toggles. Formats mirror
-# emulator/sim/humanize.py (clock, duration, count, fraction).
+# simulator/humanize.py (clock, duration, count, fraction).
 SCRIPT = r"""
 (function () {
   function pad(n) { return (n < 10 ? "0" : "") + n; }
