@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import io
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,9 +13,7 @@ import pytest
 from terway.cli import main, render
 from terway.daemon.store import PodRecord, Resource
 from terway.rpc import admin
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "daemon"))
-from daemon_harness import World, run, running_daemon
+from tests.daemon.daemon_harness import World, run, running_daemon
 
 SEED_ROWS = [
     "Normal | node-problem-detector-l5h52 | 00:16:10:48:3e:37.10.244.18.167 | "

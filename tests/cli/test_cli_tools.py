@@ -11,7 +11,6 @@ import dataclasses
 import io
 import json
 import re
-import sys
 import tomllib
 from collections.abc import Callable, Sequence
 from importlib import metadata
@@ -23,9 +22,7 @@ import yaml
 from terway import cliargs
 from terway.cli import main as cli_main, render
 from terway.rpc import admin
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "daemon"))
-from daemon_harness import World, run, running_daemon
+from tests.daemon.daemon_harness import World, run, running_daemon
 
 ROOT = Path(__file__).resolve().parents[2]
 VERSION = metadata.version("terway-py")

@@ -8,7 +8,6 @@ import pickle
 from pathlib import Path
 
 import pytest
-from conftest import MetaServer
 
 from terway.cloud.credentials import (
     Credential,
@@ -22,6 +21,7 @@ from terway.cloud.credentials import (
     provider_from_config,
 )
 from terway.cloud.metadata import MetadataClient
+from tests.cloud.conftest import MetaServer
 
 SK = "SuperSecretSK-0123456789"
 TOKEN = "SecurityTokenValue-abcdef"

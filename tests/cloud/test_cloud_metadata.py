@@ -5,9 +5,9 @@ from __future__ import annotations
 import socket
 
 import pytest
-from conftest import MAC0, MAC1, MetaServer
 
 from terway.cloud.metadata import MetadataClient, MetadataEni, MetadataError
+from tests.cloud.conftest import MAC0, MAC1, MetaServer
 
 
 def client(srv: MetaServer, **kw: object) -> MetadataClient:

@@ -7,13 +7,13 @@ import random
 from collections.abc import Iterator
 
 import pytest
-from emuworld import ZONE, FakeTime, World, build_world, emulator_credentials
 
 from terway.cloud.errors import CloudError, ErrorClass
 from terway.cloud.sdk import SdkCloud, SdkConfig
 from terway.config import ConfigError, parse_eni_conf
 from terway.ipam import IpamCore, IpamSettings, NodeIdentity, run_sync
 from terway.limits import compute_capacity
+from tests.cloud.emuworld import ZONE, FakeTime, World, build_world, emulator_credentials
 
 pytest.importorskip("emulator.actions", reason="emulator model not installed")
 

@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from emuworld import FakeTime, World, build_world, emulator_credentials
 
 from terway.cloud.errors import CloudError, ErrorClass
 from terway.cloud.ratelimit import RateLimits
 from terway.cloud.retry import Backoff
 from terway.cloud.sdk import SdkCloud, SdkConfig
+from tests.cloud.emuworld import FakeTime, World, build_world, emulator_credentials
 
 pytest.importorskip("emulator.actions", reason="emulator model not installed")
 

@@ -13,10 +13,10 @@ import struct
 from pathlib import Path
 
 import pytest
-from upstream_files import pod_info, relation, upstream_dir, write_bolt
 
 from terway.daemon.boltdb import BoltError, BoltFile
 from terway.daemon.upstream_state import UpstreamPod, read_upstream_state
+from tests.daemon.upstream_files import pod_info, relation, upstream_dir, write_bolt
 
 MAC = "00:16:3e:0a:0b:0c"
 

@@ -9,9 +9,9 @@ import stat
 from pathlib import Path
 
 import pytest
-from daemon_harness import GatedCloud, World, run, running_daemon, until
 
 from terway.rpc import messages as rpc
+from tests.daemon.daemon_harness import GatedCloud, World, run, running_daemon, until
 
 
 def test_alloc_and_release_over_the_socket(tmp_path: Path) -> None:
@@ -163,10 +163,9 @@ def test_release_answers_before_unwiring_and_the_same_pod_waits_for_it(tmp_path:
     sandbox of the same pod waits for that instead of being refused as in flight."""
     import threading
 
-    from daemon_harness import FakeDatapath
-
     from terway.daemon.ports import PodAttachment
     from terway.daemon.service import RELEASING
+    from tests.daemon.daemon_harness import FakeDatapath
 
     gate = threading.Event()
 

@@ -8,9 +8,9 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from daemon_harness import World, run, running_daemon, until
 
 from terway.rpc import messages as rpc
+from tests.daemon.daemon_harness import World, run, running_daemon, until
 
 
 def test_a_pod_owns_a_whole_eni_and_gives_it_back(tmp_path: Path) -> None:

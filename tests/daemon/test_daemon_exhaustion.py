@@ -9,9 +9,9 @@ import re
 from pathlib import Path
 
 import pytest
-from daemon_harness import World, run, running_daemon, until
 
 from terway.rpc import messages as rpc
+from tests.daemon.daemon_harness import World, run, running_daemon, until
 
 ALLOC_TIMEOUT = 600.0          # daemon seconds (30 s of real time at the harness's scale 20)
 SEED_LINE = re.compile(

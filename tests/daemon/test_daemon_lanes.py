@@ -17,10 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from daemon_harness import GatedCloud, Running, World, run, running_daemon
-
 from terway.daemon import cniexec
 from terway.rpc import messages as rpc
+from tests.daemon.daemon_harness import GatedCloud, Running, World, run, running_daemon
 
 SLOW_ADDS = cniexec.ADD_WORKERS + 6   # every ADD worker busy, six ADDs queued
 

@@ -8,12 +8,12 @@ import socket
 from pathlib import Path
 
 import pytest
-from daemon_harness import ModelCloud, World, run, running_daemon
 
 from terway.daemon.app import Daemon, DaemonOptions
 from terway.daemon.lock import AlreadyRunning
 from terway.daemon.node import LoadedConfig
 from terway.rpc import messages as rpc
+from tests.daemon.daemon_harness import ModelCloud, World, run, running_daemon
 
 
 def second_daemon(world: World, state: str, socket: str, conf: LoadedConfig) -> Daemon:

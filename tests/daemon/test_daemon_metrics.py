@@ -9,10 +9,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from daemon_harness import World, run, running_daemon, until
 
 from terway.cloud.errors import CloudError
 from terway.daemon.timedcloud import TimedCloud
+from tests.daemon.daemon_harness import World, run, running_daemon, until
 
 UPSTREAM_NAMES = ("terway_rpc_latency", "aliyun_openapi_latency",
                   "terway_resource_pool_total_count", "terway_resource_pool_idle_count",

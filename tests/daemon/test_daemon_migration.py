@@ -14,12 +14,12 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from daemon_harness import FakeDatapath, World, run, running_daemon, upstream_eni
-from datapath.topology import GATEWAY, Node, new_tag, ping
 
 from terway.daemon.adopt import ADOPTED_NAMESPACE
 from terway.datapath import VETH, PodNetwork, PodSpec, host_veth_name, setup_pod
 from terway.rpc import messages as rpc
+from tests.daemon.daemon_harness import FakeDatapath, World, run, running_daemon, upstream_eni
+from tests.datapath.topology import GATEWAY, Node, new_tag, ping
 
 
 def test_pods_wired_before_our_records_keep_their_addresses(tmp_path: Path) -> None:

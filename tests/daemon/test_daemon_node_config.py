@@ -12,13 +12,13 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from daemon_harness import ZONE, World, run, running_daemon, until
 
 from terway.config import ConfigError
 from terway.daemon.k8s import KubeApi
 from terway.daemon.main import _loader, build_parser, main as terwayd_main
 from terway.daemon.node import load_config
 from terway.daemon.ports import NoopKube
+from tests.daemon.daemon_harness import ZONE, World, run, running_daemon, until
 
 
 def test_the_patch_overrides_the_base_and_is_watched(tmp_path: Path) -> None:

@@ -11,10 +11,10 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from daemon_harness import World, run, running_daemon
-from datapath.topology import GATEWAY, Node, new_tag, ping, sh
 
 from terway.rpc import messages as rpc
+from tests.daemon.daemon_harness import World, run, running_daemon
+from tests.datapath.topology import GATEWAY, Node, new_tag, ping, sh
 
 pytestmark = pytest.mark.privileged
 

@@ -6,11 +6,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from daemon_harness import World, run, running_daemon
-
 from emulator.inprocess import ModelCloud
 from terway.daemon.driver import INTENT_CREATE, INTENT_RELEASE, release_token
 from terway.daemon.store import Intent, Store
+from tests.daemon.daemon_harness import World, run, running_daemon
 
 
 def test_restart_keeps_every_pod_and_frees_the_rest(tmp_path: Path) -> None:
@@ -137,9 +136,8 @@ def test_a_release_answered_before_a_crash_is_finished_at_start(tmp_path: Path) 
     leaves the mark, and the next start tears the pod down and frees the address."""
     from dataclasses import replace
 
-    from daemon_harness import FakeDatapath
-
     from terway.daemon.service import RELEASING
+    from tests.daemon.daemon_harness import FakeDatapath
 
     world = World.build()
     datapath = FakeDatapath()

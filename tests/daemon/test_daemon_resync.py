@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from daemon_harness import World, run, running_daemon, until
+from tests.daemon.daemon_harness import World, run, running_daemon, until
 
 
 def test_gc_period_re_runs_the_datapath_of_live_pods(tmp_path: Path) -> None:

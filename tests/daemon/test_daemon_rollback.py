@@ -15,12 +15,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from daemon_harness import FakeDatapath, World, run, running_daemon
 
 from terway.daemon.ports import PodAttachment
 from terway.daemon.service import RELEASING, WIRING
 from terway.daemon.store import ERR_STORE, PodRecord, Store, StoreError
 from terway.rpc import messages as rpc
+from tests.daemon.daemon_harness import FakeDatapath, World, run, running_daemon
 
 
 class FlakyDatapath(FakeDatapath):

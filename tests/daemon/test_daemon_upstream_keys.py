@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from daemon_harness import World, run, running_daemon, until
 
 from emulator.inprocess import ModelCloud
 from terway.daemon.driver import INTENT_CREATE
@@ -20,6 +19,7 @@ from terway.daemon.k8s import POD_IPS, KubeApi, RateLimited
 from terway.daemon.ports import PodMeta
 from terway.daemon.reconcile import _recreate
 from terway.daemon.store import Intent
+from tests.daemon.daemon_harness import World, run, running_daemon, until
 
 GROUP = "rg-acfm2example7q"
 

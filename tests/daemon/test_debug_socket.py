@@ -13,11 +13,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from daemon_harness import World, run, running_daemon
 
 from terway.daemon.app import DEBUG_SOCKET_NAME, DaemonOptions
 from terway.daemon.main import _check_flags, build_parser
 from terway.daemon.metrics import Metrics
+from tests.daemon.daemon_harness import World, run, running_daemon
 
 
 def unix_get(path: str, url: str) -> tuple[int, str]:

@@ -22,7 +22,6 @@ from typing import Any
 
 import grpc
 import pytest
-from daemon_harness import World, run, running_daemon
 
 from terway.daemon import dpapi, logfmt
 from terway.daemon.deviceplugin import EniDevicePlugin
@@ -39,6 +38,7 @@ from terway.daemon.dpapi import (
     RegisterRequest,
     WireError,
 )
+from tests.daemon.daemon_harness import World, run, running_daemon
 
 NOW = 1_700_000_000
 SOCKET_NAME = f"{NOW}-eni.sock"

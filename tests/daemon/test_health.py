@@ -13,14 +13,13 @@ from pathlib import Path
 from typing import Any
 from wsgiref.util import setup_testing_defaults
 
-from daemon_harness import FakeDatapath, World, run, running_daemon, until
-
 from emulator.inprocess import ModelCloud
 from terway.cloud.api import Eni
 from terway.daemon.app import Daemon, DaemonOptions
 from terway.daemon.clock import ScaledClock
 from terway.daemon.metrics import Metrics
 from terway.daemon.node import load_config
+from tests.daemon.daemon_harness import FakeDatapath, World, run, running_daemon, until
 
 
 def _get(port: int, path: str) -> tuple[int, str]:

@@ -13,9 +13,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from daemon_harness import FakeDatapath, World, run, running_daemon, upstream_eni
-from upstream_files import pod_info, relation, upstream_dir
-
 from terway.cloud.api import Eni
 from terway.daemon.adopt import ADOPTED, ADOPTED_NAMESPACE
 from terway.daemon.k8s import KubeApi
@@ -24,6 +21,8 @@ from terway.daemon.ports import NodePod, NoopKube, PodMeta
 from terway.daemon.upstream_state import state_mark
 from terway.datapath import host_veth_name
 from terway.rpc import messages as rpc
+from tests.daemon.daemon_harness import FakeDatapath, World, run, running_daemon, upstream_eni
+from tests.daemon.upstream_files import pod_info, relation, upstream_dir
 
 
 def holders(d: Any) -> dict[str, str]:

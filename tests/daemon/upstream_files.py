@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from gobuild import go_binary
+from tests.gobuild import go_binary
 
 MODULE = Path(__file__).resolve().parents[1] / "go" / "boltwriter"
 

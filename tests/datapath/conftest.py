@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from datapath.topology import Node, new_tag
+from tests.datapath.topology import Node, new_tag
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from datapath.topology import ENI_MAC, GATEWAY, Node
 from terway.datapath import VETH, PodNetwork, PodSpec, setup_pod
+from tests.datapath.topology import ENI_MAC, GATEWAY, Node
 
 pytestmark = [
     pytest.mark.privileged,

@@ -9,10 +9,10 @@ import json
 
 import pytest
 
-from datapath.test_ipvlan import ipvlan_supported
-from datapath.topology import ENI_MAC, GATEWAY, NODE_IP, Node, ping, sh
 from terway.datapath import IPVLAN, VETH, PodNetwork, PodSpec, setup_pod, teardown_pod
 from terway.datapath.eni import eni_cache
+from tests.datapath.test_ipvlan import ipvlan_supported
+from tests.datapath.topology import ENI_MAC, GATEWAY, NODE_IP, Node, ping, sh
 
 pytestmark = pytest.mark.privileged
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from datapath.topology import ENI2_MAC, GATEWAY, NODE_IP, Node, ping, sh
 from terway.datapath import EXCLUSIVE, PodNetwork, PodSpec, check_pod, setup_pod, teardown_pod
+from tests.datapath.topology import ENI2_MAC, GATEWAY, NODE_IP, Node, ping, sh
 
 pytestmark = pytest.mark.privileged
 

@@ -6,8 +6,8 @@ import subprocess
 
 import pytest
 
-from datapath.topology import ENI_MAC, GATEWAY, Node, ping, sh
 from terway.datapath import IPVLAN, PodNetwork, PodSpec, check_pod, setup_pod, teardown_pod
+from tests.datapath.topology import ENI_MAC, GATEWAY, Node, ping, sh
 
 
 def ipvlan_supported() -> bool:

@@ -6,9 +6,9 @@ import errno
 
 import pytest
 
-from datapath.topology import ENI_MAC, GATEWAY, Node, sh
 from terway.datapath import VETH, PodNetwork, PodSpec, eni_table, nl, setup_pod, teardown_pod
 from terway.datapath.eni import eni_cache
+from tests.datapath.topology import ENI_MAC, GATEWAY, Node, sh
 
 pytestmark = pytest.mark.privileged
 

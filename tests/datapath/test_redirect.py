@@ -11,10 +11,10 @@ from ipaddress import IPv4Network
 
 import pytest
 
-from datapath.topology import new_tag, sh
 from terway.datapath import redirect
 from terway.datapath.netns import iproute
 from terway.datapath.types import DatapathError, PodNetwork
+from tests.datapath.topology import new_tag, sh
 
 SERVICE = IPv4Network("10.96.0.0/12")
 HOST_STACK = IPv4Network("169.254.20.10/32")

@@ -6,7 +6,6 @@ import json
 
 import pytest
 
-from datapath.topology import ENI_MAC, GATEWAY, NODE_IP, Node, ping, sh
 from terway.datapath import (
     VETH,
     PodNetwork,
@@ -17,6 +16,7 @@ from terway.datapath import (
     setup_pod,
     teardown_pod,
 )
+from tests.datapath.topology import ENI_MAC, GATEWAY, NODE_IP, Node, ping, sh
 
 pytestmark = pytest.mark.privileged
 

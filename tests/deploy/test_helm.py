@@ -14,7 +14,15 @@ from typing import Any
 
 import pytest
 import yaml
-from test_manifests import (
+
+from terway.cloud.credentials import parse_token_file
+from terway.cni.config import parse_netconf
+from terway.config import parse_eni_conf
+from terway.config.configmap import load_configmap_dir
+from terway.daemon.install import conflist
+from terway.daemon.main import build_parser
+from terway.policy.main import not_enforced_reason
+from tests.deploy.test_manifests import (
     CRDS_FILE,
     IMAGE,
     by_kind,
@@ -27,14 +35,6 @@ from test_manifests import (
     pod_spec,
     rendered,
 )
-
-from terway.cloud.credentials import parse_token_file
-from terway.cni.config import parse_netconf
-from terway.config import parse_eni_conf
-from terway.config.configmap import load_configmap_dir
-from terway.daemon.install import conflist
-from terway.daemon.main import build_parser
-from terway.policy.main import not_enforced_reason
 
 pytestmark = pytest.mark.kube
 

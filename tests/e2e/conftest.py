@@ -18,9 +18,8 @@ from typing import Any, TypeVar
 import pytest
 
 from emulator.fabric.testbed import NodeBed
-
-from . import runtime_setup as rs
-from .runtimes import CONFLIST, Podman, write_conflist
+from tests.e2e import runtime_setup as rs
+from tests.e2e.runtimes import CONFLIST, Podman, write_conflist
 
 T = TypeVar("T")
 

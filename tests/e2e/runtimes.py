@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from emulator.fabric.testbed import CniOutcome, NodeBed
-
-from . import runtime_setup as rs
+from tests.e2e import runtime_setup as rs
 
 NETWORK = "terway-e2e"
 LABEL = "terway-e2e"

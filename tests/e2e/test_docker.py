@@ -18,10 +18,9 @@ import docker
 import pytest
 
 from emulator.fabric.testbed import CniOutcome, MappingRow, NodeBed
-
-from . import runtime_setup as rs
-from .runtimes import LABEL, Podman, cni_exec, eth0_ipv4
-from .waiting import wait_for
+from tests.e2e import runtime_setup as rs
+from tests.e2e.runtimes import LABEL, Podman, cni_exec, eth0_ipv4
+from tests.e2e.waiting import wait_for
 
 pytestmark = [pytest.mark.privileged, pytest.mark.e2e]
 

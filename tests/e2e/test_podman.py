@@ -15,10 +15,9 @@ from pathlib import Path
 import pytest
 
 from emulator.fabric.testbed import MappingRow, NodeBed
-
-from . import runtime_setup as rs
-from .runtimes import NETWORK, Podman, eth0_ipv4
-from .waiting import wait_for
+from tests.e2e import runtime_setup as rs
+from tests.e2e.runtimes import NETWORK, Podman, eth0_ipv4
+from tests.e2e.waiting import wait_for
 
 pytestmark = [pytest.mark.privileged, pytest.mark.e2e]
 

@@ -16,8 +16,7 @@ from collections.abc import Callable
 
 from emulator.fabric.netns import ip
 from emulator.fabric.testbed import NodeBed
-
-from .conftest import wait_for
+from tests.e2e_node.conftest import wait_for
 
 
 class Churn:

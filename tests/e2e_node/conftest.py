@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
-from e2e.waiting import wait_for as wait_for
 
 from emulator.fabric.testbed import BIN, NodeBed
+from tests.e2e.waiting import wait_for as wait_for
 
 T = TypeVar("T")
 REQUIRED = ("terwayd", "terway", "terway-cli")

@@ -41,8 +41,7 @@ from terway.datapath.naming import (
     eni_table,
     host_veth_name,
 )
-
-from .churn import Churn, held_twice, live_pod_problems, wait_pool_settled
+from tests.e2e_node.churn import Churn, held_twice, live_pod_problems, wait_pool_settled
 
 pytestmark = [pytest.mark.privileged, pytest.mark.e2e, pytest.mark.slow]
 

@@ -13,8 +13,7 @@ import pytest
 
 from emulator.fabric import probe
 from emulator.fabric.testbed import NodeBed
-
-from .churn import Churn, held_twice, live_pod_problems, wait_pool_settled
+from tests.e2e_node.churn import Churn, held_twice, live_pod_problems, wait_pool_settled
 
 pytestmark = [pytest.mark.privileged, pytest.mark.e2e, pytest.mark.slow]
 

@@ -19,8 +19,7 @@ import pytest
 from emulator.fabric import probe
 from emulator.fabric.netns import ip
 from emulator.fabric.testbed import CniOutcome, MappingRow, NodeBed
-
-from .conftest import wait_for
+from tests.e2e_node.conftest import wait_for
 
 pytestmark = [pytest.mark.privileged, pytest.mark.e2e]
 

@@ -15,11 +15,11 @@ from alibabacloud_tea_openapi.exceptions import ClientException
 from alibabacloud_tea_openapi.models import Config
 from alibabacloud_vpc20160428 import models as vpc_models
 from alibabacloud_vpc20160428.client import Client as VpcClient
-from serve_harness import command, free_port, wait_healthy
-from test_sdk_harness import REGION, ZONE, call_action
 
 from emulator.cli import main
 from emulator.wire.signature import DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET
+from tests.emulator.serve_harness import command, free_port, wait_healthy
+from tests.emulator.test_sdk_harness import REGION, ZONE, call_action
 
 AK, SECRET = "LTAIcliTestKey", "cli-test-secret"
 WORLD = f"""

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gobuild import go_binary
-from serve_harness import INSTANCE_TYPE, PODS_CIDR, TINY_CIDR, served
 
 from emulator.model import CATALOG
 from emulator.wire.signature import DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET
+from tests.emulator.serve_harness import INSTANCE_TYPE, PODS_CIDR, TINY_CIDR, served
+from tests.gobuild import go_binary
 
 MODULE = Path(__file__).resolve().parents[1] / "go" / "aliyunclient"
 MISMATCH = "Specified signature is not matched with our calculation. server string to sign is:"

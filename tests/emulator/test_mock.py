@@ -8,11 +8,11 @@ from alibabacloud_tea_openapi.exceptions import ClientException
 from alibabacloud_tea_openapi.models import Config
 from alibabacloud_vpc20160428 import models as vpc_models
 from alibabacloud_vpc20160428.client import Client as VpcClient
-from test_sdk_harness import REGION, call_action
 
 import emulator
 from emulator.server import Emulator
 from emulator.wire.mock import MockAliyun, mock_aliyun
+from tests.emulator.test_sdk_harness import REGION, call_action
 
 
 def _vpc(endpoint: str = "vpc.aliyuncs.com", ak: str = "LTAIemulatorAccessKey",

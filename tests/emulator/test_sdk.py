@@ -9,9 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 from alibabacloud_tea_openapi.exceptions import ClientException
-from test_sdk_harness import FRONT_ENDS, ZONE, Harness, build_world, front_end
 
 from emulator.wire.signature import DEFAULT_ACCESS_KEY_ID
+from tests.emulator.test_sdk_harness import FRONT_ENDS, ZONE, Harness, build_world, front_end
 
 
 @pytest.fixture(params=FRONT_ENDS)

@@ -24,11 +24,11 @@ from alibabacloud_vpc20160428 import models as vpc_models
 from alibabacloud_vpc20160428.client import Client as VpcClient
 from aliyunsdkcore.acs_exception.exceptions import ServerException as OldServerException
 from aliyunsdkcore.client import AcsClient
-from serve_harness import INSTANCE_TYPE, PODS_CIDR, REGION, Served, served
-from test_sdk_harness import call_action
 
 from emulator.model import CATALOG
 from emulator.wire.signature import DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET
+from tests.emulator.serve_harness import INSTANCE_TYPE, PODS_CIDR, REGION, Served, served
+from tests.emulator.test_sdk_harness import call_action
 
 AK, SECRET = DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET
 STYLES = ("acs3", "acs3-sm3", "v2", "old-sdk")

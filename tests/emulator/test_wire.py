@@ -11,12 +11,12 @@ from collections.abc import Iterator
 
 import pytest
 from alibabacloud_ecs20140526 import models as ecs_models
-from test_sdk_harness import Harness, World, build_world, call_action, front_end
 
 from emulator.model import ManualClock
 from emulator.server import Emulator
 from emulator.wire import logfmt
 from emulator.wire.gateway import Gateway, WireRequest
+from tests.emulator.test_sdk_harness import Harness, World, build_world, call_action, front_end
 
 
 @pytest.fixture

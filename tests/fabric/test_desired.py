@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from emulator.fabric.desired import read
 from emulator.model import Cloud, ManualClock
-
-from .conftest import ZONE
+from tests.fabric.conftest import ZONE
 
 
 def _world(clock: ManualClock) -> tuple[Cloud, str, str, str]:

@@ -13,8 +13,7 @@ import pytest
 
 from emulator.fabric import probe
 from emulator.fabric.netns import ip, link_names, netns_exists, netns_list
-
-from .conftest import World
+from tests.fabric.conftest import World
 
 pytestmark = pytest.mark.privileged
 

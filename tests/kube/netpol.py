@@ -23,9 +23,8 @@ from typing import Any
 
 from emulator.cluster import Cluster
 from emulator.cluster.controlplane import in_netns
-
-from .conftest import wait_for
-from .workloads import apply, pods, terway_pods
+from tests.kube.conftest import wait_for
+from tests.kube.workloads import apply, pods, terway_pods
 
 NAMESPACES = ("x", "y", "z")
 PORTS = ((80, "tcp"), (81, "tcp"), (80, "udp"), (81, "udp"))

@@ -20,9 +20,8 @@ import pytest
 
 from emulator.cluster import Cluster
 from emulator.cluster.node import Node
-
-from .conftest import bring_up, wait_for
-from .workloads import (
+from tests.kube.conftest import bring_up, wait_for
+from tests.kube.workloads import (
     BUSYBOX,
     apply,
     delete,

@@ -17,8 +17,7 @@ import pytest
 from emulator.cluster import Cluster, ClusterError
 from emulator.cluster.artifacts import Artifacts, build_artifacts
 from emulator.cluster.procs import tagged
-
-from .conftest import WORKDIR, wait_for
+from tests.kube.conftest import WORKDIR, wait_for
 
 
 def leftovers(workdir: Path, instance_ids: list[str]) -> list[str]:

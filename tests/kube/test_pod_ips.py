@@ -7,9 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from emulator.cluster import Cluster
-
-from .conftest import wait_for
-from .workloads import apply, delete, deployment, pod_ip, pods, running
+from tests.kube.conftest import wait_for
+from tests.kube.workloads import apply, delete, deployment, pod_ip, pods, running
 
 POD_IPS = "k8s.aliyun.com/pod-ips"
 

@@ -21,10 +21,9 @@ from typing import Any
 import pytest
 
 from emulator.cluster import Cluster
-
-from .conftest import wait_for
-from .netpol import SERVERS, VPC, Bed, Cell, set_policy_enabled
-from .workloads import apply, terway_pods
+from tests.kube.conftest import wait_for
+from tests.kube.netpol import SERVERS, VPC, Bed, Cell, set_policy_enabled
+from tests.kube.workloads import apply, terway_pods
 
 ENFORCE_TIMEOUT = 30.0      # "within seconds": generous for a 2-CPU machine under test load
 TIMES: dict[str, float] = {}

@@ -20,10 +20,18 @@ import pytest
 
 from emulator.cluster import Cluster
 from emulator.wire.signature import DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET
-
-from .conftest import bring_up, dump_on_failure, wait_for
-from .test_rbac import forbidden
-from .workloads import apply, deployment, events, in_cidr, pod_ip, pods, running, terway_logs
+from tests.kube.conftest import bring_up, dump_on_failure, wait_for
+from tests.kube.test_rbac import forbidden
+from tests.kube.workloads import (
+    apply,
+    deployment,
+    events,
+    in_cidr,
+    pod_ip,
+    pods,
+    running,
+    terway_logs,
+)
 
 REPLICAS = 30                    # > the /27 pod vSwitch's addresses, < the nodes' capacity
 REMEDY_CIDR = "192.168.32.0/19"  # 8192 addresses, as the seeds advise

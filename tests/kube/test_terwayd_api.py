@@ -10,9 +10,8 @@ import subprocess
 from pathlib import Path
 
 from emulator.cluster import Cluster
-
-from .conftest import wait_for
-from .workloads import (
+from tests.kube.conftest import wait_for
+from tests.kube.workloads import (
     apply,
     delete,
     deployment,

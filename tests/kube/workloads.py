@@ -10,8 +10,7 @@ import json
 from typing import Any
 
 from emulator.cluster import Cluster
-
-from .conftest import wait_for
+from tests.kube.conftest import wait_for
 
 BUSYBOX = "localhost/terway-testbed/busybox:1"
 

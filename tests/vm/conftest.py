@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vm import report
+from tests.vm import report
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vm import guest
+from tests.vm import guest
 
 DEP = """kernel/fs/netfs/netfs.ko:
 kernel/fs/fscache/fscache.ko: kernel/fs/netfs/netfs.ko

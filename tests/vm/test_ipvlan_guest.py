@@ -14,10 +14,10 @@ import sys
 from collections.abc import Iterator
 
 import pytest
-from datapath.topology import ENI_MAC, GATEWAY, NODE_IP, Node, new_tag, ping, sh
 
 from terway.datapath import IPVLAN, PodNetwork, PodSpec, check_pod, setup_pod, teardown_pod
 from terway.datapath.naming import ipvlan_host_name
+from tests.datapath.topology import ENI_MAC, GATEWAY, NODE_IP, Node, new_tag, ping, sh
 
 IN_VM = os.environ.get("TERWAY_IN_VM") == "1"
 SERVICE_CIDR = "10.96.0.0/12"

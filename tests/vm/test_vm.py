@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from vm import guest
-from vm.report import record
+from tests.vm import guest
+from tests.vm.report import record
 
 # Tests that must run (not skip) in the guest: the datapath helper's and this directory's.
 GUEST_TESTS = ("tests/datapath/test_ipvlan.py", "tests/datapath/test_eni_setup.py",
