@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
+from simulator.humanize import count, duration
 from simulator.units import SpecError
 from terway import cliargs
 
@@ -37,9 +38,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     extra = [f"{len(outcome.peers)} peer{'s' if len(outcome.peers) != 1 else ''}"] \
         if outcome.peers else []
     extra += [] if args.no_plots else ["plots"]
-    print(f"{scenario.name}: simulated {main.sim_seconds:.0f}s in {clock() - wall0:.2f}s wall "
+    print(f"{scenario.name}: simulated {duration(main.sim_seconds)} in {clock() - wall0:.2f}s wall "
           f"(main {main.wall_seconds:.2f}s{''.join(', ' + e for e in extra)}, report); "
-          f"{int(main.scalars()['pod_events'])} pod events; report {paths['report']}")
+          f"{count(main.scalars()['pod_events'])} pod events; report {paths['report']}")
     for v in outcome.verdicts:
         print(f"  [{'pass' if v.passed else 'FAIL'}] {v.expectation.text}  -> {v.observed}")
     if main.violation is not None:

@@ -20,7 +20,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from simulator.collectors import LABELLED_SCALARS, LABELLED_SERIES, SCALARS, SERIES
-from simulator.units import SpecError, format_duration, parse_duration
+from simulator.humanize import clock, duration, metric
+from simulator.units import SpecError, parse_duration
 
 _OPS: Mapping[str, Callable[[float, float], bool]] = {
     "<=": operator.le, ">=": operator.ge, "==": operator.eq, "!=": operator.ne,
@@ -121,11 +122,14 @@ def evaluate(
     scalars: Mapping[str, float],
     series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
 ) -> Verdict:
-    """Check one expectation; an unknown metric fails with a message naming what exists."""
+    """Check one expectation; an unknown metric fails with a message naming what exists. The
+    observed text is for people: figures with their units, instants as the run's clock."""
     test = _OPS[exp.op]
+    def shown(v: float) -> str:
+        return metric(exp.metric, v)
     if exp.metric in scalars and exp.mode == "last":
         v = scalars[exp.metric]
-        return Verdict(exp, test(v, exp.value), f"{v:g}")
+        return Verdict(exp, test(v, exp.value), shown(v))
     if exp.metric not in series:
         known = sorted(set(scalars) | set(series))
         return Verdict(exp, False, f"no metric {exp.metric!r} (known: {', '.join(known)})")
@@ -133,25 +137,25 @@ def evaluate(
     if not times:
         return Verdict(exp, False, "no samples")
     if exp.mode == "last":
-        return Verdict(exp, test(values[-1], exp.value), f"{values[-1]:g} at end")
+        return Verdict(exp, test(values[-1], exp.value), f"{shown(values[-1])} at the end")
     if exp.mode == "before":
         pts = [(t, v) for t, v in zip(times, values, strict=True) if t < exp.t]
         hit = next(((t, v) for t, v in pts if test(v, exp.value)), None)
         if hit:
-            return Verdict(exp, True, f"{hit[1]:g} at {format_duration(hit[0])}")
+            return Verdict(exp, True, f"{shown(hit[1])} at {clock(hit[0])}")
         peak = max((v for _, v in pts), default=float("nan"))
-        return Verdict(exp, False, f"never before {format_duration(exp.t)} (max {peak:g})")
+        return Verdict(exp, False, f"never before {clock(exp.t)} (at most {shown(peak)})")
     if exp.mode == "within":
         end = exp.t + exp.window
         pts = [(t, v) for t, v in zip(times, values, strict=True) if exp.t <= t <= end]
         hit = next(((t, v) for t, v in pts if test(v, exp.value)), None)
         if hit:
-            return Verdict(exp, True, f"{hit[1]:g} at {format_duration(hit[0])} "
-                                      f"({format_duration(hit[0] - exp.t)} after)")
+            return Verdict(exp, True, f"{shown(hit[1])} at {clock(hit[0])} "
+                                      f"({duration(hit[0] - exp.t)} after)")
         last = pts[-1][1] if pts else float("nan")
-        return Verdict(exp, False, f"not by {format_duration(end)} (was {last:g})")
+        return Verdict(exp, False, f"not by {clock(end)} (was {shown(last)})")
     bad = next(((t, v) for t, v in zip(times, values, strict=True)
                 if t >= exp.t and not test(v, exp.value)), None)
     if bad:
-        return Verdict(exp, False, f"{bad[1]:g} at {format_duration(bad[0])}")
+        return Verdict(exp, False, f"{shown(bad[1])} at {clock(bad[0])}")
     return Verdict(exp, True, "held at every sample")

@@ -85,6 +85,10 @@ _UNITS = {
     "invariant_checks": "checks", "invariant_violations": "violations",
     "daemon_restarts": "restarts", "leaked_enis": "ENIs", "peak_addresses": "addresses",
     "log_lines": "lines", "nodes": "nodes",
+    # time series (collectors.SERIES, LABELLED_SERIES)
+    "pending_pods": "pods", "stuck_pods": "pods", "pending_pods_with_room": "pods",
+    "running_pods": "pods", "used_ips": "addresses", "idle_ips": "addresses",
+    "available_ips": "addresses",
 }
 _RATIOS = {"api_calls_per_pod": "calls/pod", "idle_ip_hours": "address-hours",
            "mean_idle_ips": "addresses"}

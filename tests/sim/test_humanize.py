@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from simulator.expect import evaluate, parse_expectation
 from simulator.humanize import DASH, clock, count, duration, metric, number, plural
 
 
@@ -54,3 +55,25 @@ def test_count_and_plural() -> None:
 def test_metric_has_its_unit(name: str, value: float, text: str) -> None:
     assert metric(name, value) == text
     assert "e+" not in metric(name, value)
+
+
+def _verdict(line: str, scalars: dict[str, float],
+             series: dict[str, tuple[list[float], list[float]]]) -> str:
+    exp = parse_expectation(line, "expectations[0]", {"fix": 600.0})
+    return evaluate(exp, scalars, series).observed
+
+
+def test_expectation_verdicts_read_with_units_and_the_runs_clock() -> None:
+    pending = ([0.0, 300.0, 700.0, 900.0], [0.0, 1500.0, 1200.0, 0.0])
+    assert _verdict("p99_network_ready < 10s", {"p99_network_ready": 5.83651}, {}) == "5.84 s"
+    assert _verdict("api_calls_per_pod < 1", {"api_calls_per_pod": 0.139272}, {}) \
+        == "0.139 calls/pod"
+    assert _verdict("pods_ready > 0", {"pods_ready": 12345.0}, {}) == "12,345 pods"
+    series = {"pending_pods": pending}
+    assert _verdict("pending_pods > 1000 before @fix", {}, series) == "1,500 pods at 00:05:00"
+    assert _verdict("pending_pods == 0 within 10m after @fix", {}, series) \
+        == "0 pods at 00:15:00 (5 min after)"
+    assert _verdict("pending_pods < 2000 always", {}, series) == "held at every sample"
+    assert _verdict("pending_pods == 0", {}, series) == "0 pods at the end"
+    assert _verdict("pending_pods > 2000 before 10m", {}, series) \
+        == "never before 00:10:00 (at most 1,500 pods)"
