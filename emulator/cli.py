@@ -31,8 +31,9 @@ from emulator.wire.signature import DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SE
 PROG = "terway-emulator"
 # ``serve`` answers AttachNetworkInterface/DetachNetworkInterface as the real cloud does: the ENI
 # is Attaching/Detaching for a seeded uniform draw from this range (seconds) before it is
-# InUse/Available (attaching takes ~1-3 s; terway/cloud/waiters.py polls for it). The flags or a
-# world file's ``cloud.attach_delay``/``detach_delay`` change it; ``0`` makes them synchronous.
+# InUse/Available (attaching takes ~1-3 s; terway's drivers poll for it, terway/ipam/drive.py).
+# The flags or a world file's ``cloud.attach_delay``/``detach_delay`` change it; ``0`` makes
+# them synchronous.
 SERVE_ATTACH_DELAY = (1.0, 3.0)
 SERVE_DETACH_DELAY = (1.0, 3.0)
 DEFAULT_PORT = 18080

@@ -70,6 +70,31 @@ OVERRIDE_APIS: Mapping[str, tuple[str, ...]] = {
     "eni_ip_ops": ECS_IP_OPS,
 }
 
+DEFAULT_POLICIES: Mapping[str, Backoff] = {
+    **dict.fromkeys(ECS_ENI_OPS, ENI_OPS),
+    **dict.fromkeys(ECS_IP_OPS, ENI_IP_OPS),
+    "": DEFAULT,
+}
+"""Upstream's retry presets per API (``""``: every other API)."""
+
+
+def retry_policies(overrides: Mapping[str, Backoff]) -> dict[str, Backoff]:
+    """Per-API retry policies: eni_conf ``backoff_override`` (upstream's keys, or API names)
+    over ``DEFAULT_POLICIES``. Every driver retries with these (the daemon in its SDK client,
+    the simulator around simpy time)."""
+    out = dict(DEFAULT_POLICIES)
+    for key, apis in OVERRIDE_APIS.items():
+        if key in overrides:
+            out.update(dict.fromkeys(apis, overrides[key]))
+    out.update({k: v for k, v in overrides.items() if k not in OVERRIDE_APIS})
+    return out
+
+
+def backoff_for(action: str, policies: Mapping[str, Backoff]) -> Backoff:
+    """The policy an API call retries with (``""`` covers every API not named)."""
+    return policies.get(action) or policies[""]
+
+
 PRESETS: Mapping[str, Backoff] = {
     "": DEFAULT,
     "eni_create": ENI_CREATE,

@@ -28,9 +28,7 @@ from terway.cloud.credentials import CredentialError, CredentialProvider
 from terway.cloud.errors import CloudError, ErrorClass
 from terway.cloud.ratelimit import RateLimits
 from terway.cloud.retry import (
-    ECS_ENI_OPS,
-    ECS_IP_OPS,
-    OVERRIDE_APIS,
+    DEFAULT_POLICIES,
     Backoff,
     OnRetry,
     call_with_retry,
@@ -45,21 +43,6 @@ OnCall = Callable[[str, float, str], None]
 """Metrics hook, once per attempt: (API name, seconds, error code or "" on success)."""
 
 
-DEFAULT_POLICIES: Mapping[str, Backoff] = {
-    **dict.fromkeys(ECS_ENI_OPS, backoffs.ENI_OPS),
-    **dict.fromkeys(ECS_IP_OPS, backoffs.ENI_IP_OPS),
-    "": backoffs.DEFAULT,
-}
-
-def sdk_policies(overrides: Mapping[str, Backoff]) -> dict[str, Backoff]:
-    """Per-API retry policies from eni_conf ``backoff_override`` (upstream's keys, or API
-    names), over ``DEFAULT_POLICIES``."""
-    out = dict(DEFAULT_POLICIES)
-    for key, apis in OVERRIDE_APIS.items():
-        if key in overrides:
-            out.update(dict.fromkeys(apis, overrides[key]))
-    out.update({k: v for k, v in overrides.items() if k not in OVERRIDE_APIS})
-    return out
 
 
 MAX_IDS_PER_DESCRIBE = 100

@@ -28,7 +28,7 @@ from terway.daemon.deviceplugin import EniDevicePlugin
 from terway.daemon.driver import Driver
 from terway.daemon.enisync import EniSync, IpSource, cloud_source, metadata_source
 from terway.daemon.events import ALLOC_FAILED, EventRecorder
-from terway.daemon.executor import Executor, WaitPolicy
+from terway.daemon.executor import Executor
 from terway.daemon.gc import gc_loop, gc_once, resync_once
 from terway.daemon.k8s import MAX_AVAILABLE_IP
 from terway.daemon.lock import LockFile
@@ -53,6 +53,7 @@ from terway.daemon.store import Store
 from terway.daemon.timedcloud import TimedCloud
 from terway.daemon.upstream_state import state_mark
 from terway.ipam import ConditionChanged, IpamCore, IpamSettings
+from terway.ipam.drive import WaitPolicy
 from terway.ipam.enilimit import EniOpLimiter
 from terway.limits import NodeCapacity
 from terway.rpc import messages as rpc

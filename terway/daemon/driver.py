@@ -10,10 +10,8 @@ store (with the call's ClientToken) and clears it once the outcome is recorded.
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from terway.cloud.api import Eni
@@ -33,6 +31,7 @@ from terway.ipam.commands import (
     DetachEni,
     UnassignIps,
 )
+from terway.ipam.drive import CoreView, FailureLog, unservable
 from terway.ipam.enilimit import EniOpLimiter
 from terway.ipam.execute import Outcome, feed
 from terway.ipam.notices import (
@@ -77,12 +76,6 @@ class AllocUnavailable(AllocTimeout):
                                  f"now, retry later: {cause.describe()}")
 
 
-@dataclass
-class _Failure:
-    at: float
-    error: CloudError
-
-
 def release_token(eni_id: str) -> str:
     return f"release-{eni_id}"
 
@@ -121,8 +114,7 @@ class Driver:
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._create_tokens: dict[str, str] = {}
-        self._failures: collections.deque[_Failure] = collections.deque(maxlen=32)
-        self._exhausted: CloudError | None = None
+        self._failures = FailureLog()
         self._stopping = False
 
     # -- the loop -----------------------------------------------------------------------------
@@ -220,37 +212,23 @@ class Driver:
         return released
 
     def _fail_unservable(self) -> None:
-        """Answer waiters at once when the core cannot serve them now (better than upstream,
-        which holds the CNI call for the full timeout): the core says SufficientIP=False, has
-        had the request past its batch window, and nothing is in flight that could serve it —
-        only a release, a block lifting or a new vSwitch can help, which kubelet's retry of the
-        sandbox will pick up. The decision is the core's; the driver only reads it."""
-        if not self.fail_fast or not self._waiters or self._running or self.core.condition():
+        """Answer waiters at once when the core cannot serve them now: the rule is
+        ``terway.ipam.drive.unservable``, shared with the simulator's kubelet."""
+        if not self.fail_fast or not self._waiters:
             return
-        now = self.clock.now()
-        due = [k for k, f in self._waiters.items()
-               if not f.done() and now >= self._since[k] + self.batch_window]
-        if not due or self.core.stats().in_flight:
-            return
-        pending = set(self.core.pending_keys())
-        for key in due:
-            cause = self.explain(self._since[key])
-            if key not in pending or cause is None or \
-                    cause.error_class not in (ErrorClass.EXHAUSTED, ErrorClass.QUOTA):
-                continue
+        core = self.core
+        view = CoreView(core.condition(), core.stats().in_flight, frozenset(core.pending_keys()))
+        waiting = {k: self._since[k] for k, f in self._waiters.items() if not f.done()}
+        for key, cause in unservable(view, waiting, self._running, self.clock.now(),
+                                     self.batch_window, self._failures):
             log.info("no address can be had now; answering at once", extra=logfmt.fields(
-                pod=key, reason=self.core.pending_reason(key)))
+                pod=key, reason=core.pending_reason(key)))
             self._waiters[key].set_exception(AllocUnavailable(key, cause))
 
     def explain(self, since: float) -> CloudError | None:
         """The cloud error that best explains why allocation is stuck, if any."""
-        recent = [f.error for f in self._failures if f.at >= since]
-        for err in reversed(recent):
-            if err.error_class in (ErrorClass.EXHAUSTED, ErrorClass.QUOTA):
-                return err
-        if self.condition is not None and not self.condition.status and self._exhausted:
-            return self._exhausted
-        return recent[-1] if recent else None
+        ok = self.condition is None or self.condition.status
+        return self._failures.explain(since, ok)
 
     # -- commands -----------------------------------------------------------------------------
 
@@ -377,6 +355,7 @@ class Driver:
 
     def _failed(self, cmd: Command, err: CloudError) -> None:
         now = self.clock.now()
+        self._failures.record(cmd, err, now)
         if self.on_alloc_failure is not None and isinstance(cmd, CreateEni | AttachEni | AssignIps):
             self.on_alloc_failure(err)
         try:
@@ -391,13 +370,9 @@ class Driver:
     def _settle_failed(self, cmd: Command, err: CloudError, now: float) -> None:
         match cmd:
             case CreateEni():
-                self._failures.append(_Failure(now, err))
                 if not err.retryable:  # a definite "no": nothing was created
                     self.store.clear_intent(cmd.client_token or cmd.cmd_id)
-            case AssignIps():
-                self._failures.append(_Failure(now, err))
-                self.store.clear_intent(cmd.cmd_id)
-            case UnassignIps():
+            case AssignIps() | UnassignIps():
                 self.store.clear_intent(cmd.cmd_id)
             case DeleteEni() if err.error_class is ErrorClass.NOT_FOUND:
                 self._clear_create(cmd.eni_id)
@@ -431,7 +406,7 @@ class Driver:
                 if self.on_condition is not None:
                     self.on_condition(notice)
             case Exhausted(error=err):
-                self._exhausted = err
+                self._failures.exhausted = err
 
     def _update_metrics(self) -> None:
         if self.metrics is None:

@@ -11,26 +11,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TypeVar
 
 from terway.cloud.api import CloudAPI, Eni, VSwitch
 from terway.cloud.errors import CloudError, ErrorClass
 from terway.ipam.commands import AttachEni, Command, DetachEni
+from terway.ipam.drive import WaitPolicy, wait_timed_out
 from terway.ipam.execute import execute
 
 Outcome = Eni | list[str] | list[VSwitch] | None
-ERR_ATTACH_TIMEOUT = "TerwayAttachTimeout"
 T = TypeVar("T")
-
-
-@dataclass
-class WaitPolicy:
-    """How long and how often to poll for an ENI state change (daemon seconds)."""
-
-    timeout: float = 60.0
-    first_pause: float = 0.2
-    max_pause: float = 2.0
 
 
 def link_with_mac_exists(mac: str, sys_class_net: str = "/sys/class/net") -> bool:
@@ -127,14 +117,13 @@ class Executor:
         return next((e for e in found if e.eni_id == eni_id), None)
 
     def _poll(self, ready: Callable[[], T | None], what: str) -> T:
+        """Check, pause, check again on the shared ``WaitPolicy`` schedule until the deadline."""
         deadline = self._now() + self.wait.timeout
-        pause = self.wait.first_pause
-        while True:
+        for pause in self.wait.pauses():
             result = ready()
             if result is not None:
                 return result
             if self._now() >= deadline:
-                raise CloudError(ERR_ATTACH_TIMEOUT, f"timed out after {self.wait.timeout:g}s "
-                                 f"waiting for {what}", error_class=ErrorClass.TRANSIENT)
+                raise wait_timed_out(self.wait, what)
             self._sleep(pause)
-            pause = min(pause * 2, self.wait.max_pause)
+        raise AssertionError("unreachable: WaitPolicy.pauses() never ends")

@@ -21,7 +21,8 @@ from terway.cloud.credentials import ADDON_SECRET_DIR, CredentialError, provider
 from terway.cloud.errors import CloudError
 from terway.cloud.metadata import DEFAULT_BASE_URL, MetadataClient, MetadataError
 from terway.cloud.ratelimit import RateLimits
-from terway.cloud.sdk import SdkCloud, SdkConfig, sdk_policies
+from terway.cloud.retry import retry_policies
+from terway.cloud.sdk import SdkCloud, SdkConfig
 from terway.config import ConfigError
 from terway.daemon import logfmt
 from terway.daemon.app import DEFAULT_STATE_DIR, Daemon, DaemonOptions
@@ -182,7 +183,7 @@ def build_daemon(args: argparse.Namespace, conf: LoadedConfig,
 
     # aliyun_openapi_latency: the Daemon wraps every cloud it is given (TimedCloud)
     cloud = SdkCloud(SdkConfig(region_id=region, endpoint=args.cloud_endpoint), creds,
-                     limits=RateLimits(e.rate_limit), policies=sdk_policies(e.backoff_override))
+                     limits=RateLimits(e.rate_limit), policies=retry_policies(e.backoff_override))
     datapath: Datapath = NoDatapath()
     if args.datapath == "real":
         from terway.daemon.dataplane import RealDatapath

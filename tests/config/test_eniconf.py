@@ -277,8 +277,7 @@ def test_exclusive_capacity_counts_enis() -> None:
 def test_backoff_override_in_upstreams_form_means_the_same_and_is_applied() -> None:
     """Issue 10: upstream's form (Go field names, nanoseconds) was refused, and ours was parsed
     but never reached the cloud client."""
-    from terway.cloud.retry import ENI_OPS, Backoff
-    from terway.cloud.sdk import sdk_policies
+    from terway.cloud.retry import ENI_OPS, Backoff, retry_policies
 
     c = parse_eni_conf({"backoff_override": {
         "eni_ip_ops": {"Duration": 1_000_000_000, "Factor": 1.5, "Jitter": 0.1, "Steps": 4},
@@ -289,7 +288,7 @@ def test_backoff_override_in_upstreams_form_means_the_same_and_is_applied() -> N
     assert c.warnings == ("eni_conf.backoff_override.wait_podeni_status: not used by terway-py "
                           "(it retries '', 'eni_ops', 'eni_create', 'eni_release', 'eni_ip_ops' "
                           "or an API name)",)
-    policies = sdk_policies(c.backoff_override)
+    policies = retry_policies(c.backoff_override)
     assert policies["AssignPrivateIpAddresses"] == Backoff(1.0, 1.5, 4, jitter=0.1)
     assert policies["CreateNetworkInterface"] == Backoff(7.0, 1.0, 3)   # the API name wins
     assert policies["AttachNetworkInterface"] == ENI_OPS               # untouched

@@ -32,8 +32,8 @@ from simulator.scenario import parse_scenario
 from terway.cloud.errors import CloudError
 from terway.daemon import logfmt
 from terway.daemon.app import Daemon, DaemonOptions
-from terway.daemon.executor import WaitPolicy
 from terway.daemon.node import LoadedConfig, NodeInfo, cloud_eni_net, load_config
+from terway.ipam.drive import WaitPolicy
 from terway.rpc import messages as rpc
 from tests.shared.virtual import VirtualClock, VirtualLoop
 
