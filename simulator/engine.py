@@ -38,9 +38,11 @@ from simulator.units import SpecError
 from simulator.workload import Workload, make_workload
 from terway.cloud.api import InstanceTypeLimits
 from terway.cloud.errors import CloudError
+from terway.cloud.retry import Backoff, retry_policies
 from terway.config import merge_patch, parse_eni_conf
 from terway.config.eniconf import EniConf
 from terway.ipam import AssignIps, Command, CreateEni, IpamSettings, NodeIdentity
+from terway.ipam.drive import WaitPolicy
 from terway.limits import NodeCapacity, compute_capacity
 
 VPC_CIDR = "10.0.0.0/8"
@@ -113,13 +115,15 @@ class Run:
         if scenario.faults:
             self.faults.add_rules([dict(f) for f in scenario.faults])
         self.rate_limit: Mapping[str, int] = {}
+        self.retry_policies: Mapping[str, Backoff] = {}
+        self.wait_policy = WaitPolicy()     # the daemon's default (--attach-timeout 60 s)
         self.log = SimLog(max_log_lines)
         self.hist = History(scenario.history)
         self.owners = Owners(self.hist)
         self._build_world()
         self.col = Collector({vid: label for label, vid in self.vsw_ids.items()})
         self.cluster = Cluster(env, scenario.kubelet, self.col, self.owners, self.hist,
-                               self._rng("scheduler"))
+                               self._rng("scheduler"), self._rng("kubelet-backoff"))
         self._lat = {k: (d, d.mean) for k, d in scenario.latency.items()}
         self._limits: dict[str, InstanceTypeLimits] = {}
         self._caps: dict[tuple[str, int], NodeCapacity] = {}
@@ -167,6 +171,7 @@ class Run:
         conf = parse_eni_conf(merged)
         self.conf = conf
         self.rate_limit = dict(conf.rate_limit)
+        self.retry_policies = retry_policies(conf.backoff_override)
         self._caps.clear()
         return conf
 

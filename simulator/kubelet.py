@@ -1,10 +1,11 @@
 """Pods and the kubelet: scheduling, sandbox creation through the node's daemon, kubelet backoff.
 
 A pod is ``ContainerCreating`` until its node's daemon hands it an address. The CNI call waits at
-most ``cni_timeout``; on a timeout (or a daemon that is down) the sandbox fails and kubelet retries
-after an exponential backoff (``backoff_initial`` doubling to ``backoff_max``), as kubelet does
-for failed pod sandboxes. Network-ready latency = address handed out + datapath set-up - pod
-created. Everything here is callbacks on simpy timeouts: no process per pod.
+most ``cni_timeout``, unless the daemon answers at once that nothing can serve it now
+(``terway.ipam.drive.unservable``); on either (or a daemon that is down) the sandbox fails
+and kubelet retries after its backoff (by default kubelet's: 10 to 15 s, not growing).
+Network-ready latency = address handed out + datapath set-up - pod created. Everything here is
+callbacks on simpy timeouts: no process per pod.
 """
 
 from __future__ import annotations
@@ -59,8 +60,10 @@ class Cluster:
     """The scheduler plus every node's kubelet."""
 
     def __init__(self, env: simpy.Environment, spec: KubeletSpec, collector: Collector,
-                 owners: Owners, history: History, rng: random.Random) -> None:
+                 owners: Owners, history: History, rng: random.Random,
+                 backoff_rng: random.Random | None = None) -> None:
         self.env = env
+        self.backoff_rng = backoff_rng or random.Random(0)
         self.spec = spec
         self.col = collector
         self.owners = owners
@@ -156,6 +159,13 @@ class Cluster:
             pod.node.cancel(pod.key)
         self._fail(pod)
 
+    def on_unavailable(self, key: str) -> None:
+        """The daemon answered the CNI call at once: no address can be had now (it has
+        withdrawn the request); the sandbox fails and kubelet retries later."""
+        pod = self.pods.get(key)
+        if pod is not None and pod.state == WAITING:
+            self._fail(pod)
+
     def _fail(self, pod: Pod) -> None:
         """Sandbox creation failed: kubelet retries after its backoff."""
         self.col.cni_failures += 1
@@ -163,8 +173,10 @@ class Cluster:
         spec = self.spec
         pod.backoff = spec.backoff_initial if pod.backoff == 0 else min(spec.backoff_max,
                                                                            pod.backoff * 2)
+        pause = pod.backoff * (1.0 + self.backoff_rng.random() * spec.backoff_jitter) \
+            if spec.backoff_jitter else pod.backoff
         attempt = pod.attempt
-        self.env.timeout(pod.backoff).callbacks.append(lambda _e: self._retry(pod, attempt))
+        self.env.timeout(pause).callbacks.append(lambda _e: self._retry(pod, attempt))
 
     def _retry(self, pod: Pod, attempt: int) -> None:
         if pod.state == BACKOFF and pod.attempt == attempt:

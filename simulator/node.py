@@ -3,22 +3,23 @@
 The driver does what ``terwayd`` does around the core, nothing more: it feeds pod requests and
 command results in, ticks the core at ``next_wakeup()``, and executes each command after the
 client-side rate limit (``terway.cloud.ratelimit``) and a latency drawn for that action, retrying
-THROTTLED/TRANSIENT failures with the daemon's backoff presets (``terway.cloud.retry``). The
-cloud call itself is ``terway.ipam.execute`` on ``ModelCloud``; attach/detach then wait for the
-ENI status by polling, as the daemon does. Everything is callbacks on simpy timeouts.
+THROTTLED/TRANSIENT failures with the daemon's per-API policies. The cloud call itself is
+``terway.ipam.execute`` on ``ModelCloud``; attach/detach then wait for the ENI status on the
+daemon's schedule, and a pod nothing can serve now is answered at once. Every one of those rules
+comes from ``terway.ipam.drive``, the daemon's too. Everything is callbacks on simpy timeouts.
 """
 
 from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from terway.cloud import retry
 from terway.cloud.api import Eni
-from terway.cloud.errors import CloudError
+from terway.cloud.errors import CloudError, ErrorClass
 from terway.cloud.ratelimit import RateLimits
+from terway.cloud.retry import backoff_for
 from terway.ipam import (
     AssignIps,
     AttachEni,
@@ -26,7 +27,6 @@ from terway.ipam import (
     ConditionChanged,
     CreateEni,
     DeleteEni,
-    DescribeVSwitches,
     DetachEni,
     Exhausted,
     IpamCore,
@@ -40,32 +40,18 @@ from terway.ipam import (
     execute,
     feed,
 )
+from terway.ipam.drive import (
+    ACTION,
+    CoreView,
+    FailureLog,
+    per_eni_limiter,
+    unservable,
+    wait_timed_out,
+)
 from terway.ipam.enilimit import EniOpLimiter
 
 if TYPE_CHECKING:
     from simulator.engine import Run
-
-ACTION: dict[type, str] = {
-    CreateEni: "CreateNetworkInterface",
-    AttachEni: "AttachNetworkInterface",
-    AssignIps: "AssignPrivateIpAddresses",
-    UnassignIps: "UnassignPrivateIpAddresses",
-    DetachEni: "DetachNetworkInterface",
-    DeleteEni: "DeleteNetworkInterface",
-    DescribeVSwitches: "DescribeVSwitches",
-}
-BACKOFF: dict[str, retry.Backoff] = {
-    "CreateNetworkInterface": retry.ENI_OPS,
-    "AttachNetworkInterface": retry.ENI_OPS,
-    "DetachNetworkInterface": retry.ENI_OPS,
-    "DeleteNetworkInterface": retry.ENI_OPS,
-    "AssignPrivateIpAddresses": retry.ENI_IP_OPS,
-    "UnassignPrivateIpAddresses": retry.ENI_IP_OPS,
-    "DescribeVSwitches": retry.DEFAULT,
-}
-STATUS_POLL = 1.0          # seconds between ENI status checks after attach/detach
-STATUS_POLLS = 120
-
 
 class NoopPolicy:
     """Never tops up, never releases: addresses are only fetched for pending pods."""
@@ -99,6 +85,8 @@ class SimNode:
         self._wake_at = math.inf
         self._wake_token = 0
         self.condition_ok = True
+        self.asked: dict[str, float] = {}   # pods waiting for an address → when they asked
+        self.failures = FailureLog()
 
     # -- life cycle -------------------------------------------------------------------------------
     def start(self, restore_from_cloud: bool = False) -> None:
@@ -108,8 +96,9 @@ class SimNode:
         self.core = IpamCore(self.settings, id_prefix=f"{self.name}-g{self.gen}",
                              rng=random.Random(f"{self.run.seed}:{self.name}:{self.gen}"),
                              policy=policy)
-        per_eni = self.run.policy_runtime.per_eni_limit
-        self.eni_limiter = EniOpLimiter(*per_eni) if per_eni is not None else None
+        self.eni_limiter = per_eni_limiter(self.run.policy_runtime.per_eni_limit)
+        self.asked = {}
+        self.failures = FailureLog()
         if restore_from_cloud:
             self._restore()
         self.up = True
@@ -170,6 +159,7 @@ class SimNode:
         assert core is not None
         res = core.request_ip(pod_key, self.env.now, sticky)
         if isinstance(res, Pending):
+            self.asked[pod_key] = self.env.now
             self.pump()
             return True
         if self.run.eager_tick:
@@ -195,6 +185,7 @@ class SimNode:
         self._schedule_wake(core)
 
     def cancel(self, pod_key: str) -> None:
+        self.asked.pop(pod_key, None)
         if self.up and self.core is not None:
             self.core.cancel_request(pod_key, self.env.now)
             self.pump()
@@ -216,7 +207,29 @@ class SimNode:
         notices = core.drain_notices()
         if notices:
             self._handle(notices)
+        if self.asked and self.run.policy_runtime.fail_fast and self._answer_unservable(core):
+            for cmd in core.tick(now):          # the withdrawn requests may change the plan
+                self._start(cmd)
+            notices = core.drain_notices()
+            if notices:
+                self._handle(notices)
         self._schedule_wake(core)
+
+    def _answer_unservable(self, core: IpamCore) -> int:
+        """Pods nothing in flight can serve are answered at once (``drive.unservable``, as the
+        daemon does): their requests are withdrawn and the kubelet retries the sandbox after
+        its backoff. Returns how many were answered."""
+        if core.condition():
+            return 0
+        now = self.env.now
+        view = CoreView(False, core.stats().in_flight, frozenset(core.pending_keys()))
+        told = list(unservable(view, self.asked, self.inflight, now,
+                               self.settings.batch_window, self.failures))
+        for key, _cause in told:
+            del self.asked[key]
+            core.cancel_request(key, now)
+            self.run.cluster.on_unavailable(key)
+        return len(told)
 
     def _schedule_wake(self, core: IpamCore) -> None:
         wake = core.next_wakeup()
@@ -237,6 +250,7 @@ class SimNode:
         now = self.env.now
         for n in notices:
             if isinstance(n, IpReady):
+                self.asked.pop(n.pod_key, None)
                 run.cluster.on_ip_ready(n.pod_key, n.allocation)
             elif isinstance(n, LogLine):
                 run.log.write(now, n.level, n.msg, self.name)
@@ -244,6 +258,7 @@ class SimNode:
                 self.condition_ok = n.status
                 run.hist.add((now, self.name, "condition", f"{n.type}={n.status} {n.reason}"))
             elif isinstance(n, Exhausted):
+                self.failures.exhausted = n.error
                 run.col.log_lines[f"exhausted_{n.scope}"] += 1
                 run.hist.add((now, self.name, "exhausted", f"{n.scope} {n.resource_id}"))
 
@@ -291,11 +306,14 @@ class SimNode:
             except CloudError as err:
                 error = err
         run.col.api_calls[(action, "OK" if error is None else error.code)] += 1
+        if isinstance(cmd, DetachEni) and error is not None and \
+                error.error_class is ErrorClass.NOT_FOUND:
+            error = None              # already gone: the daemon's executor takes that as done
         if error is not None:
             run.hist.add((self.env.now, self.name, "cmd-failed", f"{cmd.cmd_id} {error.code}"))
             if error.retryable:
                 if pauses is None:
-                    pauses = BACKOFF[action].delays(self.rng)
+                    pauses = backoff_for(action, run.retry_policies).delays(self.rng)
                 if attempt < len(pauses):
                     self._after(pauses[attempt],
                                 lambda: self._try(cmd, action, gen, attempt + 1, pauses))
@@ -303,25 +321,32 @@ class SimNode:
             self._finish(cmd, gen, error)
             return
         if isinstance(cmd, AttachEni | DetachEni):
-            target = "InUse" if isinstance(cmd, AttachEni) else "Available"
-            self._after(STATUS_POLL, lambda: self._poll(cmd, gen, target, 1))
+            wait = run.wait_policy
+            self._check(cmd, gen, self.env.now + wait.timeout, wait.pauses())
             return
         self._finish(cmd, gen, outcome)
 
-    def _poll(self, cmd: AttachEni | DetachEni, gen: int, target: str, n: int) -> None:
+    def _check(self, cmd: AttachEni | DetachEni, gen: int, deadline: float,
+               pauses: Iterator[float]) -> None:
+        """One status check of an attach/detach, then the next pause of the daemon's
+        ``WaitPolicy`` (``terway.daemon.executor`` waits the same way)."""
         run = self.run
         if not self.alive:
             self.inflight -= 1
             return
         found = run.cloud.describe_network_interfaces(eni_ids=[cmd.eni_id])
         run.col.api_calls[("DescribeNetworkInterfaces", "OK")] += 1
-        if found and found[0].status == target:
+        attach = isinstance(cmd, AttachEni)
+        if not found:
+            self._finish(cmd, gen, CloudError("InvalidEniId.NotFound", f"ENI {cmd.eni_id} "
+                                              "disappeared while attaching") if attach else None)
+        elif found[0].status == ("InUse" if attach else "Available"):
             self._finish(cmd, gen, None)
-        elif n >= STATUS_POLLS:
-            self._finish(cmd, gen, CloudError("InvalidOperation.InvalidEniState",
-                                              f"ENI {cmd.eni_id} did not become {target}"))
+        elif self.env.now >= deadline:
+            what = f"ENI {cmd.eni_id} to be {'InUse' if attach else 'Available'}"
+            self._finish(cmd, gen, wait_timed_out(run.wait_policy, what))
         else:
-            self._after(STATUS_POLL, lambda: self._poll(cmd, gen, target, n + 1))
+            self._after(next(pauses), lambda: self._check(cmd, gen, deadline, pauses))
 
     def _finish(self, cmd: Command, gen: int, outcome: Any) -> None:
         self.inflight -= 1
@@ -329,7 +354,9 @@ class SimNode:
             return                    # the daemon that asked is gone
         if self.eni_limiter is not None:
             self.eni_limiter.settle(cmd, outcome)
-        if not isinstance(outcome, CloudError):
+        if isinstance(outcome, CloudError):
+            self.failures.record(cmd, outcome, self.env.now)
+        else:
             self._account(cmd, outcome)
         feed(self.core, cmd, outcome, self.env.now)
         self.pump()

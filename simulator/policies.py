@@ -61,6 +61,7 @@ class PolicyRuntime:
     conf_patch: Mapping[str, Any]
     per_eni_limit: tuple[float, int] | None = None   # (per minute, burst): EniOpLimiter
     noop: bool = False
+    fail_fast: bool = True     # answer an unservable pod at once (False: hold the CNI call)
     notes: tuple[str, ...] = field(default=())
 
 
@@ -105,7 +106,9 @@ def runtime_for(kind: str, params: Mapping[str, Any]) -> PolicyRuntime:
         patch = {"ip_batch_window": "300ms", "ip_pool_sync_period": "120s",
                  "ip_pool_sync_jitter_factor": 1.0, "exhaustion_block": "10m",
                  "vswitch_cache_ttl": "10m", **params}
-        return PolicyRuntime(patch, per_eni_limit=UPSTREAM_ENI_LIMIT)
+        return PolicyRuntime(patch, per_eni_limit=UPSTREAM_ENI_LIMIT, fail_fast=False,
+                             notes=("holds a pod's CNI call until an address comes or the "
+                                    "call times out, as upstream's AllocIP does",))
     if kind == "aws":
         pp = {"warm_eni_target": param_default("aws", "warm_eni_target"), **params}
         if "warm_ip_target" in params or "minimum_ip_target" in params:

@@ -85,10 +85,14 @@ class EventSpec:
 @dataclass(frozen=True)
 class KubeletSpec:
     cni_timeout: float = 120.0           # the daemon RPC deadline (upstream 120 s)
-    backoff_initial: float = 10.0        # sandbox retry backoff
-    backoff_max: float = 300.0
+    # A failed sandbox is retried after backoff_initial, doubling up to backoff_max, each pause
+    # stretched by up to backoff_jitter of itself. The defaults are kubelet's (pod_workers.go,
+    # v1.36: a sync error requeues the pod after wait.Jitter(10s, 0.5): 10 to 15 s, not growing).
+    backoff_initial: float = 10.0
+    backoff_max: float = 10.0
     setup_time: float = 0.05             # datapath set-up after the address is known
     max_pods: int = 0                    # 0 = the instance type's shared-ENI maximum
+    backoff_jitter: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -386,11 +390,17 @@ def _latency(p: Problems, raw: object, fld: str) -> tuple[dict[str, Dist], bool]
     return out, fast
 
 
+def _fraction(raw: object, fld: str) -> float:
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not 0 <= raw <= 1:
+        raise SpecError(fld, f"expected a number from 0 to 1, got {raw!r}")
+    return float(raw)
+
+
 def _kubelet(raw: object, fld: str) -> KubeletSpec:
     data = _mapping(raw, fld)
     p = Problems()
-    p.unknown_keys(data, {"cni_timeout", "backoff_initial", "backoff_max", "setup_time",
-                          "max_pods"}, fld)
+    p.unknown_keys(data, {"cni_timeout", "backoff_initial", "backoff_max", "backoff_jitter",
+                          "setup_time", "max_pods"}, fld)
     d = KubeletSpec()
 
     def seconds(key: str) -> float:
@@ -399,7 +409,12 @@ def _kubelet(raw: object, fld: str) -> KubeletSpec:
 
     spec = KubeletSpec(seconds("cni_timeout"), seconds("backoff_initial"),
                        seconds("backoff_max"), seconds("setup_time"),
-                       p.guard(_int, data.get("max_pods", 0), f"{fld}.max_pods", default=0))
+                       p.guard(_int, data.get("max_pods", 0), f"{fld}.max_pods", default=0),
+                       p.guard(_fraction, data.get("backoff_jitter", d.backoff_jitter),
+                               f"{fld}.backoff_jitter", default=d.backoff_jitter))
+    if spec.backoff_max < spec.backoff_initial:
+        p.add(f"{fld}.backoff_max", f"must be at least backoff_initial "
+                                    f"({spec.backoff_initial:g}s), got {spec.backoff_max:g}s")
     p.raise_as(SpecError)
     return spec
 

@@ -1,7 +1,8 @@
 """The proof that the core is shared: one deterministic workload through the simulator's node
 driver (simpy) and through the real daemon (asyncio on virtual time, its RPC server, its driver,
 its executor, its config watcher) makes the same cloud calls, at the same times, with the same
-arguments and the same outcomes."""
+arguments and the same outcomes — attach/detach status polls included, each driver on its default
+wait policy — and tells every pod the same address at the same time."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections import Counter
 
 import pytest
 
-from tests.shared.workload import PODS, Call, DaemonRun, daemon_calls, simulated
+from tests.shared.workload import PODS, UNAVAILABLE, Call, DaemonRun, daemon_calls, simulated
 
 
 @pytest.fixture(scope="module")
@@ -30,11 +31,14 @@ def test_daemon_and_simulator_make_the_same_cloud_calls(
     assert kinds[("delete_network_interface", "OK")] >= 1, "the pool shrinks"
     vsw_b = run.vsw_ids["vsw-b"]
     assert any(c[1] == "create_network_interface" and vsw_b in c[2] for c in sim)
-    assert run.col.cni_failures == 0 and run.col.pods_ready == len(PODS)
+    assert run.col.cni_failures >= 1 and run.col.pods_ready == len(PODS)
     assert dr.failures == []
     assert "Code: InvalidVSwitchId.IpNotEnough" in dr.log_text
 
     assert aio == sim
+    assert sorted(dr.answers) == sorted(run.answers), "the pods were told the same, at once"
+    told = [t for t, key, answer in run.answers if key == "default/c-0" and answer == UNAVAILABLE]
+    assert told and told[0] < 80.13 + 1.0, "answered at once, not at the CNI timeout"
 
 
 def test_a_driver_that_loses_a_call_is_caught() -> None:

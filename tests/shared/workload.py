@@ -3,14 +3,20 @@
 Both sides build the same world with ``simulator.engine.Run`` (same seed → the same vSwitch,
 security group and instance ids), record every ``CloudAPI`` call with the virtual time it was
 made at, and return the calls the *core's commands* caused (create/attach/assign/unassign/
-detach/delete ENI, DescribeVSwitches). ENI status polls (DescribeNetworkInterfaces) are left out:
-their cadence is each driver's own business, not the core's contract.
+detach/delete ENI, DescribeVSwitches) and the attach/detach status polls (DescribeNetworkInterfaces
+of one ENI), whose schedule both drivers take from ``terway.ipam.drive.WaitPolicy``. The daemon's
+own node-wide ENI audits (DescribeNetworkInterfaces by instance: at start and every few minutes)
+are left out: the simulator does not model them. The pods' answers are compared too: when each
+pod got which address.
 
 The story (zone cn-hangzhou-k, ecs.g6.2xlarge: 3 secondary ENIs of 10 addresses):
 
 - ``vsw-a`` (/28, 12 free addresses) is the only vSwitch in eni_conf; the pool keeps 2..5 idle.
 - 12 pods arrive one by one; the pool's top-up runs vsw-a dry: **IpNotEnough** (the seeds' line),
   ``SufficientIP=False``; every pod is still served from idle addresses.
+- at 80 s pod c-0 finds no address and nothing in flight: the daemon **answers at once** (it does
+  not hold the CNI call for the timeout); the kubelet retries every 10 to 15 s (its own backoff,
+  the same draws on both sides) until an address comes.
 - at 150 s **vsw-b is added to eni_conf** (picked up without a restart): counts are re-read,
   a third ENI on vsw-b serves the next pods.
 - pods go away; the pool shrinks above ``max_pool_size`` (addresses unassigned, ENIs released).
@@ -21,6 +27,8 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import random
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -33,7 +41,6 @@ from terway.cloud.errors import CloudError
 from terway.daemon import logfmt
 from terway.daemon.app import Daemon, DaemonOptions
 from terway.daemon.node import LoadedConfig, NodeInfo, cloud_eni_net, load_config
-from terway.ipam.drive import WaitPolicy
 from terway.rpc import messages as rpc
 from tests.shared.virtual import VirtualClock, VirtualLoop
 
@@ -43,14 +50,18 @@ ADD_VSWITCH_AT = 150.0
 SETUP = 0.05
 END = 400.0
 Call = tuple[float, str, str, str]     # (time, CloudAPI method, arguments, OK | error code)
+Answer = tuple[float, str, str]        # (time, pod key, address or error): what the pod was told
 # (key, created at, lifetime after set-up); times avoid whole seconds (config polls, ENI polls)
 PODS: list[tuple[str, float, float]] = (
     [(f"default/a-{i}", 5.37 + 6.1 * i, 240.0 - 9.0 * i) for i in range(12)]
+    + [("default/c-0", 80.13, 30.0)]      # vsw-a is dry and every address taken: told at once
     + [(f"default/b-{i}", 160.41 + 4.3 * i, 120.0 + 11.0 * i) for i in range(5)]
 )
+UNAVAILABLE = "unavailable"
 CORE_CALLS = {"create_network_interface", "attach_network_interface", "assign_private_ips",
               "unassign_private_ips", "detach_network_interface", "delete_network_interface",
-              "describe_vswitches"}
+              "describe_vswitches", "describe_network_interfaces"}
+UNSET = re.compile(r"(, )?\b\w+=None\b")
 
 
 def scenario_doc() -> dict[str, Any]:
@@ -101,8 +112,15 @@ class Recorder:
 
 def core_calls(calls: list[Call], prefix: str) -> list[Call]:
     """The calls the core's commands caused, ClientToken prefixes (node name vs instance id
-    plus generation: each driver's own choice) normalised."""
-    return [(t, n, a.replace(prefix, "<node>"), r) for t, n, a, r in calls if n in CORE_CALLS]
+    plus generation: each driver's own choice) normalised. Calls made at the same instant are
+    sorted: which of two ENIs that finished detaching together is deleted first is the event
+    loop's order, not a decision."""
+    return sorted((t, n, UNSET.sub("", a.replace(prefix, "<node>")).lstrip(", "), r)
+                  for t, n, a, r in calls if n in CORE_CALLS and _not_an_audit(n, a))
+
+
+def _not_an_audit(name: str, args: str) -> bool:
+    return name != "describe_network_interfaces" or "eni_ids=[" in args
 
 
 # -- (a) the simulator ---------------------------------------------------------------------------
@@ -114,6 +132,20 @@ def simulated(eager_tick: bool = True) -> tuple[list[Call], Run]:
     calls: list[Call] = []
     run = Run(parse_scenario(scenario_doc()), eager_tick=eager_tick)
     run.cloud = Recorder(run.cloud, lambda: run.env.now, calls)
+    ready = run.cluster._ready
+    answers: list[Answer] = []
+
+    def record(pod: Any, allocation: Any) -> None:
+        answers.append((round(run.env.now, 6), pod.key, allocation.ip))
+        ready(pod, allocation)
+    run.cluster._ready = record  # type: ignore[method-assign]
+    unavailable = run.cluster.on_unavailable
+
+    def told(key: str) -> None:
+        answers.append((round(run.env.now, 6), key, UNAVAILABLE))
+        unavailable(key)
+    run.cluster.on_unavailable = told  # type: ignore[method-assign]
+    run.answers = answers  # type: ignore[attr-defined]
     run.add_nodes(1)
     for ev in run.scenario.events:
         run._at(ev.at, run._event_fn(ev))
@@ -153,8 +185,14 @@ class DaemonRun:
         self.drop = drop
         self.calls: list[Call] = []
         self.failures: list[str] = []
+        self.answers: list[Answer] = []
+        self._backoff = random.Random(f"{SEED}:kubelet-backoff")   # the simulator's draws
         self.prefix = ""
         self.log_text = ""
+
+    def kubelet_backoff(self) -> float:
+        """The kubelet's sandbox retry (simulator.kubelet's defaults: 10 s, up to 50 % more)."""
+        return 10.0 * (1.0 + self._backoff.random() * 0.5)
 
     def run(self) -> list[Call]:
         loop = VirtualLoop()
@@ -190,8 +228,7 @@ class DaemonRun:
         options = DaemonOptions(
             state_dir=str(self.tmp / "state"), socket_path=str(self.tmp / "run" / "eni.socket"),
             alloc_timeout=120.0, gc_period=3600.0, config_poll=1.0,
-            seed=f"{SEED}:node-0001:1",           # the simulator's seed for node 1, generation 1
-            wait=WaitPolicy(timeout=120.0, first_pause=1.0, max_pause=1.0))
+            seed=f"{SEED}:node-0001:1")           # the simulator's seed for node 1, generation 1
         stream = io.StringIO()
         logfmt.setup(logfmt.parse_level("info"), stream)
         daemon = Daemon(options, loader(), cloud, node=node, clock=clock, config_loader=loader,
@@ -216,13 +253,20 @@ class DaemonRun:
         await asyncio.sleep(at - asyncio.get_running_loop().time())
         ns, name = key.split("/")
         sock = daemon.options.socket_path
-        try:
-            await _rpc(sock, rpc.AllocIPRequest(pod_name=name, pod_namespace=ns,
-                                                container_id=f"cid-{name}", netns="",
-                                                ifname="eth0"))
-        except rpc.RpcError as exc:
-            self.failures.append(f"{key}: {exc}")
-            return
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                info = await _rpc(sock, rpc.AllocIPRequest(pod_name=name, pod_namespace=ns,
+                                                           container_id=f"cid-{name}", netns="",
+                                                           ifname="eth0"))
+                break
+            except rpc.RpcError as exc:
+                if "no address can be had now" not in str(exc):
+                    self.failures.append(f"{key}: {exc}")
+                    return
+                self.answers.append((round(loop.time(), 6), key, UNAVAILABLE))
+                await asyncio.sleep(self.kubelet_backoff())
+        self.answers.append((round(loop.time(), 6), key, info.pod_ip))
         await asyncio.sleep(SETUP + life)
         await _rpc(sock, rpc.ReleaseIPRequest(pod_name=name, pod_namespace=ns,
                                               container_id=f"cid-{name}", ifname="eth0"))
@@ -234,4 +278,4 @@ def daemon_calls(drop: str | None = None) -> tuple[list[Call], DaemonRun]:
         return dr.run(), dr
 
 
-__all__ = ["PODS", "Call", "DaemonRun", "daemon_calls", "simulated"]
+__all__ = ["PODS", "UNAVAILABLE", "Answer", "Call", "DaemonRun", "daemon_calls", "simulated"]

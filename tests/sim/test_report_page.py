@@ -35,7 +35,7 @@ def _text(page: str) -> str:
 def test_headline_comes_first_with_the_verdict_beside_it(page: str) -> None:
     top = page.index("id='headline'")
     assert top < page.index("<h2>Timeline</h2>") < page.index("<h2>Expectations</h2>")
-    assert "IpNotEnough at 00:05:46 on vsw-small: up to 33 pods waiting" in page
+    assert "IpNotEnough at 00:05:46 on vsw-small: up to 34 pods waiting" in page
     assert "PASS: 6 of 6 expectations hold" in page
 
 

@@ -45,7 +45,7 @@ def test_another_seed_gives_other_metrics(tmp_path: Any) -> None:
 
 def test_a_remedy_that_never_comes_fails_the_run(tmp_path: Any, capsys: Any) -> None:
     doc = load_doc("ip-not-enough")
-    doc["events"] = [dict(doc["events"][0], at="29m")]    # the fix comes too late
+    doc["events"] = [dict(doc["events"][0], at="29m55s")]   # the fix comes too late
     path = tmp_path / "late.yaml"
     path.write_text(yaml.safe_dump(doc))
     code = main(["run", str(path), "--out", str(tmp_path / "out"), "--no-plots"])

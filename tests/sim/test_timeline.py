@@ -26,14 +26,14 @@ def seed37() -> RunResult:
 def test_headline_tells_the_story_with_units(seed7: RunResult) -> None:
     assert headline(seed7) == (
         "IpNotEnough at 00:05:03 on vsw-small: up to 27 pods waiting for an address, the "
-        "longest 10 min 27 s; fix at 00:15:00: adding vsw-big (8,188 addresses); all 86 Running "
-        "by 00:16:40")
+        "longest 10 min 14 s; fix at 00:15:00: adding vsw-big (8,188 addresses); all 86 Running "
+        "by 00:15:40")
 
 
 def test_headline_names_pods_left_stuck(seed37: RunResult) -> None:
     text = headline(seed37)
-    assert "every pod a vSwitch can serve Running by 00:16:40" in text
-    assert "1 pod still waits on nodes whose ENI slots all sit on a vSwitch" in text
+    assert "every pod a vSwitch can serve Running by 00:15:40" in text
+    assert "3 pods still wait on nodes whose ENI slots all sit on a vSwitch" in text
 
 
 def test_quiet_run_headline(mini: dict[str, Any]) -> None:
