@@ -16,7 +16,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from simulator.humanize import clock, count, duration
+from simulator.humanize import clock, count, duration, number
 
 W, H = 900, 300                      # viewBox; the page scales it to its width
 LEFT, RIGHT, TOP, BOTTOM = 64, 16, 10, 34
@@ -295,6 +295,163 @@ def bar_chart(chart_id: str, bars: Sequence[Bar], unit: str) -> str:
             f'role="img">{"".join(rows)}</svg></figure>')
 
 
+@dataclass
+class Dot:
+    """One point of a scatter chart; ``emphasis`` rings it and bolds its label (the pick)."""
+
+    label: str
+    x: float
+    y: float
+    color: str = "#1f77b4"
+    emphasis: bool = False
+
+
+def _scatter_fmt(kind: str) -> Callable[[float], str]:
+    fmt = number if kind == "number" else _fmt(kind)
+    return lambda v: "0" if v == 0 else fmt(v)
+
+
+def _span(values: Sequence[float]) -> tuple[float, float]:
+    """Round axis ends around ``values``: from 0, unless every value sits in the top half (then
+    from a round number below the lowest, so close results are told apart)."""
+    lo, hi = min(values, default=0.0), max([*values, 1e-9])
+    bottom = 0.0
+    if lo > hi / 2:
+        margin = (hi - lo) * 0.15 or hi * 0.05
+        step = nice_step(hi - lo + 2 * margin)
+        bottom = max(0.0, math.floor((lo - margin) / step) * step)
+    step = nice_step((hi - bottom) * 1.08)
+    return bottom, math.ceil((hi + (hi - bottom) * 0.08) / step) * step
+
+
+def pareto_front(dots: Sequence[Dot]) -> list[Dot]:
+    """The dots no other dot beats on both axes (lower x and lower y both better), by x."""
+    front: list[Dot] = []
+    for d in sorted(dots, key=lambda d: (d.x, d.y)):
+        if not front or d.y < front[-1].y:
+            front.append(d)
+    return front
+
+
+def _scatter_axes(sx: _Scale, sy: _Scale, fx: Callable[[float], str],
+                  fy: Callable[[float], str], x_label: str, y_label: str) -> str:
+    parts = []
+    for v in _ticks(sy.lo, sy.hi):
+        y = sy(v)
+        parts.append(f'<line class="grid" x1="{LEFT}" x2="{W - RIGHT}" y1="{y:.1f}" '
+                     f'y2="{y:.1f}"/><text class="tick" x="{LEFT - 6}" y="{y + 4:.1f}" '
+                     f'text-anchor="end">{html.escape(fy(v))}</text>')
+    for v in _ticks(sx.lo, sx.hi):
+        x = sx(v)
+        anchor = "end" if x > W - RIGHT - 30 else "middle"
+        parts.append(f'<line class="grid" x1="{x:.1f}" x2="{x:.1f}" y1="{TOP}" '
+                     f'y2="{H - BOTTOM}"/><text class="tick" x="{x:.1f}" y="{H - BOTTOM + 14}" '
+                     f'text-anchor="{anchor}">{html.escape(fx(v))}</text>')
+    parts.append(f'<text class="axis" x="{(LEFT + W - RIGHT) / 2}" y="{H - 3}" '
+                 f'text-anchor="middle">{html.escape(x_label)}</text>'
+                 f'<text class="axis" transform="translate(13,{(TOP + H - BOTTOM) / 2}) '
+                 f'rotate(-90)" text-anchor="middle">{html.escape(y_label)}</text>')
+    return "".join(parts)
+
+
+def _ticks(lo: float, hi: float) -> list[float]:
+    step = nice_step(hi - lo)
+    first = math.ceil(lo / step - 1e-9) * step
+    return [first + i * step for i in range(int((hi - first) / step + 1e-9) + 1)]
+
+
+_DotGroup = tuple[float, float, list[Dot]]     # pixel x, pixel y, the dots drawn there
+
+
+def _dot_groups(dots: Sequence[Dot], sx: _Scale, sy: _Scale) -> list[_DotGroup]:
+    """Dots drawn at the same pixel share one mark and one label (equal results do happen:
+    two pool sizes the workload never tells apart)."""
+    groups: dict[tuple[int, int], list[Dot]] = {}
+    for d in dots:
+        groups.setdefault((round(sx(d.x)), round(sy(d.y))), []).append(d)
+    return [(float(px), float(py), ds) for (px, py), ds in groups.items()]
+
+
+def _dot_label(px: float, py: float, text: str, placed: list[tuple[float, float, float]]
+               ) -> tuple[float, float, str]:
+    """Where a dot's label goes (x, y, anchor): beside the dot, moved up or down until it
+    overlaps no label placed before (``placed``: x, y, width of each)."""
+    width = len(text) * CHAR_PX
+    right = px + 9 + width <= W - RIGHT
+    x0 = px + 9 if right else px - 9 - width
+    for dy in (0, 12, -12, 24, -24, 36, -36):
+        y = py + 4 + dy
+        if all(abs(y - oy) >= 12 or x0 + width < ox or x0 > ox + ow for ox, oy, ow in placed):
+            break
+    placed.append((x0, y, width))
+    return (px + 9, y, "start") if right else (px - 9, y, "end")
+
+
+def scatter_chart(chart_id: str, dots: Sequence[Dot], *, x_label: str, y_label: str,
+                  x_format: str = "number", y_format: str = "duration",
+                  levels: Sequence[Level] = (), front: bool = False) -> str:
+    """Labelled dots on linear axes (formats: number, count, duration, fraction), with
+    horizontal ``levels`` (a target) and, when ``front``, the Pareto front as a dashed line;
+    each dot says what it is and its values on hover. Static: no script needed."""
+    fx, fy = _scatter_fmt(x_format), _scatter_fmt(y_format)
+    sx = _Scale(*_span([d.x for d in dots]), LEFT, W - RIGHT)
+    sy = _Scale(*_span([d.y for d in dots] + [lv.y for lv in levels]), H - BOTTOM, TOP)
+    parts = [_scatter_axes(sx, sy, fx, fy, x_label, y_label)]
+    placed: list[tuple[float, float, float]] = []
+    for lv in levels:
+        y, width = sy(lv.y), len(lv.label) * CHAR_PX
+        placed.append((W - RIGHT - 4 - width, y - 4, width))
+        parts.append(f'<g class="level"><title>{html.escape(lv.label)}</title><line x1="{LEFT}" '
+                     f'x2="{W - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="{lv.color}" '
+                     f'stroke-dasharray="6,4"/><text x="{W - RIGHT - 4}" y="{y - 4:.1f}" '
+                     f'text-anchor="end" fill="{lv.color}">{html.escape(lv.label)}</text></g>')
+    if front and len(dots) > 1:
+        pts = " ".join(f"{sx(d.x):.1f},{sy(d.y):.1f}" for d in pareto_front(dots))
+        parts.append(f'<polyline class="front" points="{pts}" fill="none" stroke="#999" '
+                     f'stroke-dasharray="4,3"><title>Pareto front: no other point is lower on '
+                     f"both axes</title></polyline>")
+    groups = sorted(_dot_groups(dots, sx, sy), key=lambda g: (g[1], g[0]))
+    placed += [(px - 7, py + 4, 14) for px, py, _ in groups]     # no label over another dot
+    for px, py, group in groups:
+        strong = any(d.emphasis for d in group)
+        text = ", ".join(d.label for d in group)
+        tip = "; ".join(f"{d.label}: {fy(d.y)}, {fx(d.x)}" for d in group)
+        ring = ' stroke="#000" stroke-width="2.5"' if strong else ""
+        weight = ' font-weight="bold"' if strong else ""
+        tx, ty, anchor = _dot_label(px, py, text, placed)
+        parts.append(f'<g class="dot"><title>{html.escape(tip)}</title><circle cx="{px:.1f}" '
+                     f'cy="{py:.1f}" r="{7 if strong else 5}" fill="{group[0].color}"{ring}/>'
+                     f'<text class="tick" x="{tx:.1f}" y="{ty:.1f}" text-anchor="{anchor}"'
+                     f"{weight}>{html.escape(text)}</text></g>")
+    return (f'<figure class="plot"><svg class="scatter" id="{chart_id}" viewBox="0 0 {W} {H}" '
+            f'role="img">{"".join(parts)}</svg></figure>')
+
+
+def value_bar_chart(chart_id: str, bars: Sequence[Bar], unit: str) -> str:
+    """Horizontal stacked bars like ``bar_chart``, for small non-whole values (API calls per
+    pod): totals and hover text keep three significant digits instead of rounding to 0 or 1."""
+    label_w, row_h = 210, 22
+    total = max([sum(v for _, v, _ in b.parts) for b in bars] + [1e-9])
+    scale = _Scale(0.0, total, label_w, W - RIGHT - 60)
+    rows = []
+    for i, b in enumerate(bars):
+        y, x0 = TOP + i * row_h, 0.0
+        rows.append(f'<text class="tick" x="{label_w - 6}" y="{y + 15}" text-anchor="end">'
+                    f"{html.escape(b.label)}</text>")
+        for name, v, color in b.parts:
+            x, w = scale(x0), scale(x0 + v) - scale(x0)
+            rows.append(f'<rect x="{x:.1f}" y="{y + 3}" width="{max(w, 0.5):.1f}" '
+                        f'height="{row_h - 6}" fill="{color}"><title>{html.escape(b.label)}: '
+                        f"{html.escape(number(v))} {html.escape(unit)} {html.escape(name)}"
+                        f"</title></rect>")
+            x0 += v
+        rows.append(f'<text class="tick" x="{scale(x0) + 4:.1f}" y="{y + 15}">'
+                    f"{html.escape(number(x0))}</text>")
+    height = TOP + len(bars) * row_h + 8
+    return (f'<figure class="plot"><svg class="bars" id="{chart_id}" viewBox="0 0 {W} {height}" '
+            f'role="img">{"".join(rows)}</svg></figure>')
+
+
 # The page's only script: crosshair + values under the pointer, legend toggles. Formats mirror
 # simulator/humanize.py (clock, duration, count, fraction).
 SCRIPT = r"""
@@ -369,5 +526,5 @@ STYLE = (
     "padding:4px 6px;font:12px sans-serif;pointer-events:none;box-shadow:1px 1px 3px #ccc}"
 )
 
-__all__ = ["SCRIPT", "STYLE", "Bar", "Level", "LineChart", "Marker", "Series", "bar_chart",
-           "line_chart", "thin"]
+__all__ = ["SCRIPT", "STYLE", "Bar", "Dot", "Level", "LineChart", "Marker", "Series", "bar_chart",
+           "line_chart", "pareto_front", "scatter_chart", "thin", "value_bar_chart"]
