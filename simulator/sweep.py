@@ -2,8 +2,9 @@
 
 Each point re-validates the scenario document with its overrides applied (dotted paths into the
 YAML, e.g. ``eni_conf.max_pool_size=5,10,20``), runs it without peers and returns its scalar
-metrics and verdicts. Locally points go to a ``ProcessPoolExecutor``; with ``--dask-scheduler``
-the same function is submitted to a ``dask.distributed.Client`` (imported only then).
+metrics, its pod peaks (cluster-wide and per node, as sampled) and verdicts. Locally points go
+to a ``ProcessPoolExecutor``; with ``--dask-scheduler`` the same function is submitted to a
+``dask.distributed.Client`` (imported only then).
 """
 
 from __future__ import annotations
@@ -11,17 +12,21 @@ from __future__ import annotations
 import argparse
 import copy
 import csv
+import functools
 import itertools
 import json
 import math
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from simulator.units import SpecError
+
+if TYPE_CHECKING:
+    from simulator.engine import Run
 
 Point = tuple[int, dict[str, Any]]
 
@@ -67,21 +72,52 @@ def points(seeds: Iterable[int], grid: Mapping[str, Sequence[Any]]) -> list[Poin
     return [(seed, dict(zip(keys, combo, strict=True))) for combo in combos for seed in seeds]
 
 
-def run_point(doc: Mapping[str, Any], seed: int, overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """One simulation (a picklable top-level function: processes and dask both call it)."""
-    from simulator.runner import check, run_one
-    from simulator.scenario import parse_scenario
+def point_document(doc: Mapping[str, Any], seed: int, overrides: Mapping[str, Any]
+                   ) -> dict[str, Any]:
+    """The scenario document one point runs: ``doc`` with its overrides and seed, no peers."""
     data = copy.deepcopy(dict(doc))
     for path, value in overrides.items():
         set_path(data, path, value)
     data["seed"] = seed
     data.pop("peers", None)
+    return data
+
+
+@functools.cache
+def _watched_run() -> type[Run]:
+    """``Run`` that also records, at every sample, the peak of pods placed at once (pending or
+    running), cluster-wide and on the busiest node: what the planner tells about the workload.
+    Built on first use so that importing this module does not load the engine."""
+    from simulator.engine import Run
+
+    class WatchedRun(Run):
+        peak_pods = 0
+        peak_node_pods = 0
+
+        def _sample(self) -> None:
+            super()._sample()
+            counts = [n.pod_count for n in self.nodes if n.alive]
+            self.peak_pods = max(self.peak_pods, sum(counts))
+            self.peak_node_pods = max([self.peak_node_pods, *counts])
+
+    return WatchedRun
+
+
+def run_point(doc: Mapping[str, Any], seed: int, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """One simulation (a picklable top-level function: processes and dask both call it)."""
+    from simulator.runner import check
+    from simulator.scenario import parse_scenario
+    data = point_document(doc, seed, overrides)
     scenario = parse_scenario(data, source=yaml.safe_dump(data))
-    result = run_one(scenario)
+    run = _watched_run()(scenario)
+    result = run.execute()
     verdicts = check(scenario, result)
     scalars = {k: (None if isinstance(v, float) and math.isnan(v) else v)
                for k, v in sorted(result.scalars().items())}
     return {"seed": seed, "overrides": dict(overrides), "scalars": scalars,
+            "pods": {"peak": getattr(run, "peak_pods", 0),
+                     "peak_per_node": getattr(run, "peak_node_pods", 0),
+                     "max_per_node": min((n.max_pods for n in run.nodes), default=0)},
             "passed": result.violation is None and all(v.passed for v in verdicts),
             "failed": [v.expectation.text for v in verdicts if not v.passed],
             "violation": None if result.violation is None else result.violation.what}
