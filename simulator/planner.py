@@ -371,7 +371,8 @@ def answers(p: Mapping[str, Any]) -> list[str]:
             f"{count(rec['api_calls'])} API calls in total, {number(rec['idle_ip_hours'])} idle "
             f"address-hours in {horizon}",
             f"adaptive: {p['adaptive']['verdict']}",
-            f"vSwitch size: peak {p['peak_addresses']:.0f} addresses held; with 25% headroom "
+            f"vSwitch size for {rec['name']}: peak {p['peak_addresses']:.0f} addresses held; "
+            f"with 25% headroom "
             f"{p['addresses_needed']} -> a /{p['vswitch_prefix']} or larger "
             f"(given: {count(have)} usable, " + ("enough)" if have >= need
                                                   else f"{count(need - have)} short)")]
