@@ -99,7 +99,8 @@ def run_large(which: str, hours: float | None, simpy_rate: float) -> None:
     goal = f" (goal: <= {GOAL[which]:.0f} s)" if hours is None else ""
     print(f"{which} ({r['nodes']:,} nodes x {r['hours']:g}h): {r['wall']:8.1f}s wall "
           f"({r['cpu']:.1f}s CPU){goal}, {r['events']:,} pod events, {rate:,.0f} events/s, "
-          f"ratio to bare simpy {rate / simpy_rate:.4f}, peak RSS {r['max_rss_kib'] / 1024:,.0f} MiB")
+          f"ratio to bare simpy {rate / simpy_rate:.4f}, "
+          f"peak RSS {r['max_rss_kib'] / 1024:,.0f} MiB")
 
 
 def profile(sc: Scenario) -> None:

@@ -73,7 +73,7 @@ class IpamCore:
         self._creating: dict[str, CreatingEni] = {}
         self._inflight = Inflight(id_prefix)
         self._pending: dict[str, PendingRequest] = {}
-        self._owners: dict[str, tuple[str, str]] = {}        # pod key -> (eni id, ip)
+        self._owners: dict[str, Allocation] = {}     # pod key -> its allocation (built once)
         self._res = Reservations(self._enis)
         self._vsw = VSwitchCache()
         self._notices: list[Notice] = []
@@ -112,18 +112,18 @@ class IpamCore:
         if self._observer is not None:
             self._observer.on_release(now)
         alloc = self._allocation(pod_key)
-        eni_id, ip = self._owners.pop(pod_key)
-        eni = self._enis[eni_id]
-        slot = eni.ips[ip]
+        del self._owners[pod_key]
+        eni = self._enis[alloc.eni_id]
+        slot = eni.ips[alloc.ip]
         if slot.gone:                    # vanished from the cloud while held: not handed out
-            eni.pop_ip(ip)
+            eni.pop_ip(alloc.ip)
             return alloc
         slot.owner = None
         slot.idle_since = now
         if self._cooldown:
             slot.cool_until = now + self._cooldown
         if slot.sticky and self._s.sticky_ttl > 0:
-            self._res.hold(pod_key, eni_id, slot, now + self._s.sticky_ttl)
+            self._res.hold(pod_key, eni.eni_id, slot, now + self._s.sticky_ttl)
         slot.sticky = False
         self._serve_pending()
         return alloc
@@ -144,9 +144,7 @@ class IpamCore:
         self._fail.expire(now)
         self._res.expire(now)
         self._serve_pending()
-        cmds: list[Command] = []
-        cmds += self._supply.refresh_vswitches(now)
-        cmds += self._supply.continue_enis(now)
+        cmds = [*self._supply.refresh_vswitches(now), *self._supply.continue_enis(now)]
         plan = self._policy.plan(self._state(), now) if self._clock.take_sync(now) else PoolPlan()
         add = max(self._supply.shortage(now), plan.ips_to_add)
         cmds += self._supply.grow(add, now)
@@ -187,6 +185,8 @@ class IpamCore:
         return t if t is not None and now < t < best else best
 
     def pod_deadline(self, now: float) -> float:
+        if not (self._pending or self._res.heap):
+            return math.inf               # the common case, without a call
         best = math.inf
         if self._pending:
             window = self._s.batch_window
@@ -329,7 +329,7 @@ class IpamCore:
                 dropped[key] = ip
                 continue
             eni_slot.ips[ip].owner = key
-            self._owners[key] = (eni_slot.eni_id, ip)
+            self._owners[key] = views.allocation(key, eni_slot, ip, self._s.exclusive)
         freed = sorted(ip for ip, e in where.items() if e.ips[ip].owner is None)
         return RestoreReport(freed=tuple(freed), dropped=dropped)
 
@@ -396,14 +396,16 @@ class IpamCore:
     # ------------------------------------------------------------------ internals: serving
 
     def _allocation(self, pod_key: str) -> Allocation:
-        eni_id, ip = self._owners[pod_key]
-        e = self._enis[eni_id]
-        return Allocation(pod_key, ip, eni_id, e.mac, e.vswitch_id, self._s.exclusive)
+        a = self._owners[pod_key]   # built once; again only if the exclusive flag changed since
+        if a.exclusive != self._s.exclusive:
+            a = self._owners[pod_key] = views.allocation(pod_key, self._enis[a.eni_id], a.ip,
+                                                         self._s.exclusive)
+        return a
 
     def _own(self, pod_key: str, eni: EniSlot, ip: str, sticky: bool) -> None:
         slot = eni.ips[ip]
         slot.owner, slot.sticky = pod_key, sticky
-        self._owners[pod_key] = (eni.eni_id, ip)
+        self._owners[pod_key] = views.allocation(pod_key, eni, ip, self._s.exclusive)
 
     def _take_reserved(self, pod_key: str, sticky: bool) -> bool:
         held = self._res.take(pod_key)

@@ -17,14 +17,15 @@ class Reservations:
     def __init__(self, enis: Mapping[str, EniSlot]) -> None:
         self.held: dict[str, tuple[str, str]] = {}        # sticky pod key -> (eni id, ip)
         self._enis = enis                                 # the pool's ENIs, to judge entries
-        self._heap: list[tuple[float, int, IpSlot, str]] = []   # (until, seq, slot, key)
+        # (until, seq, slot, key); read-only for others (the pool's wake-up checks emptiness)
+        self.heap: list[tuple[float, int, IpSlot, str]] = []
         self._seq = 0
 
     def hold(self, key: str, eni_id: str, slot: IpSlot, until: float) -> None:
         slot.reserved_for, slot.reserved_until = key, until
         self.held[key] = (eni_id, slot.ip)
         self._seq += 1
-        heapq.heappush(self._heap, (until, self._seq, slot, key))
+        heapq.heappush(self.heap, (until, self._seq, slot, key))
 
     def take(self, key: str) -> tuple[str, str] | None:
         return self.held.pop(key, None)
@@ -33,12 +34,12 @@ class Reservations:
         self.held.pop(key, None)
 
     def due_by(self, at: float) -> bool:
-        heap = self._heap
+        heap = self.heap
         return bool(heap) and heap[0][0] <= at
 
     def expire(self, now: float) -> None:
         """End every reservation due by ``now``: its address is idle from now on."""
-        heap = self._heap
+        heap = self.heap
         while heap and heap[0][0] <= now:
             until, _, s, key = heapq.heappop(heap)
             if self._live(s, key, until):
@@ -47,7 +48,7 @@ class Reservations:
 
     def next_expiry(self, now: float) -> float:
         """The first live deadline after ``now`` (math.inf: none)."""
-        heap = self._heap
+        heap = self.heap
         while heap and not self._live(heap[0][2], heap[0][3], heap[0][0]):
             heapq.heappop(heap)
         if not heap:
@@ -60,7 +61,7 @@ class Reservations:
 
     def deadlines(self) -> list[float]:
         """Every live deadline, sorted (the self-check compares them with the slots)."""
-        return sorted(u for u, _, s, k in self._heap if self._live(s, k, u))
+        return sorted(u for u, _, s, k in self.heap if self._live(s, k, u))
 
     def _live(self, s: IpSlot, key: str, until: float) -> bool:
         """A heap entry still describes a reservation on an ENI the pool manages."""

@@ -106,8 +106,15 @@ class Schedule:
         structure version alone."""
         if now < 0 or now < self.now:
             raise ValueError(f"now: must not go backwards ({now} < {self.now})")
-        if self._skip is not None:
-            self._catch_up(now)
+        skip = self._skip
+        if skip is not None:
+            ns = self.next_sync
+            if skip[0] != self._ver or ns is None:
+                self._skip = None            # stale: what _catch_up would do, without the call
+            elif ns > now:
+                self._skip, self._sync_owed = None, False   # no left-out sync has passed yet
+            else:
+                self._catch_up(now)
         self._ver += 1
         if not pod:
             self.struct += 1

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from terway.ipam.exhaustion import Block
 from terway.ipam.model import EniSlot, EniState
+from terway.ipam.notices import Allocation
 
 
 @dataclass(frozen=True)
@@ -85,3 +86,9 @@ def _ip_key(ip: str) -> tuple[int, ...]:
         return tuple(int(p) for p in ip.split("."))
     except ValueError:
         return (0,)
+
+
+def allocation(pod_key: str, eni: EniSlot, ip: str, exclusive: bool) -> Allocation:
+    """What a pod is told it holds; the pool builds it once per hand-out (an ENI's MAC and
+    vSwitch never change) instead of at every answer and release."""
+    return Allocation(pod_key, ip, eni.eni_id, eni.mac, eni.vswitch_id, exclusive)
