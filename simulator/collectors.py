@@ -2,7 +2,9 @@
 
 Hot-path updates are plain attribute and dict increments; time series are only built by
 ``sample()``, which the engine calls every ``sample_interval`` — so cost does not grow with the
-event rate. ``idle_ip_hours`` integrates the sampled idle count (left Riemann sum).
+event rate. ``idle_ip_hours`` integrates the sampled idle count (left Riemann sum), and
+``stuck_while_idle_pod_seconds`` the sampled count of pods stuck while addresses sat idle
+elsewhere (``stuck_while_idle`` below) the same way.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import math
 from array import array
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,13 +24,36 @@ SCALARS = frozenset((
     "api_errors", "api_calls_per_pod", "idle_ip_hours", "invariant_violations",
     "invariant_checks", "daemon_restarts", "p50_network_ready", "p90_network_ready",
     "p99_network_ready", "max_network_ready", "mean_idle_ips",
+    "stuck_while_idle_pod_seconds",
     "leaked_enis", "first_ip_not_enough", "peak_addresses"))   # the last three: RunResult
 SERIES = frozenset((
-    "pending_pods", "stuck_pods", "pending_pods_with_room", "running_pods", "nodes", "used_ips",
-    "idle_ips", "pods_created", "cni_failures", "api_calls", "api_errors"))
+    "pending_pods", "stuck_pods", "pending_pods_with_room", "stuck_while_idle", "running_pods",
+    "nodes", "used_ips", "idle_ips", "pods_created", "cni_failures", "api_calls", "api_errors"))
 # NAME[label]: scalars labelled by API action / error code / log line, series by vSwitch label
 LABELLED_SCALARS = frozenset(("api_calls", "api_errors", "log_lines"))
 LABELLED_SERIES = frozenset(("used_ips", "idle_ips", "available_ips"))
+
+
+def stuck_while_idle(starved: Iterable[tuple[int, Iterable[str]]],
+                     idle: Mapping[str, int]) -> int:
+    """Waiting pods that idle addresses on other nodes could have served now.
+
+    ``starved``: per node whose pods wait and that can get no address itself (no idle address
+    of its own, and none of the vSwitches it could draw from has one left to give), its
+    waiting pods and those vSwitches; ``idle``: idle addresses per vSwitch, cluster-wide (a
+    starved node holds none, so they are all elsewhere). A starved node's pods count when one
+    of its vSwitches holds idle addresses elsewhere, all of them at most as many as those
+    addresses. Why: addresses parked in one node's pool while a pod elsewhere stays
+    ContainerCreating for want of one is the waste a pool policy should yield on a small
+    vSwitch."""
+    pods = 0
+    vswitches: set[str] = set()
+    for waiting, usable in starved:
+        usable = tuple(usable)
+        if any(idle.get(v, 0) > 0 for v in usable):
+            pods += waiting
+            vswitches.update(usable)
+    return min(pods, sum(max(0, idle.get(v, 0)) for v in vswitches))
 
 
 def quantile(sorted_values: array[float] | list[float], q: float) -> float:
@@ -85,6 +110,8 @@ class Collector:
         self.idle_ip_seconds = 0.0
         self._last_t = 0.0
         self._last_idle = 0
+        self.stuck_while_idle_seconds = 0.0     # pod-seconds, sampled (stuck_while_idle)
+        self._last_stuck_idle = 0
         self.node_waits: dict[str, NodeWaits] = {}     # only nodes that ever had a waiting pod
         self._waiting_now: set[str] = set()
 
@@ -104,19 +131,26 @@ class Collector:
         col.append(value)
 
     def sample(self, now: float, available: Mapping[str, int], stuck: int = 0,
-               waiting: Mapping[str, tuple[int, bool]] | None = None) -> None:
+               waiting: Mapping[str, tuple[int, bool]] | None = None,
+               starved: Sequence[tuple[int, Iterable[str]]] = ()) -> None:
         """Record every gauge at ``now``; ``available`` is the cloud's free count per vSwitch;
         ``stuck``: waiting pods on nodes no vSwitch can help (every ENI slot taken, no room on
-        a vSwitch with addresses); ``waiting``: node → (its waiting pods, stuck?)."""
+        a vSwitch with addresses); ``waiting``: node → (its waiting pods, stuck?);
+        ``starved``: see ``stuck_while_idle``."""
         self._sample_nodes(now, waiting or {})
         idle_total = sum(self.held.values()) - sum(self.used.values())
-        self.idle_ip_seconds += self._last_idle * (now - self._last_t)
-        self._last_t, self._last_idle = now, idle_total
+        dt = now - self._last_t
+        self.idle_ip_seconds += self._last_idle * dt
+        self.stuck_while_idle_seconds += self._last_stuck_idle * dt
+        stuck_idle = stuck_while_idle(starved, {v: self.held[v] - self.used[v]
+                                                for v in self.vswitch_ids}) if starved else 0
+        self._last_t, self._last_idle, self._last_stuck_idle = now, idle_total, stuck_idle
         self.t.append(now)
         put = self._put
         put("pending_pods", self.pending)
         put("stuck_pods", stuck)
         put("pending_pods_with_room", self.pending - stuck)
+        put("stuck_while_idle", stuck_idle)
         put("running_pods", self.running)
         put("nodes", self.nodes)
         put("used_ips", sum(self.used.values()))
@@ -161,6 +195,7 @@ class Collector:
             "api_errors": errors,
             "api_calls_per_pod": calls / self.pods_ready if self.pods_ready else math.nan,
             "idle_ip_hours": self.idle_ip_seconds / 3600.0,
+            "stuck_while_idle_pod_seconds": self.stuck_while_idle_seconds,
             "invariant_violations": self.invariant_violations,
             "invariant_checks": self.invariant_checks,
             "daemon_restarts": self.daemon_restarts,

@@ -285,11 +285,14 @@ class Run:
         views = self.model.describe_vswitches(list(self.vsw_ids.values()))
         available = {v.vswitch_id: v.available_ip_count for v in views}
         waiting: dict[str, tuple[int, bool]] = {}
+        starved: list[tuple[int, tuple[str, ...]]] = []
         if self.col.pending:
             waiting = {n.name: (n.waiting, n.stuck(available)) for n in self.nodes
                        if n.waiting and n.alive}
+            starved = [(n.waiting, usable) for n in self.nodes if n.waiting and n.alive
+                       for usable in (_starved_on(n, available),) if usable]
         stuck = sum(n for n, is_stuck in waiting.values() if is_stuck)
-        self.col.sample(self.env.now, available, stuck, waiting)
+        self.col.sample(self.env.now, available, stuck, waiting, starved)
 
     def _sampler(self) -> Any:
         interval = self.scenario.sample_interval
@@ -396,6 +399,27 @@ class Run:
             self._sample()
             return v
         return None
+
+
+def _starved_on(node: SimNode, available: Mapping[str, int]) -> tuple[str, ...]:
+    """The vSwitches a node with waiting pods could draw an address from, when it can get none
+    itself: its daemon is up, it holds no idle address, and none of those vSwitches (its ENIs
+    with room, and the configured ones while an ENI slot is free) has one left to give. Empty
+    otherwise. Idle addresses on those vSwitches elsewhere are what its pods wait for
+    (``collectors.stuck_while_idle``)."""
+    core = node.core
+    if core is None or not node.up:
+        return ()
+    st = core.stats()
+    if st.idle:
+        return ()
+    s = node.settings
+    usable = {e.vswitch_id for e in core.enis() if len(e.ips) < s.ips_per_eni}
+    if st.eni_count < s.max_enis:
+        usable.update(s.vswitch_ids)
+    if any(available.get(v, 0) > 0 for v in usable):
+        return ()
+    return tuple(sorted(usable))
 
 
 @contextmanager

@@ -87,11 +87,12 @@ _UNITS = {
     "log_lines": "lines", "nodes": "nodes",
     # time series (collectors.SERIES, LABELLED_SERIES)
     "pending_pods": "pods", "stuck_pods": "pods", "pending_pods_with_room": "pods",
+    "stuck_while_idle": "pods",
     "running_pods": "pods", "used_ips": "addresses", "idle_ips": "addresses",
     "available_ips": "addresses",
 }
 _RATIOS = {"api_calls_per_pod": "calls/pod", "idle_ip_hours": "address-hours",
-           "mean_idle_ips": "addresses"}
+           "mean_idle_ips": "addresses", "stuck_while_idle_pod_seconds": "pod-seconds"}
 
 
 def metric(name: str, value: float | None) -> str:
