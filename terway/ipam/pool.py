@@ -146,8 +146,7 @@ class IpamCore:
         self._serve_pending()
         cmds = [*self._supply.refresh_vswitches(now), *self._supply.continue_enis(now)]
         plan = self._policy.plan(self._state(), now) if self._clock.take_sync(now) else PoolPlan()
-        add = max(self._supply.shortage(now), plan.ips_to_add)
-        cmds += self._supply.grow(add, now)
+        cmds += self._supply.grow(max(self._supply.shortage(now), plan.ips_to_add), now)
         cmds += self._supply.release(plan.ips_to_release + self._supply.reclaim_budget(now), now)
         return cmds
 
@@ -279,9 +278,10 @@ class IpamCore:
             self._inflight.finish(cmd_id, DescribeVSwitches)
             self._fail.backoff.clear("describe")
         self._vsw.fetched_at = now
+        blocked = self._fail.memory.any_blocked()    # nothing to lift otherwise (the norm)
         for v in vswitches:
             self._vsw.learn(v, self._s.max_ips_per_call)
-            if v.available_ip_count > 0:
+            if blocked and v.available_ip_count > 0:
                 on_it = [e.eni_id for e in self._enis.values() if e.vswitch_id == v.vswitch_id]
                 self._fail.addresses_back(v, on_it)
         self._fail.update_condition()
