@@ -88,6 +88,47 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return main_sweep(args)
 
 
+def _cmd_leads(args: argparse.Namespace) -> int:
+    """record / check / table: the gate on the adaptive policy's standing (simulator/leads.py);
+    each writes DIR/rankings.md, every scenario's ranking table."""
+    from simulator import leads
+    runs = leads.load_runs(args.dir)
+    if args.verb == "record":
+        previous = leads.load_leads(args.leads) if os.path.exists(args.leads) else None
+        doc = leads.record(runs, previous)
+        leads.write_leads(doc, args.leads)
+        print(f"recorded {len(doc['scenarios'])} scenarios in {args.leads}")
+    elif args.verb == "check":
+        failures, notes = leads.check(runs, leads.load_leads(args.leads), args.only or ())
+        for line in notes:
+            print(line)
+        for line in failures:
+            print(f"REGRESSION {line}", file=sys.stderr)
+    print(f"rankings: {leads.write_markdown(runs, args.dir)}")
+    return 1 if args.verb == "check" and failures else 0
+
+
+def _add_leads(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    ld = sub.add_parser("leads", help="rank every scenario's runs; record or check where the "
+                                      "adaptive policy leads")
+    verbs = ld.add_subparsers(dest="verb", required=True)
+    for verb, what in (("check", "fail (exit 1) where the adaptive policy no longer leads on an "
+                                 "axis the leads file records"),
+                       ("record", "rewrite the leads file from the runs (other scenarios in it "
+                                  "are kept)"),
+                       ("table", "only write DIR/rankings.md")):
+        v = verbs.add_parser(verb, help=what)
+        v.add_argument("dir", metavar="DIR", help="where the scenarios ran (DIR/*/metrics.json)")
+        if verb != "table":
+            v.add_argument("leads", metavar="LEADS", help="the leads file "
+                                                          "(scenarios/leads.json)")
+        if verb == "check":
+            v.add_argument("--only", action="append", metavar="SCENARIO",
+                           help="check only this scenario (repeat for more; default: every "
+                                "scenario of the leads file)")
+    ld.set_defaults(fn=_cmd_leads)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="terway-sim", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -116,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.choices["plan"].set_defaults(fn=_cmd_plan)
     add_sweep_arguments(sub.add_parser("sweep", help="a scenario over seeds and parameters"))
     sub.choices["sweep"].set_defaults(fn=_cmd_sweep)
+    _add_leads(sub)
     return cliargs.finish(p)
 
 

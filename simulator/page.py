@@ -1,9 +1,9 @@
 """report.html: one self-contained page that tells a run's story, top to bottom.
 
 The headline (what went wrong, how bad, the remedy, the recovery — with units) and the verdict
-beside it; the timeline of key moments; the expectations; the peers side by side when peers ran;
-interactive charts (inline SVG, simulator/svgchart.py); the nodes whose pods waited; key
-figures; the daemons' log, whole lines; the scenario. No external file, no network.
+beside it; the timeline of key moments; the expectations; the peers side by side and how they
+rank when peers ran; interactive charts (inline SVG, simulator/svgchart.py); the nodes whose
+pods waited; key figures; the daemons' log, whole lines; the scenario. No external file, no network.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from simulator.charts import all_charts
 from simulator.collectors import NodeWaits
 from simulator.engine import RunResult
 from simulator.humanize import DASH, clock, count, duration, metric, plural
-from simulator.runner import Outcome, peers_rows, verdict_on_default
+from simulator.rankings import LABELS, goal_line, table_rows, verdict_line
+from simulator.runner import Outcome
 from simulator.simlog import KEYS as LOG_KEYS
 from simulator.svgchart import SCRIPT, STYLE
 from simulator.timeline import headline, moments, verdict_words
@@ -26,12 +27,14 @@ MAX_NODE_ROWS = 40
 MAX_LOG_LINES = 2000
 KEY_FIGURES = ("pods_created", "pods_ready", "pod_events", "cni_failures", "api_calls",
                "api_calls_per_pod", "api_errors", "idle_ip_hours", "mean_idle_ips",
+               "stuck_while_idle_pod_seconds",
                "p50_network_ready", "p90_network_ready", "p99_network_ready",
                "max_network_ready", "first_ip_not_enough", "peak_addresses", "invariant_checks",
                "invariant_violations", "daemon_restarts", "leaked_enis")
 PEER_COLUMNS = {"policy": "policy", "kind": "kind", "pods_ready": "pods ready",
                 "api_calls_per_pod": "API calls per pod", "idle_ip_hours": "idle address-hours",
                 "p50_network_ready": "p50 network-ready", "p99_network_ready": "p99 network-ready",
+                "stuck_while_idle_pod_seconds": "stuck while idle elsewhere",
                 "cni_failures": "CNI failures", "api_errors": "API errors"}
 
 PAGE_STYLE = (
@@ -121,18 +124,43 @@ def peers_section(outcome: Outcome) -> str:
     each peer models and how."""
     if not outcome.peers:
         return ""
-    rows = peers_rows(outcome.all_runs)
+    rows = table_rows(outcome.all_runs)
     cols = list(PEER_COLUMNS)
     cells = [[_peer_cell(c, r[c]) for c in cols] + [_esc(parameters_text(run.parameters))]
              for r, run in zip(rows, outcome.all_runs, strict=True)]
-    sentence = verdict_on_default(rows, lambda col, v: metric(col, v))
     notes = sorted({n for r in outcome.all_runs for n in r.notes})
     return ("<h2>Peers side by side</h2><p>Same workload, same seed, same cloud; only the pool "
             "policy differs. The first row is this scenario's policy.</p>"
             + _table([*(PEER_COLUMNS[c] for c in cols), "parameters (defaults included)"],
                      cells, ["ok"], [c not in ("policy", "kind") for c in cols] + [False])
-            + f"<p>{_esc(sentence)}</p>"
-            + ("<ul>" + "".join(f"<li>{_esc(n)}</li>" for n in notes) + "</ul>" if notes else ""))
+            + ("<ul>" + "".join(f"<li>{_esc(n)}</li>" for n in notes) + "</ul>" if notes else "")
+            + rankings_section(outcome))
+
+
+def rankings_section(outcome: Outcome) -> str:
+    """Every run ranked per axis (lower is better, ties share a rank; rank 1 in bold), then
+    where the adaptive policy stands on each axis and whether it meets the goal."""
+    doc = outcome.rankings()
+    if doc is None:
+        return ""
+    axes = doc["axes"]
+    cells, classes = [], []
+    for run in doc["runs"]:
+        row = [_esc(run["policy"])]
+        for a in axes:
+            v, rank = run["values"][a], run["ranks"][a]
+            text = f"{_esc(metric(a, v) if v is not None else DASH)} ({rank or DASH})"
+            row.append(f"<b>{text}</b>" if rank == 1 else text)
+        cells.append(row)
+        classes.append("ok" if run["policy"] == doc["subject"] else "")
+    lines = "".join(f"<li>{_esc(verdict_line(doc, a))}</li>" for a in axes)
+    return ("<h3 id='rankings'>Rankings</h3><p class='note'>Lower is better on every axis; the "
+            "rank is in brackets, equal values share it. <i>Stuck while idle elsewhere</i>: "
+            "pod-seconds a pod waited on a node that could get no address while other nodes' "
+            "pools held idle ones on a vSwitch it could use (sampled).</p>"
+            + _table(["policy", *(LABELS[a] for a in axes)], cells, classes,
+                     [False, *(True for _ in axes)])
+            + f"<ul>{lines}</ul><p><b>{_esc(goal_line(doc))}</b></p>")
 
 
 def parameters_text(params: Mapping[str, Any]) -> str:

@@ -12,12 +12,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from simulator.page import render_html
-from simulator.runner import Outcome, peers_rows
+from simulator.rankings import table_rows
+from simulator.runner import Outcome
 
 
 def metrics_document(outcome: Outcome) -> dict[str, Any]:
     """Deterministic: no wall-clock figures, sorted keys (same seed → identical bytes). When
-    peers ran, ``peer_parameters`` states what each policy ran with (defaults included)."""
+    peers ran, ``peer_parameters`` states what each policy ran with (defaults included) and
+    ``rankings`` every run's rank per axis and the adaptive policy's standing."""
     doc = {
         "scenario": outcome.main.scenario.name,
         "seed": outcome.main.scenario.seed,
@@ -26,9 +28,10 @@ def metrics_document(outcome: Outcome) -> dict[str, Any]:
                           "observed": v.observed} for v in outcome.verdicts],
         "main": outcome.main.metrics(),
         "peers": [r.metrics() for r in outcome.peers],
-        "peers_table": [_json_row(r) for r in peers_rows(outcome.all_runs)],
+        "peers_table": [_json_row(r) for r in table_rows(outcome.all_runs)],
     }
     if outcome.peers:
+        doc["rankings"] = outcome.rankings()
         doc["peer_parameters"] = {r.policy.name: {"kind": r.policy.kind,
                                                   "parameters": dict(r.parameters),
                                                   "notes": list(r.notes)}

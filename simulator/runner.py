@@ -1,14 +1,16 @@
-"""Run a scenario: the main policy, its peers (optionally in parallel processes), the verdicts."""
+"""Run a scenario: the main policy, its peers (optionally in parallel processes), the verdicts;
+how the runs compare lives in simulator/rankings.py."""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from simulator.engine import Run, RunResult
 from simulator.expect import Verdict, evaluate
+from simulator.rankings import compute, table_rows
 from simulator.scenario import PolicySpec, Scenario
 
 
@@ -33,6 +35,11 @@ class Outcome:
     @property
     def all_runs(self) -> list[RunResult]:
         return [self.main, *self.peers]
+
+    def rankings(self) -> dict[str, Any] | None:
+        """Every run ranked per axis and the adaptive policy's standing (simulator/rankings.py);
+        None when no peer ran."""
+        return compute(table_rows(self.all_runs)) if self.peers else None
 
 
 def run_one(scenario: Scenario, policy: PolicySpec | None = None, progress: bool = False
@@ -60,52 +67,3 @@ def run_scenario(scenario: Scenario, *, progress: bool = False, with_peers: bool
         main = run_one(scenario, None, progress)
         peer_results = [run_one(scenario, p) for p in peers]
     return Outcome(main, peer_results, check(scenario, main))
-
-
-def peers_rows(runs: Sequence[RunResult]) -> list[dict[str, float | str]]:
-    """The comparison table: API calls per pod, idle address-hours, p50/p99 network-ready."""
-    rows: list[dict[str, float | str]] = []
-    for r in runs:
-        s = r.scalars()
-        rows.append({
-            "policy": r.policy.name,
-            "kind": r.policy.kind,
-            "pods_ready": s["pods_ready"],
-            "api_calls_per_pod": s["api_calls_per_pod"],
-            "idle_ip_hours": s["idle_ip_hours"],
-            "p50_network_ready": s["p50_network_ready"],
-            "p99_network_ready": s["p99_network_ready"],
-            "cni_failures": s["cni_failures"],
-            "api_errors": s["api_errors"],
-        })
-    return rows
-
-
-def _g3(column: str, value: float) -> str:
-    return f"{value:.3g}"
-
-
-def verdict_on_default(rows: Sequence[dict[str, float | str]],
-                       fmt: Callable[[str, float], str] = _g3) -> str:
-    """One honest sentence per column about where the default (first row) stands;
-    ``fmt(column, value)`` writes a figure (the report gives it units)."""
-    if len(rows) < 2:
-        return ""
-    ours = rows[0]
-    parts = []
-    for col, label in (("api_calls_per_pod", "API calls per pod"),
-                       ("idle_ip_hours", "idle address-hours"),
-                       ("p99_network_ready", "p99 network-ready")):
-        vals = [(float(r[col]), str(r["policy"])) for r in rows
-                if isinstance(r[col], float | int) and not math.isnan(float(r[col]))]
-        if not vals:
-            continue
-        best_v, best = min(vals)
-        mine = float(ours[col])
-        rank = 1 + sum(1 for v, _ in vals if v < mine)
-        if best == ours["policy"] or mine <= best_v:
-            parts.append(f"{label}: {ours['policy']} is best ({fmt(col, mine)})")
-        else:
-            parts.append(f"{label}: {ours['policy']} ranks {rank}/{len(vals)} "
-                         f"({fmt(col, mine)}; best {best} {fmt(col, best_v)})")
-    return "; ".join(parts) + "."
