@@ -36,18 +36,21 @@ class Pod:
         "lifetime",
         "node",
         "on_gone",
+        "on_ready",
         "state",
         "sticky",
         "vswitch",
     )
 
     def __init__(self, key: str, created: float, sticky: bool, lifetime: float | None,
-                 on_gone: Callable[[Pod], None] | None) -> None:
+                 on_gone: Callable[[Pod], None] | None,
+                 on_ready: Callable[[Pod], None] | None = None) -> None:
         self.key = key
         self.created = created
         self.sticky = sticky
         self.lifetime = lifetime
         self.on_gone = on_gone
+        self.on_ready = on_ready       # told when the pod has its address (a StatefulSet waits)
         self.node: SimNode | None = None
         self.state = PENDING
         self.attempt = 0
@@ -95,11 +98,12 @@ class Cluster:
     # -- life cycle -------------------------------------------------------------------------------
     def create(self, key: str, *, sticky: bool = False, lifetime: float | None = None,
                on_gone: Callable[[Pod], None] | None = None,
-               prefer: SimNode | None = None) -> Pod | None:
+               prefer: SimNode | None = None,
+               on_ready: Callable[[Pod], None] | None = None) -> Pod | None:
         node = self.pick_node(prefer)
         if node is None:
             return None                          # unschedulable: Pending, not our concern
-        pod = Pod(key, self.env.now, sticky, lifetime, on_gone)
+        pod = Pod(key, self.env.now, sticky, lifetime, on_gone, on_ready)
         pod.node = node
         node.pod_count += 1
         node.waiting += 1
@@ -151,6 +155,8 @@ class Cluster:
         if pod.lifetime is not None:
             self.env.timeout(self.spec.setup_time + pod.lifetime).callbacks.append(
                 lambda _e: self.delete(pod))
+        if pod.on_ready is not None:
+            pod.on_ready(pod)
 
     def _timeout(self, pod: Pod, attempt: int) -> None:
         if pod.state != WAITING or pod.attempt != attempt:
