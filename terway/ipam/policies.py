@@ -69,13 +69,19 @@ POLICIES: Mapping[str, PolicyInfo] = {
                            make_adaptive, (
         Param("min_pool_size", None, "overrides the top-level key; 0 = unset"),
         Param("max_pool_size", None, "overrides the top-level key; 0 = unset"),
-        Param("review_seconds", 10, "pool review period; replaces ip_pool_sync_period"),
+        Param("review_seconds", 5, "pool review period; replaces ip_pool_sync_period"),
         Param("horizon_seconds", 900, "how long learned rates remember"),
-        Param("hold_seconds", 300, "longest an excess is held before release"),
+        Param("hold_seconds", 300, "how long an excess above the band stays before release"),
         Param("release_interval_seconds", 60, "at most one release per this many seconds"),
         Param("pressure_free", 32, "free addresses on the node's vSwitches below which it "
                                    "pre-warms nothing and yields idle addresses"),
         Param("lead_prior_ms", 3000, "assumed top-up lead time before one is measured"),
+        Param("burst_memory_seconds", 1800, "how long a burst without a period is kept warm "
+                                            "(fading)"),
+        Param("cold_start", 20, "addresses added at a node's first request, at once"),
+        Param("band_min", 6, "least hysteresis band above the target before releasing"),
+        Param("eni_memory_seconds", 3600, "an ENI is given back only if the peak in use over "
+                                          "this long fits in one ENI fewer"),
     )),
     "aws": PolicyInfo("aws", "AWS VPC CNI's warm targets", _aws, (
         Param("warm_ip_target", 0, "WARM_IP_TARGET: free addresses kept warm"),
