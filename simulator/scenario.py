@@ -72,6 +72,7 @@ class WorkloadSpec:
     replicas: int = 0                    # deployment/statefulset initial; burst: count
     schedule: tuple[tuple[float, int], ...] = ()   # (at, replicas)
     restart_every: Dist | None = None    # statefulset: pod deleted and recreated (same name)
+    rollouts: tuple[float, ...] = ()     # statefulset: rolling updates start at these times
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,7 @@ _EVENT_PARAMS = {
 }
 _WORKLOAD_KEYS = {"churn": {"rate", "lifetime"}, "burst": {"count", "lifetime", "at"},
                   "deployment": {"replicas", "schedule"},
-                  "statefulset": {"replicas", "schedule", "restart_every"}}
+                  "statefulset": {"replicas", "schedule", "restart_every", "rollouts"}}
 
 
 _EMPTY: Mapping[str, Any] = {}     # what a section that is not a mapping reads as
@@ -289,7 +290,9 @@ def _replicated(p: Problems, data: Mapping[str, Any], fld: str, spec: WorkloadSp
     if "restart_every" in data:
         restart = p.guard(parse_dist, data["restart_every"], f"{fld}.restart_every",
                           default=None)
-    return replace(spec, replicas=replicas, schedule=tuple(sorted(steps)), restart_every=restart)
+    rollouts = _items(p, data.get("rollouts", []), f"{fld}.rollouts", parse_duration)
+    return replace(spec, replicas=replicas, schedule=tuple(sorted(steps)), restart_every=restart,
+                   rollouts=tuple(sorted(rollouts)))
 
 
 def _step(raw: object, fld: str) -> tuple[float, int]:
