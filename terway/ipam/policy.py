@@ -53,7 +53,7 @@ class PoolPolicy(Protocol):
 class DemandObserver(Protocol):
     """Optional hooks a policy may have; the core calls them when it does (AdaptivePolicy)."""
 
-    def on_request(self, now: float) -> None: ...      # a new pod asked for an address
+    def on_request(self, now: float) -> bool | None: ...   # a new pod asked; True: sync now
     def on_release(self, now: float) -> None: ...      # a pod gave its address back
     def on_served(self, waited: float, now: float) -> None: ...   # a waiting pod got one
 

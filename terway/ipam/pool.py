@@ -94,8 +94,8 @@ class IpamCore:
             return self._allocation(pod_key)
         if pod_key in self._pending:
             return Pending(pod_key, self.pending_reason(pod_key))
-        if self._observer is not None:
-            self._observer.on_request(now)
+        if self._observer is not None and self._observer.on_request(now):
+            self._clock.review_now(now)      # the policy asked for a pool sync at once
         if self._take_reserved(pod_key, sticky):
             return self._allocation(pod_key)
         if not self._pending and self._give_idle(pod_key, sticky):

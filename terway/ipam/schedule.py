@@ -130,6 +130,12 @@ class Schedule:
         self.next_sync = now + self._sync_interval()
         return True
 
+    def review_now(self, now: float) -> None:
+        """A policy asked for a pool sync now (``DemandObserver.on_request`` said True): the
+        next tick at ``now`` runs one, and ``next_wakeup`` returns ``now`` until it has."""
+        self.next_sync = now
+        self._sync_owed = True
+
     def nothing_due(self, pool: Agenda, now: float) -> bool:
         """tick(now) would change nothing (the common case: a pump after a result)."""
         if pool.has_pending() or self._s.idle_reclaim_after is not None:
