@@ -166,6 +166,24 @@ def test_cold_start_is_only_for_an_empty_node_with_shared_enis() -> None:
     assert capped.plan(state(pending=1), 0.0).ips_to_add <= 9
 
 
+def test_in_the_core_the_first_request_is_reviewed_at_once() -> None:
+    """The core's review-now hook: the node's first request makes the core sync at that very
+    time (``next_wakeup`` says now), and the sync creates ENIs for the cold start batch
+    instead of waiting for the batch window to ask for the one pod."""
+    from terway.ipam import CreateEni, IpamCore
+    from tests.ipam.helpers import settings
+    s = settings(max_enis=3, sync_period=5.0, pool_policy="adaptive")
+    core = IpamCore(s, id_prefix="n1", rng=random.Random(1))
+    core.tick(0.0)                             # the node starts: a first sync, no demand
+    core.request_ip("p0", 10.0)
+    assert core.next_wakeup() == 10.0
+    cmds = core.tick(10.0)
+    created = [c for c in cmds if isinstance(c, CreateEni)]
+    assert sum(c.secondary_ip_count + 1 for c in created) == 20, cmds
+    core.request_ip("p1", 11.0)               # later requests: no review asked for
+    assert core.next_wakeup() != 11.0
+
+
 def test_in_the_core_learns_and_tops_up() -> None:
     """Through IpamCore: the hooks reach the policy; a review tops the pool up to the target."""
     s = IpamSettings(instance_id="i-1", zone_id="z", vswitch_ids=("vsw-a",),
