@@ -66,11 +66,16 @@ def bench(session: nox.Session) -> None:
 
 @nox.session
 def scenarios(session: nox.Session) -> None:
-    """Every scenario in scenarios/, checked against its expectations (fails on regression)."""
+    """Every scenario in scenarios/, checked against its expectations, then the gate: fails
+    where the adaptive policy no longer leads on an axis scenarios/leads.json records
+    (``terway-sim leads record out/scenarios scenarios/leads.json`` re-records). Every
+    scenario's ranking table: out/scenarios/rankings.md."""
     files = session.posargs or sorted(glob.glob("scenarios/*.yaml"))
-    for path in files:
-        name = os.path.splitext(os.path.basename(path))[0]
+    names = [os.path.splitext(os.path.basename(path))[0] for path in files]
+    for path, name in zip(files, names, strict=True):
         session.run(*TERWAY_SIM, "run", path, "--out", f"out/scenarios/{name}")
+    only = [arg for name in names for arg in ("--only", name)] if session.posargs else []
+    session.run(*TERWAY_SIM, "leads", "check", "out/scenarios", "scenarios/leads.json", *only)
 
 
 @nox.session
