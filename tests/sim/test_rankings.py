@@ -16,8 +16,10 @@ import pytest
 from simulator import leads
 from simulator.cli import main
 from simulator.collectors import Collector, stuck_while_idle
+from simulator.page import render_html
 from simulator.rankings import compute, goal_line, markdown, ranks, verdict_line
-from simulator.runner import run_scenario
+from simulator.report import metrics_document
+from simulator.runner import Outcome, run_scenario
 from simulator.scenario import parse_scenario
 from tests.sim.conftest import MINI
 
@@ -211,7 +213,8 @@ def test_the_collector_integrates_them_over_time_as_sampled() -> None:
     assert col.scalars()["stuck_while_idle_pod_seconds"] == 3 * 10 + 1 * 20
 
 
-def test_a_tiny_run_where_new_nodes_pods_wait_while_old_pools_hold_idle_addresses() -> None:
+@pytest.fixture(scope="module")
+def tiny() -> Outcome:
     """Two nodes keep 6 addresses warm each on a /28 (12 usable): it runs dry; a third node
     joins and pods placed on it wait while the old pools hold idle addresses; an on-demand
     pool holds none, so its pods never wait for that."""
@@ -223,8 +226,23 @@ def test_a_tiny_run_where_new_nodes_pods_wait_while_old_pools_hold_idle_addresse
                events=[{"at": "1m", "action": "add_nodes", "count": 1}])
     doc["cluster"]["vswitches"] = [{"id": "vsw-a", "cidr": "10.0.0.0/28"}]
     doc["eni_conf"].update(min_pool_size=6, max_pool_size=6)
-    outcome = run_scenario(parse_scenario(doc))
-    warm, ondemand = (r.scalars()["stuck_while_idle_pod_seconds"] for r in outcome.all_runs)
+    return run_scenario(parse_scenario(doc))
+
+
+def test_a_tiny_run_where_new_nodes_pods_wait_while_old_pools_hold_idle_addresses(
+        tiny: Outcome) -> None:
+    warm, ondemand = (r.scalars()["stuck_while_idle_pod_seconds"] for r in tiny.all_runs)
     assert warm >= 2 * 200 and ondemand == 0
-    rk = outcome.rankings()
+    rk = tiny.rankings()
     assert rk is not None and rk["verdicts"]["stuck_while_idle_pod_seconds"]["status"] == "trails"
+
+
+def test_the_report_and_metrics_carry_the_rankings(tiny: Outcome) -> None:
+    page = render_html(tiny, {})
+    section = page[page.index("<h3 id='rankings'>"):page.index("<h2>Charts</h2>")]
+    assert "<b>0 pod-seconds (1)</b>" in section and "goal NOT met" in section
+    assert "pods stuck while addresses sat idle elsewhere: warm 6 trails" in section
+    doc = metrics_document(tiny)
+    assert doc["rankings"]["runs"][1]["policy"] == "on-demand"
+    assert "stuck_while_idle_pod_seconds" in doc["peers_table"][0]
+    assert "rankings" not in metrics_document(Outcome(tiny.main, [], []))
