@@ -2,16 +2,19 @@
 
 ``bench.sim_vs_cluster`` runs scenarios/sim-vs-cluster.yaml in the simulator, replays the pods
 it created (names, nodes, creation and deletion times) on a test bed of its own with terwayd and
-the emulator answering with the scenario's latencies, and compares: API calls per pod within
-10 %, p50 and p99 network-ready within 20 %. About 9 minutes (bring-up, 7 minutes of workload,
+the emulator answering with the scenario's latencies, and compares each measure with the
+simulator's over 20 seeds: given the test bed's CNI ADD/DEL times, the median API calls per pod
+within 10 % and p50 within 20 % of the test bed's, its p99 within the simulator's range; the
+simulator as it is, API calls per pod in its range and p50 within 20 % (docs/sim-vs-cluster.md
+says why p99 is checked against the range). About 9 minutes (bring-up, 7 minutes of workload,
 teardown); the cluster is torn down whatever happens.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,7 +24,7 @@ from tests.kube.conftest import WORKDIR
 
 
 @pytest.fixture(scope="module")
-def compared(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+def compared(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("sim-vs-cluster")
     code = svc.main(["--out", str(out), "--workdir", str(WORKDIR / "sim-vs-cluster")])
     result = json.loads((out / "result.json").read_text())
@@ -30,55 +33,92 @@ def compared(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     return dict(result)
 
 
-def test_both_sides_ran_the_same_pods(compared: dict[str, object]) -> None:
-    sim, bed = compared["simulator"], compared["test_bed"]
-    assert isinstance(sim, dict) and isinstance(bed, dict)
+def test_both_sides_ran_the_same_pods(compared: dict[str, Any]) -> None:
+    sim, timed, bed = compared["simulator"], compared["simulator_timed"], compared["test_bed"]
     schedule = compared["schedule"]
-    assert isinstance(schedule, list) and len(schedule) >= 150
+    assert len(schedule) >= 150
     assert sim["pods_ready"] == len(schedule), "every simulated pod got an address"
     assert bed["pods_ready"] == len(schedule), (
         f"every replayed pod got an address on the test bed: {bed['notes']}")
-    assert sim["cni_failures"] == bed["cni_failures"] == 0
+    assert timed["pods_ready"] == len(schedule)
+    assert sim["cni_failures"] == timed["cni_failures"] == bed["cni_failures"] == 0
     assert not bed["notes"]["replay_errors"]
     assert bed["notes"]["replay_late_max_s"] < 1.0, "the replay kept to the schedule"
     assert sim["notes"]["pools_at_start"] == bed["notes"]["pools_at_start"], (
         "both sides start the window from the same pools")
+    assert len(bed["notes"]["cni_add"]) == len(bed["notes"]["cni_del"]) == len(schedule), (
+        "every pod's ADD and DEL found in the audit and containerd logs")
 
 
-@pytest.mark.parametrize("measure", sorted(svc.TOLERANCE))
-def test_the_simulator_predicts_the_test_bed(compared: dict[str, object], measure: str) -> None:
-    rows = {r["measure"]: r for r in compared["comparison"]}  # type: ignore[attr-defined]
-    row = rows[measure]
-    assert row["simulator"] is not None and row["test_bed"] is not None
-    assert not math.isnan(row["ratio"])
-    assert abs(row["ratio"] - 1) <= svc.TOLERANCE[measure], (
-        f"{measure}: simulator {row['simulator']} vs test bed {row['test_bed']} "
-        f"(ratio {row['ratio']}, tolerance {svc.TOLERANCE[measure]:.0%})\n{compared['report']}")
+def _check_id(check: tuple[str, str, str]) -> str:
+    which, measure, kind = check
+    return f"{'timed' if which == svc.TIMED else 'plain'}-{measure}-{kind}"
 
 
-def test_the_verdict_is_the_exit_status(compared: dict[str, object]) -> None:
-    rows = compared["comparison"]
-    assert isinstance(rows, list) and len(rows) == len(svc.TOLERANCE)
-    assert compared["exit"] == (0 if all(r["within"] for r in rows) else 1)
+@pytest.mark.parametrize("check", svc.CHECKS, ids=_check_id)
+def test_the_simulator_predicts_the_test_bed(compared: dict[str, Any],
+                                             check: tuple[str, str, str]) -> None:
+    """Each of ``CHECKS`` (docs/sim-vs-cluster.md): given the test bed's CNI ADD/DEL times, the
+    simulator's median API calls per pod within 10 % and p50 within 20 % of the test bed's, and
+    the test bed's p99 one the simulator produces for those times (within its range over 20
+    seeds, give or take 20 %); the simulator as it is: API calls per pod in its range, p50
+    within 20 %."""
+    which, measure, kind = check
+    row = {r["measure"]: r for r in compared["comparison"][which]}[measure]
+    assert row[kind], (
+        f"{which}: {measure}: simulator median {row['simulator']} (range {row['min']} to "
+        f"{row['max']}) vs test bed {row['test_bed']}, ratio {row['ratio']}, tolerance "
+        f"{row['tolerance']:.0%}\n{compared['report']}")
+
+
+def test_the_test_bed_makes_adds_and_dels_later_than_the_simulator(
+        compared: dict[str, Any]) -> None:
+    """What separates the two comparisons (docs/sim-vs-cluster.md): on a real node the ADD
+    comes after the sandbox is set up, a burst's ADDs spread over seconds, and the DEL after
+    the container is stopped; the simulator's kubelet makes both at once."""
+    plans = [svc.PodPlan(**p) for p in compared["schedule"]]
+    bed = compared["test_bed"]["notes"]
+    add = svc.lags(plans, bed["cni_add"])
+    dele = svc.lags(plans, bed["cni_del"], delete=True)
+    assert add["p50"] is not None and add["p50"] > 0.1
+    assert add["p100"] is not None and add["p100"] > 1.0, "a burst's ADDs spread over seconds"
+    assert dele["p50"] is not None and dele["p50"] > 1.0
+
+
+def test_the_verdict_is_the_exit_status(compared: dict[str, Any]) -> None:
+    assert set(compared["comparison"]) == {svc.TIMED, svc.PLAIN}
+    assert compared["failed"] == svc.verdict(compared["comparison"])
+    assert compared["exit"] == (1 if compared["failed"] else 0)
+    for which in (svc.TIMED, svc.PLAIN):
+        assert len(compared["ensembles"][which]) == svc.SEEDS
+
+
+def _ensemble(calls: list[int], p99: list[float]) -> svc.Ensemble:
+    """Runs of 100 pods: ``calls`` API calls each, the slowest pods at ``p99``."""
+    return svc.Ensemble("simulator", [
+        svc.Side("simulator", {"AssignPrivateIpAddresses": n},
+                 {f"p{i}": 0.01 if i < 90 else slow for i in range(100)}, 0)
+        for n, slow in zip(calls, p99, strict=True)])
 
 
 def test_the_comparison_can_fail() -> None:
-    """A side that made 12 % more calls per pod, or whose p99 is 25 % off, is out."""
-    sim = svc.Side("simulator", {"AssignPrivateIpAddresses": 100},
-                   {f"p{i}": 0.1 + i / 100 for i in range(100)}, 0)
-    same = svc.Side("test bed", dict(sim.calls), dict(sim.network_ready), 0)
-    assert all(r["within"] for r in svc.compare(sim, same))
-    more_calls = svc.Side("test bed", {"AssignPrivateIpAddresses": 112},
-                          dict(sim.network_ready), 0)
-    verdict = {r["measure"]: r["within"] for r in svc.compare(sim, more_calls)}
-    assert verdict == {"api_calls_per_pod": False, "p50_network_ready": True,
-                       "p99_network_ready": True}
-    slow_tail = svc.Side("test bed", dict(sim.calls),
-                         {k: v * (1.25 if v > 1.0 else 1) for k, v in sim.network_ready.items()},
-                         0)
-    verdict = {r["measure"]: r["within"] for r in svc.compare(sim, slow_tail)}
-    assert verdict == {"api_calls_per_pod": True, "p50_network_ready": True,
-                       "p99_network_ready": False}
+    """The median 12 % off in calls, or a test bed p99 outside the simulator's range by more
+    than the tolerance, is out; the checks name what failed."""
+    ens = _ensemble([100, 104, 96], [4.0, 5.0, 6.0])
+    same = svc.Side("test bed", {"AssignPrivateIpAddresses": 100},
+                    {f"p{i}": 0.01 if i < 90 else 5.0 for i in range(100)}, 0)
+    rows = {r["measure"]: r for r in svc.compare(ens, same)}
+    assert all(r["within"] and r["in_range"] for r in rows.values())
+    more = svc.Side("test bed", {"AssignPrivateIpAddresses": 112}, dict(same.network_ready), 0)
+    rows = {r["measure"]: r for r in svc.compare(ens, more)}
+    assert not rows["api_calls_per_pod"]["within"] and rows["api_calls_per_pod"]["in_range"]
+    slow = svc.Side("test bed", dict(same.calls),
+                    {k: v if v < 1 else 7.3 for k, v in same.network_ready.items()}, 0)
+    rows = {r["measure"]: r for r in svc.compare(ens, slow)}
+    assert not rows["p99_network_ready"]["in_range"]
+    assert rows["p50_network_ready"]["within"]
+    failed = svc.verdict({svc.TIMED: svc.compare(ens, slow), svc.PLAIN: svc.compare(ens, more)})
+    assert len(failed) == 1 and "p99_network_ready: in range" in failed[0]
 
 
 def test_the_latencies_installed_are_the_scenarios() -> None:
