@@ -159,7 +159,8 @@ class Bursts:
         if rec is None:
             return None
         period, spread = rec
-        start, size = self.history[-1]
+        start = self.history[-1][0]
+        size = max(n for _, n in self.history)    # the largest of the last few: a level
         due = start + period
         if now > due + spread + self.gap:
             return None
@@ -177,10 +178,12 @@ class AdaptivePolicy:
     hold_seconds: float = 300.0
     release_interval_seconds: float = 60.0
     pressure_free: int = 32
+    pressure_share: int = 16          # warm at most 1/this of the free addresses above that
     lead_prior: float = 3.0           # seconds a top-up is assumed to take before any is seen
     sync_jitter: float = 1.0
     burst_gap: float = 2.0
     burst_memory: float = 1800.0
+    prewarm: float = 600.0            # a recurring burst is warm from this long before it is due
     cold_start: int = 20
     band_min: int = 6
     eni_memory: float = 3600.0
@@ -198,6 +201,8 @@ class AdaptivePolicy:
         self._excess_since: float | None = None
         self._last_release = -math.inf
         self._peaks: deque[tuple[float, int]] = deque()   # (time, in use): a sliding max
+        self._lows: deque[tuple[float, int]] = deque()    # (time, in use): a sliding min
+        self._burst_led = False           # the last target was a burst's, not the rate's
 
     # ------------------------------------------------------------------ hooks (IpamCore)
 
@@ -275,24 +280,36 @@ class AdaptivePolicy:
         demand = max(0.0, mean) + Z99 * math.sqrt(var) if var > 0 else 0.0
         return math.ceil(demand - 1e-9)
 
-    def burst_demand(self, now: float) -> int:
+    def burst_demand(self, now: float, in_use: int | None = None) -> int:
         """Addresses a burst may want now: the next one's size in its pre-warm window when
-        bursts recur; else the remembered peak when burst pods matter for the p99."""
+        bursts recur; else the remembered peak when burst pods matter for the p99. Given
+        ``in_use`` (addresses pods hold now), net of what pods hold above the node's base
+        level (the least in use over ``horizon``): a burst's pods give their addresses back
+        when they end, and those are the warm pool for the next burst, so a node that has
+        just served one does not warm a second set (a new ENI) beside them."""
         self._learn(now)
         nxt = self._bursts.next_due(now)
         if nxt is not None:
             due, spread, size = nxt
-            return size if now >= due - spread - self.lead_time() else 0
-        arrivals = self._arrivals.value
-        if arrivals > 0 and self._burst_pods.value / arrivals > 0.01:
-            return math.ceil(self._current_peak(now) - 0.5)
-        return 0
+            size = size if now >= due - spread - self.lead_time() - self.prewarm else 0
+        else:
+            arrivals = self._arrivals.value
+            size = 0
+            if arrivals > 0 and self._burst_pods.value / arrivals > 0.01:
+                size = math.ceil(self._current_peak(now) - 0.5)
+        if in_use is None or not size or not self._lows:
+            return size
+        return max(0, size - max(0, in_use - self._lows[0][1]))
 
     def warm_target(self, state: PoolState, now: float) -> int:
         """Addresses to keep free (beyond pending pods)."""
         if self._first < 0:
             return self.min_pool_size
-        target = max(self.single_demand(now), self.burst_demand(now), self.min_pool_size)
+        single, burst = self.single_demand(now), self.burst_demand(now, state.used)
+        if burst == 0 and self._lows and self._bursts.history:   # a burst's pods are out:
+            single = max(0, single - (state.used - self._lows[0][1]))   # theirs come back
+        self._burst_led = burst > single
+        target = max(single, burst, self.min_pool_size)
         cap = self.max_pool_size or state.capacity
         return max(0, min(target, cap))
 
@@ -307,31 +324,54 @@ class AdaptivePolicy:
 
     # ------------------------------------------------------------------ the plan
 
+    def room(self, state: PoolState) -> int | None:
+        """Most addresses this node may keep warm by the vSwitch: ``1/pressure_share`` of the
+        free addresses its vSwitches last reported (None: not known, or no vSwitch). The node
+        does not know how many others draw from them: a share leaves the rest to the others
+        (a /26 shared by four nodes must not go to the first two cold starts)."""
+        if state.vswitch_free is None:
+            return None
+        return max(0, state.vswitch_free - self.pressure_free) // max(1, self.pressure_share)
+
     def plan(self, state: PoolState, now: float) -> PoolPlan:
         self._note_use(state, now)
         pressure = self.under_pressure(state)
-        target = self.min_pool_size if pressure else self.warm_target(state, now)
-        fill = target if pressure else target + self.band(target, state.capacity) // 2
+        room = self.room(state)
+        target = self.warm_target(state, now)
+        capped = room is not None and target > room
+        if capped:
+            target = max(self.min_pool_size, min(target, room or 0))
+        band = 0 if pressure else self.band(target, state.capacity)
+        if self._burst_led:                    # a burst's size is a level: a narrow band
+            band = min(band, max(1, math.ceil(target / 4)))
+        if room is not None:                   # the band too stays within the node's share
+            band = min(band, max(0, room - target))
+        fill = target + (0 if self._burst_led else band // 2)   # a burst's size is a level
         add = max(0, fill - state.available) if state.available < target else 0
         if state.pending > 0:
             add = max(add, state.pending - state.idle - state.in_flight)
         if self._cold(state) and not pressure:
-            add = max(add, min(self.cold_start, self.max_pool_size or state.capacity))
+            cold = min(self.cold_start, self.max_pool_size or state.capacity)
+            add = max(add, min(cold, state.pending + room) if room is not None else cold)
         if self.max_pool_size and not pressure:
             add = min(add, max(0, self.max_pool_size - state.available) + state.pending)
-        return PoolPlan(add, self._release(state, target, pressure, now))
+        over_share = room is not None and state.available > max(room, target + band)
+        return PoolPlan(add, self._release(state, target, band, pressure or capped or over_share,
+                                           now))
 
-    def _eni_room(self, state: PoolState, keep: int, now: float) -> int:
+    def _eni_room(self, state: PoolState, keep: int, now: float, tight: bool = False) -> int:
         """Most addresses a release may take without emptying an ENI the node will need
         again: pods pack into the fullest ENIs, so the last ENI holds ``total - (n-1) * per``;
         taking all of them gives the ENI back (detach, delete) and a later peak makes a new one
         (create, attach, status polls: some ten calls and seconds of waiting). Unlimited
-        when the recent peak plus ``keep`` fits in one ENI fewer."""
+        when the recent peak plus ``keep`` fits in one ENI fewer, once the peak was watched
+        for ``eni_memory`` (at once when the vSwitch is tight: its addresses matter more)."""
         per, n = state.units_per_eni, state.eni_count
         if per <= 1 or n <= 0:
             return state.idle
         peak = self._peaks[0][1] if self._peaks else state.used
-        if now - self._first >= self.eni_memory and peak + keep <= (n - 1) * per:
+        watched = tight or now - self._first >= self.eni_memory
+        if watched and peak + keep <= (n - 1) * per:
             return state.idle
         return max(0, state.total - (n - 1) * per - 1)
 
@@ -344,6 +384,12 @@ class AdaptivePolicy:
         peaks.append((now, need))
         while peaks[0][0] < now - self.eni_memory:
             peaks.popleft()
+        lows = self._lows                      # and the sliding minimum in use over horizon
+        while lows and lows[-1][1] >= state.used:
+            lows.pop()
+        lows.append((now, state.used))
+        while lows[0][0] < now - self.horizon_seconds:
+            lows.popleft()
 
     def _cold(self, state: PoolState) -> bool:
         """Pods are arriving on a node that holds no address yet (shared ENIs: in exclusive
@@ -351,28 +397,30 @@ class AdaptivePolicy:
         return (self._first >= 0 and state.total == 0 and state.in_flight == 0
                 and state.units_per_eni > 1)
 
-    def _release(self, state: PoolState, target: int, pressure: bool, now: float) -> int:
+    def _release(self, state: PoolState, target: int, band: int, tight: bool,
+                 now: float) -> int:
         """Idle addresses to give back: above ``max_pool_size`` at once; above the target plus
-        the band only after the hold, and at most once per ``release_interval``."""
+        the band only after the hold (none when the vSwitch is tight: under pressure, or more
+        warm than the node's share of it), and at most once per ``release_interval``; never
+        the last address of an ENI the recent peak needs (``_eni_room``)."""
         if state.pending > 0 or state.in_flight > 0:
             self._excess_since = None
             return 0
         over_max = 0
-        if self.max_pool_size and not pressure:
+        if self.max_pool_size and not tight:
             over_max = max(0, state.available - self.max_pool_size)
-        band = 0 if pressure else self.band(target, state.capacity)
         want = 0
         if state.available - target - band > 0:
             if self._excess_since is None:
                 self._excess_since = now
-            hold = 0.0 if pressure else self.hold_seconds
+            hold = 0.0 if tight else self.hold_seconds
             if now - self._excess_since >= hold and \
                     now - self._last_release >= self.release_interval_seconds:
-                want = state.available - (target if pressure else target + band // 2)
+                want = state.available - (target + band // 2)
         else:
             self._excess_since = None
-        if want and not pressure:
-            want = min(want, self._eni_room(state, target + band, now))
+        if want:
+            want = min(want, self._eni_room(state, target + band, now, tight))
         release = max(0, min(state.idle, max(want, over_max)))
         if release:
             self._last_release = now
@@ -393,9 +441,11 @@ def make_adaptive(settings: IpamSettings, params: Mapping[str, int]) -> Adaptive
         hold_seconds=float(p["hold_seconds"]),
         release_interval_seconds=float(p["release_interval_seconds"]),
         pressure_free=p["pressure_free"],
+        pressure_share=p["pressure_share"],
         lead_prior=p["lead_prior_ms"] / 1000.0,
         sync_jitter=settings.sync_jitter,
         burst_memory=float(p["burst_memory_seconds"]),
+        prewarm=float(p["prewarm_seconds"]),
         cold_start=p["cold_start"],
         band_min=p["band_min"],
         eni_memory=float(p["eni_memory_seconds"]),

@@ -75,9 +75,14 @@ POLICIES: Mapping[str, PolicyInfo] = {
         Param("release_interval_seconds", 60, "at most one release per this many seconds"),
         Param("pressure_free", 32, "free addresses on the node's vSwitches below which it "
                                    "pre-warms nothing and yields idle addresses"),
+        Param("pressure_share", 16, "keep warm at most 1/this of the free addresses on the "
+                                   "node's vSwitches (a small vSwitch is shared)"),
         Param("lead_prior_ms", 3000, "assumed top-up lead time before one is measured"),
         Param("burst_memory_seconds", 1800, "how long a burst without a period is kept warm "
                                             "(fading)"),
+        Param("prewarm_seconds", 600, "a recurring burst's size is kept warm from this long "
+                                      "before it is due (the addresses its pods gave back "
+                                      "stay when the next one is that close)"),
         Param("cold_start", 20, "addresses added at a node's first request, at once"),
         Param("band_min", 6, "least hysteresis band above the target before releasing"),
         Param("eni_memory_seconds", 3600, "an ENI is given back only if the peak in use over "
