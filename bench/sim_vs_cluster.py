@@ -24,12 +24,13 @@ scenario's workload start, to the scenario's end):
 - **network-ready** per pod: from the CNI ADD reaching the daemon to the answer, the datapath
   set up. Test bed: terwayd's own measure, the ``AllocIPSucceed`` event ``Alloc IP … for Pod
   took N ms`` (pool wait + pod lookup + datapath set-up + state write). Simulator: address
-  handed out + ``kubelet.setup_time`` - pod created (its kubelet calls ADD when the pod is
-  created). p50/p99 are nearest-rank over the pods that got an address.
+  handed out + ``kubelet.setup_time`` - its CNI ADD (which the scenario's kubelet makes
+  ``add_delay`` after the pod is created, as the test bed's does). p50/p99 are nearest-rank over
+  the pods that got an address.
 
 Writes ``report.md`` (side by side, ratios, tolerances, verdicts) and ``result.json`` (every
 figure, calls by action, each pod's network-ready on both sides, the schedule). Exit 0 when
-every measure is within its tolerance, 1 otherwise, 2 on bad input. The test bed needs root and
+every check of ``CHECKS`` holds, 1 otherwise, 2 on bad input. The test bed needs root and
 the built artifacts (``nox -s kube`` builds them); the cluster is torn down whatever happens.
 """
 
@@ -47,7 +48,7 @@ import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -65,18 +66,25 @@ NAMESPACE = "default"
 BUSYBOX = "localhost/terway-testbed/busybox:1"
 LABEL = "sim-vs-cluster"
 TOLERANCE = {"api_calls_per_pod": 0.10, "p50_network_ready": 0.20, "p99_network_ready": 0.20}
+# Below this a difference is the test bed's noise, not the model's: a pool hit's ADD took 6 to
+# 20 ms on the test bed's shared vCPUs (docs/sim-vs-cluster.md), so p50 ~10 ms is compared
+# give or take 5 ms as well as 20 %.
+SLACK = {"p50_network_ready": 0.005}
 SEEDS = 20                    # simulations per ensemble
-PLAIN = "simulator"           # its kubelet: the ADD at creation, the DEL at deletion
+PLAIN = "simulator"           # its kubelet: the ADD and DEL after the scenario's kubelet delays
 TIMED = "simulator, ADD/DEL at the test bed's times"
 # What must hold for a pass (docs/sim-vs-cluster.md says why these and not more): (ensemble,
 # measure, "within": the median within the tolerance | "in_range": the test bed's value within
-# the ensemble's range give or take the tolerance).
+# the ensemble's range give or take the tolerance). One test-bed run is one draw, and its API
+# calls per pod alone spread 0.69 to 0.85 over runs of one schedule: its calls and p99 are
+# checked against the simulator's range, the medians over runs in the docs.
 CHECKS = (
-    (TIMED, "api_calls_per_pod", "within"),
+    (TIMED, "api_calls_per_pod", "in_range"),
     (TIMED, "p50_network_ready", "within"),
     (TIMED, "p99_network_ready", "in_range"),
     (PLAIN, "api_calls_per_pod", "in_range"),
     (PLAIN, "p50_network_ready", "within"),
+    (PLAIN, "p99_network_ready", "in_range"),
 )
 TOOK = re.compile(r"took (\d+(?:\.\d+)?)ms")
 QUIET_SECONDS = 10.0          # no API call for this long: the pools settled after bring-up
@@ -138,16 +146,20 @@ def simulate(sc: Scenario) -> tuple[Side, list[PodPlan]]:
 
 
 def simulate_at(sc: Scenario, plans: list[PodPlan], arrivals: Mapping[str, float],
-                departures: Mapping[str, float], name: str = "simulator") -> Side:
-    """The schedule's pods on the scenario's cluster, each pod's CNI ADD and DEL at the given
-    offsets from the workload start (its kubelet makes them at once: the pod is created at its
-    ADD and deleted at its DEL). With the schedule's own creation and deletion times this is
-    the scenario's simulation again, call for call; with the times the test bed's kubelet and
-    containerd made them, it is the simulator's model of the daemon and the cloud alone,
-    without its model of the kubelet. Pods without an arrival are left out."""
+                departures: Mapping[str, float], name: str = "simulator", *,
+                own_kubelet: bool = False) -> Side:
+    """The schedule's pods on the scenario's cluster, created and deleted at the given offsets
+    from the workload start. ``own_kubelet``: the times are the API's create and delete, and
+    the scenario's kubelet makes the CNI ADD and DEL after its own delays (with the schedule's
+    times this is the scenario's simulation again, call for call). Otherwise the times are the
+    ADD and DEL themselves, made at once: with the times the test bed's kubelet and containerd
+    made them, it is the simulator's model of the daemon and the cloud alone, without its model
+    of the kubelet. Pods without an arrival are left out."""
     from simulator.engine import Run
 
-    run = Run(sc.with_overrides(workload=()))
+    kubelet = sc.kubelet if own_kubelet else replace(
+        sc.kubelet, add_delay=0.0, add_delay_per_sandbox=0.0, del_delay=0.0)
+    run = Run(sc.with_overrides(workload=(), kubelet=kubelet))
     t0 = workload_start(sc)
     pods: dict[str, Any] = {}
 
@@ -173,7 +185,7 @@ def simulate_at(sc: Scenario, plans: list[PodPlan], arrivals: Mapping[str, float
 
 
 def at_creation(plans: list[PodPlan]) -> tuple[dict[str, float], dict[str, float]]:
-    """The simulator's kubelet: the ADD when the pod is created, the DEL when it is deleted."""
+    """The API's create and delete of each pod (its kubelet makes the ADD and DEL after them)."""
     return ({p.name: p.create for p in plans},
             {p.name: p.delete for p in plans if p.delete is not None})
 
@@ -196,9 +208,11 @@ class Ensemble:
 
 
 def ensemble(sc: Scenario, plans: list[PodPlan], arrivals: Mapping[str, float],
-             departures: Mapping[str, float], name: str, seeds: int) -> Ensemble:
+             departures: Mapping[str, float], name: str, seeds: int, *,
+             own_kubelet: bool = False) -> Ensemble:
     return Ensemble(name, [simulate_at(sc.with_overrides(seed=sc.seed + k), plans, arrivals,
-                                       departures, name) for k in range(seeds)])
+                                       departures, name, own_kubelet=own_kubelet)
+                           for k in range(seeds)])
 
 
 class _TimedCalls(Counter[tuple[str, str]]):
@@ -268,15 +282,19 @@ class _Probe:
                              "run; raise it in the scenario")
         node_index = {n.name: i for i, n in enumerate(run.nodes)}
         ready: dict[str, float] = {}
+        added: dict[str, float] = {}         # the CNI ADD, when the kubelet makes it later
         for t, node, kind, detail in events:
             if kind == "pod-create":
                 self.created[str(detail)] = (t, node_index[node])
+            elif kind == "pod-add":
+                added.setdefault(str(detail), t)
             elif kind == "pod-ready":
                 ready.setdefault(str(detail).split()[0], t)
             elif kind == "pod-delete":
                 self.deleted[str(detail)] = t
         setup = run.scenario.kubelet.setup_time
-        network_ready = {_pod_name(k): t + setup - self.created[k][0] for k, t in ready.items()}
+        network_ready = {_pod_name(k): t + setup - added.get(k, self.created[k][0])
+                         for k, t in ready.items()}
         window = [(t - t0, a) for t, a in self.calls.log if t >= t0]
         before = Counter(a for t, a in self.calls.log if t < t0)
         calls = Counter(a for _, a in window)
@@ -645,17 +663,21 @@ def compare(ens: Ensemble, bed: Side, tolerance: Mapping[str, float] = TOLERANCE
     """Each measure: the simulator's median over the ensemble (and its range) against the test
     bed's one run. ``ratio`` = median / test bed; ``within``: the ratio is within the
     tolerance; ``in_range``: the test bed's value is one the simulator produces for this
-    workload, give or take the tolerance (min * (1 - tol) <= test bed <= max * (1 + tol))."""
+    workload, give or take the tolerance (min * (1 - tol) <= test bed <= max * (1 + tol)).
+    Either also holds within the measure's absolute ``SLACK``."""
     b = bed.figures()
     rows = []
     for key, tol in tolerance.items():
-        st = ens.stats(key)
-        ratio = st["median"] / b[key] if b[key] and not math.isnan(b[key]) else math.nan
+        st, bed_value, slack = ens.stats(key), b[key], SLACK.get(key, 0.0)
+        ratio = st["median"] / bed_value if bed_value and not math.isnan(bed_value) else math.nan
+        within = not math.isnan(ratio) and (abs(ratio - 1) <= tol
+                                            or abs(st["median"] - bed_value) <= slack)
+        low, high = min(st["min"] * (1 - tol), st["min"] - slack), max(st["max"] * (1 + tol),
+                                                                         st["max"] + slack)
         rows.append({"measure": key, "simulator": _r(st["median"]), "min": _r(st["min"]),
-                     "max": _r(st["max"]), "test_bed": _r(b[key]), "ratio": _r(ratio),
-                     "tolerance": tol,
-                     "within": bool(not math.isnan(ratio) and abs(ratio - 1) <= tol),
-                     "in_range": bool(st["min"] * (1 - tol) <= b[key] <= st["max"] * (1 + tol))})
+                     "max": _r(st["max"]), "test_bed": _r(bed_value), "ratio": _r(ratio),
+                     "tolerance": tol, "slack": slack, "within": bool(within),
+                     "in_range": bool(low <= bed_value <= high)})
     return rows
 
 
@@ -725,7 +747,7 @@ def report(sc: Scenario, plans: list[PodPlan], ensembles: list[Ensemble], bed: S
             u = UNIT[r["measure"]]
             lines.append(f"| {r['measure']} | {_fmt(r['simulator'])}{u} | {_fmt(r['min'])} to "
                          f"{_fmt(r['max'])}{u} | {_fmt(r['test_bed'])}{u} | {_fmt(r['ratio'])} | "
-                         f"±{r['tolerance'] * 100:g} % | {_yes(r['within'])} | "
+                         f"±{r['tolerance'] * 100:g} %{_slack(r)} | {_yes(r['within'])} | "
                          f"{_yes(r['in_range'])} |")
     if bed is not None:
         add, dele = bed.notes.get("cni_add", {}), bed.notes.get("cni_del", {})
@@ -734,7 +756,10 @@ def report(sc: Scenario, plans: list[PodPlan], ensembles: list[Ensemble], bed: S
                   f"{_lags(lags(plans, add))} after the pod was created (the burst's: "
                   f"{_lags(lags(burst, add))}), and the pod's address was released "
                   f"{_lags(lags(plans, dele, delete=True))} after it was deleted; the "
-                  "simulator's kubelet makes both at once.", "",
+                  f"simulator's kubelet makes the ADD {sc.kubelet.add_delay:g} s + "
+                  f"{sc.kubelet.add_delay_per_sandbox:g} s per sandbox being set up on the node "
+                  f"after the create, and the DEL {sc.kubelet.del_delay:g} s after the delete.",
+                  "",
                   "Checks (" + ", ".join(f"{w}: {m} {k.replace('_', ' ')}"
                                          for w, m, k in CHECKS) + "): "
                   + ("all hold." if not failed else "FAILED: " + "; ".join(failed)), ""]
@@ -743,6 +768,11 @@ def report(sc: Scenario, plans: list[PodPlan], ensembles: list[Ensemble], bed: S
                           "api_errors", "pods_without_address", "failed_pods")}
         lines += ["Test bed notes: `" + json.dumps(notes) + "`"]
     return "\n".join(lines) + "\n"
+
+
+def _slack(row: Mapping[str, Any]) -> str:
+    slack = row.get("slack") or 0.0
+    return f" or ±{slack * 1000:g} ms" if slack else ""
 
 
 def _yes(flag: bool) -> str:
@@ -793,7 +823,7 @@ def main(argv: list[str] | None = None) -> int:
     log(f"simulator: {len(plans)} pods, {sim.calls_total} calls in the window, "
         f"{f['api_calls_per_pod']:.3f} per pod, p50 {f['p50_network_ready']:.3f} s, "
         f"p99 {f['p99_network_ready']:.3f} s")
-    plain = ensemble(sc, plans, *at_creation(plans), PLAIN, args.seeds)
+    plain = ensemble(sc, plans, *at_creation(plans), PLAIN, args.seeds, own_kubelet=True)
     ensembles, bed = [plain], None
     comparison: dict[str, list[dict[str, Any]]] = {}
     if not args.sim_only:

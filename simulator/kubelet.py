@@ -4,8 +4,10 @@ A pod is ``ContainerCreating`` until its node's daemon hands it an address. The 
 most ``cni_timeout``, unless the daemon answers at once that nothing can serve it now
 (``terway.ipam.drive.unservable``); on either (or a daemon that is down) the sandbox fails
 and kubelet retries after its backoff (by default kubelet's: 10 to 15 s, not growing).
-Network-ready latency = address handed out + datapath set-up - pod created. Everything here is
-callbacks on simpy timeouts: no process per pod.
+Network-ready latency = address handed out + datapath set-up - the pod's first CNI ADD, which
+comes when the pod is created unless ``add_delay`` (the sandbox's set-up) says later; the DEL
+comes ``del_delay`` after the pod is deleted. Everything here is callbacks on simpy timeouts: no
+process per pod.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ PENDING, WAITING, BACKOFF, RUNNING, GONE = range(5)
 
 class Pod:
     __slots__ = (
+        "asked",
         "attempt",
         "backoff",
         "created",
@@ -54,6 +57,7 @@ class Pod:
         self.node: SimNode | None = None
         self.state = PENDING
         self.attempt = 0
+        self.asked = created            # the first CNI ADD
         self.backoff = 0.0
         self.ip = ""
         self.vswitch = ""
@@ -74,6 +78,7 @@ class Cluster:
         self.rng = rng
         self.nodes: list[SimNode] = []
         self.pods: dict[str, Pod] = {}
+        self.starting: dict[str, int] = {}     # node → sandboxes being set up (before the ADD)
 
     # -- scheduling -----------------------------------------------------------------------------
     def pick_node(self, prefer: SimNode | None = None) -> SimNode | None:
@@ -112,8 +117,27 @@ class Cluster:
         col.pods_created += 1
         col.pending += 1
         self.hist.add((self.env.now, node.name, "pod-create", key))
-        self._sandbox(pod)
+        spec = self.spec
+        if spec.add_delay or spec.add_delay_per_sandbox:
+            self._set_up_sandbox(pod, node)
+        else:
+            self._sandbox(pod)
         return pod
+
+    def _set_up_sandbox(self, pod: Pod, node: SimNode) -> None:
+        """The CNI ADD once the sandbox exists: ``add_delay``, plus ``add_delay_per_sandbox``
+        for each sandbox still being set up on the node (a burst's ADDs trickle in)."""
+        busy = self.starting.get(node.name, 0)
+        self.starting[node.name] = busy + 1
+        delay = self.spec.add_delay + busy * self.spec.add_delay_per_sandbox
+
+        def add(_event: object) -> None:
+            self.starting[node.name] -= 1
+            if pod.state == PENDING:
+                pod.asked = self.env.now
+                self.hist.add((pod.asked, node.name, "pod-add", pod.key))
+                self._sandbox(pod)
+        self.env.timeout(delay).callbacks.append(add)
 
     def _sandbox(self, pod: Pod) -> None:
         node = pod.node
@@ -149,7 +173,7 @@ class Cluster:
         col.running += 1
         col.pods_ready += 1
         col.used[pod.vswitch] = col.used.get(pod.vswitch, 0) + 1
-        col.latencies.append(now + self.spec.setup_time - pod.created)
+        col.latencies.append(now + self.spec.setup_time - pod.asked)
         self.hist.add((now, pod.node.name if pod.node else "", "pod-ready",
                        f"{pod.key} {pod.ip}"))
         if pod.lifetime is not None:
@@ -198,10 +222,11 @@ class Cluster:
         node = pod.node
         if state == RUNNING:
             col.running -= 1
-            col.used[pod.vswitch] -= 1
-            self.owners.release(pod.ip, pod.key)
-            if node is not None and node.alive:
-                node.release(pod.key, pod.sticky)
+            if self.spec.del_delay:
+                self.env.timeout(self.spec.del_delay).callbacks.append(
+                    lambda _e: self._tear_down(pod, node))
+            else:
+                self._tear_down(pod, node)
         else:
             col.pending -= 1
             if node is not None:
@@ -217,6 +242,19 @@ class Cluster:
         self.hist.add((self.env.now, node.name if node else "", "pod-delete", pod.key))
         if pod.on_gone is not None:
             pod.on_gone(pod)
+
+    def _tear_down(self, pod: Pod, node: SimNode | None) -> None:
+        """The CNI DEL: the pod's address goes back to its node's pool, unless a pod of the
+        same name (a StatefulSet's replacement) has taken the allocation over meanwhile."""
+        self.col.used[pod.vswitch] -= 1
+        newer = self.pods.get(pod.key, pod)
+        if newer is not pod and newer.ip == pod.ip:
+            return
+        self.owners.release(pod.ip, pod.key)
+        if newer is not pod:
+            return
+        if node is not None and node.alive:
+            node.release(pod.key, pod.sticky)
 
     def pods_on(self, node: SimNode) -> list[Pod]:
         return [p for p in self.pods.values() if p.node is node]

@@ -94,6 +94,15 @@ class KubeletSpec:
     setup_time: float = 0.05             # datapath set-up after the address is known
     max_pods: int = 0                    # 0 = the instance type's shared-ENI maximum
     backoff_jitter: float = 0.5
+    # A real kubelet makes the CNI ADD only once the sandbox (netns, pause container) exists,
+    # and a burst's ADDs on one node trickle in: the ADD comes add_delay after the pod is
+    # created, plus add_delay_per_sandbox for each other sandbox still being set up on the
+    # node. The DEL (the address released) comes del_delay after the pod is deleted (the
+    # containers stopped first). 0 (the default): both at once. docs/sim-vs-cluster.md measured
+    # them on the test bed.
+    add_delay: float = 0.0
+    add_delay_per_sandbox: float = 0.0
+    del_delay: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -403,7 +412,8 @@ def _kubelet(raw: object, fld: str) -> KubeletSpec:
     data = _mapping(raw, fld)
     p = Problems()
     p.unknown_keys(data, {"cni_timeout", "backoff_initial", "backoff_max", "backoff_jitter",
-                          "setup_time", "max_pods"}, fld)
+                          "setup_time", "max_pods", "add_delay", "add_delay_per_sandbox",
+                          "del_delay"}, fld)
     d = KubeletSpec()
 
     def seconds(key: str) -> float:
@@ -414,7 +424,10 @@ def _kubelet(raw: object, fld: str) -> KubeletSpec:
                        seconds("backoff_max"), seconds("setup_time"),
                        p.guard(_int, data.get("max_pods", 0), f"{fld}.max_pods", default=0),
                        p.guard(_fraction, data.get("backoff_jitter", d.backoff_jitter),
-                               f"{fld}.backoff_jitter", default=d.backoff_jitter))
+                               f"{fld}.backoff_jitter", default=d.backoff_jitter),
+                       add_delay=seconds("add_delay"),
+                       add_delay_per_sandbox=seconds("add_delay_per_sandbox"),
+                       del_delay=seconds("del_delay"))
     if spec.backoff_max < spec.backoff_initial:
         p.add(f"{fld}.backoff_max", f"must be at least backoff_initial "
                                     f"({spec.backoff_initial:g}s), got {spec.backoff_max:g}s")

@@ -3,11 +3,12 @@
 ``bench.sim_vs_cluster`` runs scenarios/sim-vs-cluster.yaml in the simulator, replays the pods
 it created (names, nodes, creation and deletion times) on a test bed of its own with terwayd and
 the emulator answering with the scenario's latencies, and compares each measure with the
-simulator's over 20 seeds: given the test bed's CNI ADD/DEL times, the median API calls per pod
-within 10 % and p50 within 20 % of the test bed's, its p99 within the simulator's range; the
-simulator as it is, API calls per pod in its range and p50 within 20 % (docs/sim-vs-cluster.md
-says why p99 is checked against the range). About 9 minutes (bring-up, 7 minutes of workload,
-teardown); the cluster is torn down whatever happens.
+simulator's over 20 seeds, both as it is (its kubelet's ADD/DEL delays as the scenario models
+the test bed's) and given the test bed's CNI ADD/DEL times: the median p50 within 20 % (or
+5 ms), the test bed's API calls per pod and p99 within the simulator's range give or take 10 %
+and 20 % (one test-bed run is one draw; docs/sim-vs-cluster.md has the medians over runs).
+About 9 minutes (bring-up, 7 minutes of workload, teardown); the cluster is torn down whatever
+happens.
 """
 
 from __future__ import annotations
@@ -58,11 +59,10 @@ def _check_id(check: tuple[str, str, str]) -> str:
 @pytest.mark.parametrize("check", svc.CHECKS, ids=_check_id)
 def test_the_simulator_predicts_the_test_bed(compared: dict[str, Any],
                                              check: tuple[str, str, str]) -> None:
-    """Each of ``CHECKS`` (docs/sim-vs-cluster.md): given the test bed's CNI ADD/DEL times, the
-    simulator's median API calls per pod within 10 % and p50 within 20 % of the test bed's, and
-    the test bed's p99 one the simulator produces for those times (within its range over 20
-    seeds, give or take 20 %); the simulator as it is: API calls per pod in its range, p50
-    within 20 %."""
+    """Each of ``CHECKS`` (docs/sim-vs-cluster.md), for the simulator as it is and given the
+    test bed's CNI ADD/DEL times: its median p50 within 20 % (or 5 ms) of the test bed's, and
+    the test bed's API calls per pod and p99 ones the simulator produces (within its range
+    over 20 seeds, give or take 10 % and 20 %)."""
     which, measure, kind = check
     row = {r["measure"]: r for r in compared["comparison"][which]}[measure]
     assert row[kind], (
@@ -71,18 +71,19 @@ def test_the_simulator_predicts_the_test_bed(compared: dict[str, Any],
         f"{row['tolerance']:.0%}\n{compared['report']}")
 
 
-def test_the_test_bed_makes_adds_and_dels_later_than_the_simulator(
-        compared: dict[str, Any]) -> None:
-    """What separates the two comparisons (docs/sim-vs-cluster.md): on a real node the ADD
-    comes after the sandbox is set up, a burst's ADDs spread over seconds, and the DEL after
-    the container is stopped; the simulator's kubelet makes both at once."""
+def test_the_scenarios_kubelet_delays_are_the_test_beds(compared: dict[str, Any]) -> None:
+    """The simulator's kubelet delays in scenarios/sim-vs-cluster.yaml were measured on this
+    test bed (docs/sim-vs-cluster.md): on a real node the ADD comes after the sandbox is set up,
+    a burst's ADDs spread over seconds, and the DEL after the containers are stopped. Each run
+    checks the measurement still holds (medians within half of the scenario's)."""
+    kubelet = load_scenario(str(svc.SCENARIO)).kubelet
     plans = [svc.PodPlan(**p) for p in compared["schedule"]]
     bed = compared["test_bed"]["notes"]
     add = svc.lags(plans, bed["cni_add"])
     dele = svc.lags(plans, bed["cni_del"], delete=True)
-    assert add["p50"] is not None and add["p50"] > 0.1
+    assert add["p50"] is not None and 0.5 <= add["p50"] / kubelet.add_delay <= 1.5, add
     assert add["p100"] is not None and add["p100"] > 1.0, "a burst's ADDs spread over seconds"
-    assert dele["p50"] is not None and dele["p50"] > 1.0
+    assert dele["p50"] is not None and 0.5 <= dele["p50"] / kubelet.del_delay <= 1.5, dele
 
 
 def test_the_verdict_is_the_exit_status(compared: dict[str, Any]) -> None:
