@@ -274,9 +274,16 @@ class Bar:
 
 def bar_chart(chart_id: str, bars: Sequence[Bar], unit: str) -> str:
     """Horizontal stacked bars; every segment says what it is on hover."""
+    return _stacked_bars(chart_id, bars, 1.0, lambda v: count(v, unit), count)
+
+
+def _stacked_bars(chart_id: str, bars: Sequence[Bar], floor: float,
+                  hover: Callable[[float], str], total: Callable[[float], str]) -> str:
+    """The bars of ``bar_chart`` and ``value_bar_chart``: ``hover`` words a segment's value,
+    ``total`` a bar's; the scale reaches at least ``floor``."""
     label_w, row_h = 210, 22
-    total = max([sum(v for _, v, _ in b.parts) for b in bars] + [1.0])
-    scale = _Scale(0.0, total, label_w, W - RIGHT - 60)
+    top = max([sum(v for _, v, _ in b.parts) for b in bars] + [floor])
+    scale = _Scale(0.0, top, label_w, W - RIGHT - 60)
     rows = []
     for i, b in enumerate(bars):
         y, x0 = TOP + i * row_h, 0.0
@@ -286,10 +293,10 @@ def bar_chart(chart_id: str, bars: Sequence[Bar], unit: str) -> str:
             x, w = scale(x0), scale(x0 + v) - scale(x0)
             rows.append(f'<rect x="{x:.1f}" y="{y + 3}" width="{max(w, 0.5):.1f}" '
                         f'height="{row_h - 6}" fill="{color}"><title>{html.escape(b.label)}: '
-                        f"{html.escape(count(v, unit))} {html.escape(name)}</title></rect>")
+                        f"{html.escape(hover(v))} {html.escape(name)}</title></rect>")
             x0 += v
         rows.append(f'<text class="tick" x="{scale(x0) + 4:.1f}" y="{y + 15}">'
-                    f"{html.escape(count(x0))}</text>")
+                    f"{html.escape(total(x0))}</text>")
     height = TOP + len(bars) * row_h + 8
     return (f'<figure class="plot"><svg class="bars" id="{chart_id}" viewBox="0 0 {W} {height}" '
             f'role="img">{"".join(rows)}</svg></figure>')
@@ -430,26 +437,7 @@ def scatter_chart(chart_id: str, dots: Sequence[Dot], *, x_label: str, y_label: 
 def value_bar_chart(chart_id: str, bars: Sequence[Bar], unit: str) -> str:
     """Horizontal stacked bars like ``bar_chart``, for small non-whole values (API calls per
     pod): totals and hover text keep three significant digits instead of rounding to 0 or 1."""
-    label_w, row_h = 210, 22
-    total = max([sum(v for _, v, _ in b.parts) for b in bars] + [1e-9])
-    scale = _Scale(0.0, total, label_w, W - RIGHT - 60)
-    rows = []
-    for i, b in enumerate(bars):
-        y, x0 = TOP + i * row_h, 0.0
-        rows.append(f'<text class="tick" x="{label_w - 6}" y="{y + 15}" text-anchor="end">'
-                    f"{html.escape(b.label)}</text>")
-        for name, v, color in b.parts:
-            x, w = scale(x0), scale(x0 + v) - scale(x0)
-            rows.append(f'<rect x="{x:.1f}" y="{y + 3}" width="{max(w, 0.5):.1f}" '
-                        f'height="{row_h - 6}" fill="{color}"><title>{html.escape(b.label)}: '
-                        f"{html.escape(number(v))} {html.escape(unit)} {html.escape(name)}"
-                        f"</title></rect>")
-            x0 += v
-        rows.append(f'<text class="tick" x="{scale(x0) + 4:.1f}" y="{y + 15}">'
-                    f"{html.escape(number(x0))}</text>")
-    height = TOP + len(bars) * row_h + 8
-    return (f'<figure class="plot"><svg class="bars" id="{chart_id}" viewBox="0 0 {W} {height}" '
-            f'role="img">{"".join(rows)}</svg></figure>')
+    return _stacked_bars(chart_id, bars, 1e-9, lambda v: f"{number(v)} {unit}", number)
 
 
 # The page's only script: crosshair + values under the pointer, legend toggles. Formats mirror
