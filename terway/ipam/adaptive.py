@@ -203,6 +203,11 @@ class AdaptivePolicy:
         self._peaks: deque[tuple[float, int]] = deque()   # (time, in use): a sliding max
         self._lows: deque[tuple[float, int]] = deque()    # (time, in use): a sliding min
         self._burst_led = False           # the last target was a burst's, not the rate's
+        # bursts of short pods: the last one's pods were gone (in use back to within half its
+        # size of the level before it) before the next came; (base, size) of the one watched
+        self._transient = False
+        self._transient_seen = False
+        self._watch: tuple[int, int] | None = None
 
     # ------------------------------------------------------------------ hooks (IpamCore)
 
@@ -249,6 +254,9 @@ class AdaptivePolicy:
         if self._bursts.placing(start):
             return
         self._bursts.record(start, size)
+        base = self._lows[0][1] if self._lows else 0
+        self._transient = self._watch is None and self._transient_seen
+        self._watch, self._transient_seen = (base, size), False
         if size >= self._current_peak(now):
             self._burst_peak, self._burst_peak_at = float(size), now
 
@@ -306,7 +314,7 @@ class AdaptivePolicy:
         if self._first < 0:
             return self.min_pool_size
         single, burst = self.single_demand(now), self.burst_demand(now, state.used)
-        if burst == 0 and self._lows and self._bursts.history:   # a burst's pods are out:
+        if burst == 0 and self._transient and self._lows:   # a burst's pods are out, and
             single = max(0, single - (state.used - self._lows[0][1]))   # theirs come back
         self._burst_led = burst > single
         target = max(single, burst, self.min_pool_size)
@@ -384,6 +392,8 @@ class AdaptivePolicy:
         peaks.append((now, need))
         while peaks[0][0] < now - self.eni_memory:
             peaks.popleft()
+        if self._watch is not None and state.used <= self._watch[0] + self._watch[1] / 2:
+            self._watch, self._transient_seen = None, True   # the last burst's pods ended
         lows = self._lows                      # and the sliding minimum in use over horizon
         while lows and lows[-1][1] >= state.used:
             lows.pop()
