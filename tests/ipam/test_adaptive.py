@@ -266,3 +266,69 @@ def test_same_inputs_same_plans() -> None:
 def test_make_core_default_policy_untouched() -> None:
     core, _ = make()
     assert not isinstance(core._policy, AdaptivePolicy)
+
+
+# ---------------------------------------------------------------------- bursts as a level
+
+def recurring(p: AdaptivePolicy, sizes: tuple[int, ...], period: float = 900.0,
+              base: int = 3, life: float = 120.0, t0: float = 0.0) -> float:
+    """Bursts of short pods every ``period`` from ``t0`` on a node holding ``base`` pods: each
+    burst's pods are seen in use at the reviews while they live, then gone. The last burst's
+    start."""
+    start = t0
+    p.plan(state(used=base, idle=10, free=4000), t0)
+    for k, n in enumerate(sizes, start=1):
+        start = t0 + k * period
+        burst(p, start, n)
+        p.plan(state(used=base + n, idle=5, free=4000), start + 5)    # its pods in use
+        p.plan(state(used=base, idle=n + 5, free=4000), start + life)  # and gone
+    return start
+
+
+def test_a_burst_is_a_level_net_of_its_pods_in_use() -> None:
+    """The next burst's size is warm before it is due; while a burst's pods hold their
+    addresses those count towards it (they come back when the pods end and are the next
+    burst's warm pool), so a node that just served one does not warm a second set."""
+    p = AdaptivePolicy()
+    last = recurring(p, (6, 6, 6))
+    due = last + 900.0
+    assert p.burst_demand(due - 60) == 6
+    assert p.burst_demand(due - 60, in_use=3) == 6          # the base level: all 6 warm
+    assert p.burst_demand(due - 60, in_use=3 + 4) == 2      # 4 of them out still
+    assert p.burst_demand(due - 60, in_use=3 + 9) == 0
+
+
+def test_the_level_is_the_largest_of_the_last_bursts() -> None:
+    p = AdaptivePolicy()
+    last = recurring(p, (5, 9, 6))
+    assert p.burst_demand(last + 900.0 - 60) == 9
+
+
+def test_a_burst_level_is_filled_without_the_band() -> None:
+    """A burst's size is a level, not a rate: the top-up before it is due fills to it, not
+    to it plus half the hysteresis band (the band stays for releasing)."""
+    p = AdaptivePolicy()
+    last = recurring(p, (8, 8, 8))
+    due = last + 900.0
+    st = state(used=3, idle=2, free=4000)
+    assert p.warm_target(st, due - 60) == 8
+    assert p.plan(st, due - 60).ips_to_add == 8 - 2
+
+
+def test_short_burst_pods_lend_their_addresses_to_the_rate() -> None:
+    """When the last burst's pods were gone before the next came (short jobs), the pods of a
+    burst in progress will give their addresses back: the rate's demand is netted by them
+    and no top-up follows the burst (only to be released after it). A Deployment scaled up
+    in steps keeps its pods: its steps are bursts whose pods stay, and nothing is netted."""
+    short = AdaptivePolicy()
+    poisson_feed(short, 0.05, 800.0, life=60.0)
+    last = recurring(short, (10, 10, 10), t0=800.0)
+    busy = state(used=3 + 10, idle=0, free=4000)
+    assert short.plan(busy, last + 30).ips_to_add == 0
+    steps = AdaptivePolicy()
+    poisson_feed(steps, 0.05, 800.0, life=60.0)
+    for k in (1, 2, 3):                     # reviews every minute see the level of the step
+        burst(steps, 800.0 + k * 900.0, 10)
+        for i in range(15):
+            steps.plan(state(used=3 + 10 * k, idle=5, free=4000), 800.0 + k * 900.0 + 5 + 60 * i)
+    assert steps.plan(state(used=33, idle=0, free=4000), last + 30).ips_to_add > 0

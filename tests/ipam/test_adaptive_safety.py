@@ -236,3 +236,51 @@ def test_does_not_empty_an_eni_the_recent_peak_needs() -> None:
     later = t + 3700
     p.plan(state(idle=16, used=5, enis=3), later - 60)
     assert p.plan(low, later).ips_to_release > 0
+
+
+# ---------------------------------------------------------------------- a shared vSwitch
+
+def test_keeps_at_most_its_share_of_a_small_vswitch() -> None:
+    """A node does not know how many others draw from its vSwitches: it keeps warm at most
+    1/``pressure_share`` of the free addresses above ``pressure_free`` (a /20 is unaffected),
+    and what it holds above that share goes back without the hold."""
+    p, t = trained(11, rate=0.5, hold_seconds=300.0)
+    big = p.warm_target(state(used=5, free=4000), t)
+    assert big >= 5
+    room = (60 - 32) // 16
+    assert p.room(state(free=60)) == room == 1
+    assert p.room(state(free=20)) == 0 and p.room(state(free=None)) is None
+    plan = p.plan(state(idle=0, used=5, free=60), t)
+    assert plan.ips_to_add <= room                         # tops up only to its share
+    hoard = state(idle=9, used=5, enis=1, free=60)
+    assert p.plan(hoard, t + 1).ips_to_release == 9 - room  # no hold
+
+
+def test_min_pool_size_is_kept_on_a_small_vswitch_too() -> None:
+    p, t = trained(12, rate=0.5, min_pool_size=3)
+    assert p.plan(state(idle=0, used=5, free=40), t).ips_to_add >= 3
+    assert p.plan(state(idle=8, used=2, enis=1, free=40), t + 1).ips_to_release <= 5
+
+
+def test_cold_start_is_bounded_by_the_share() -> None:
+    """The first pods of a node on a small vSwitch: what they need plus its share, not the
+    20 addresses that four nodes starting together would take from a /26."""
+    p = AdaptivePolicy(cold_start=20)
+    p.on_request(0.0)
+    assert p.plan(state(pending=3, free=60), 0.0).ips_to_add == 3 + 1
+    q = AdaptivePolicy(cold_start=20)
+    q.on_request(0.0)
+    assert q.plan(state(pending=3, free=4000), 0.0).ips_to_add == 20
+
+
+def test_a_tight_vswitch_does_not_empty_an_eni_the_peak_needs() -> None:
+    """Under pressure a release takes idle addresses at once, but not an ENI's last one while
+    the recent peak needs that ENI (giving it back and making it again costs some ten calls
+    on a vSwitch whose addresses others are waiting for)."""
+    p, t = trained(13, hold_seconds=0.0)
+    p.plan(state(idle=0, used=12, enis=2, free=5), t)          # the peak: two ENIs
+    low = state(idle=4, used=7, enis=2, free=5)                 # 11 addresses, 2 ENIs
+    assert p.plan(low, t + 61).ips_to_release == 0
+    q, t = trained(13, hold_seconds=0.0)
+    q.plan(state(idle=0, used=4, enis=2, free=5), t)            # the peak fits in one
+    assert q.plan(state(idle=7, used=4, enis=2, free=5), t + 61).ips_to_release == 7
