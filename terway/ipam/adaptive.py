@@ -10,10 +10,16 @@ What it learns (all from the core's hooks, no clock, no I/O; decayed with ``hori
 - the rate of single arrivals (pods not in a burst) and of departures;
 - bursts: arrivals less than ``burst_gap`` apart, at least three, form one; their sizes and
   starts are kept. When the gaps between the last bursts agree, bursts recur at that period:
-  the next one's size is pre-warmed just before it is due (``prewarm``), not all day. Bursts
-  without a period are remembered (the largest, fading over ``burst_memory``) and kept warm
-  while pods arriving in bursts are more than 1 % of arrivals (else they do not move the p99).
-  The first burst of a node (its pods being placed) is neither: it says nothing of later ones;
+  the largest of the last few sizes is warm from ``prewarm`` seconds before the next one is due
+  (the addresses the last burst's pods gave back then stay for it when bursts are that close),
+  not all day. Bursts without a period are remembered (the largest, fading over
+  ``burst_memory``) and kept warm while pods arriving in bursts are more than 1 % of arrivals
+  (else they do not move the p99). The first burst of a node (its pods being placed) is
+  neither: it says nothing of later ones. A burst's size is a level, not a rate: it counts net
+  of what pods hold above the node's base level (the least in use over ``horizon``), since a
+  burst's pods give their addresses back and those are the next burst's warm pool; it is filled
+  without the band; and when bursts are of short pods (the last one's were gone before the
+  next came) the rate's demand too is netted by the pods of the burst in progress;
 - lead time: how long a pod that found the pool empty waited (batch window + calls + the
   client and per-ENI limiters, as measured), plus the wait for the next review.
 
@@ -22,9 +28,18 @@ minus departures, normal approximation, z = 2.33) plus the burst part above, cla
 [``min_pool_size``, ``max_pool_size``] when the user set them (0 = unset).
 
 Cold start: the first request of a node asks the core for a review at once (``on_request``
-returns True) and the review adds ``cold_start`` addresses (at least what is pending) without
-waiting for the batch window: pods placed on a new node arrive together, and two ENIs created
-at once serve them at the first attach rather than the slower one.
+returns True) and the review adds ``cold_start`` addresses (at least what is pending; at most
+that plus the node's share of the vSwitch when its count is known) without waiting for the
+batch window: pods placed on a new node arrive together, and two ENIs created at once serve
+them at the first attach rather than the slower one.
+
+A shared vSwitch: the node does not know how many others draw from its vSwitches, and its
+cached count (``AvailableIpAddressCount``, refreshed every ``vswitch_cache_ttl``) may be minutes
+old. It keeps warm at most its share, ``1/pressure_share`` of the free addresses above
+``pressure_free`` (a /20 is unaffected; on a /26 it is none once fewer than 48 are free), and
+gives back what it holds above that share without the hold: idle addresses kept on a few nodes
+would dry the vSwitch, and a node whose one-address top-up meets IpNotEnough is blocked until
+the next describe shows addresses (minutes), its pods waiting while addresses are free again.
 
 Calls: a top-up is one ``AssignPrivateIpAddresses`` per ENI (the core batches), made only when
 available < target; a release is one ``UnassignPrivateIpAddresses`` of every address above the
@@ -36,8 +51,8 @@ Safety: never plans below what pending pods need (``available`` already subtract
 releases while a pod waits or a top-up is in flight; hysteresis: it adds below the target and
 releases only above target + band, down to target + keep (keep < band); when the cached
 ``AvailableIpAddressCount`` of the node's vSwitches falls below ``pressure_free`` it pre-warms
-nothing and yields idle addresses above ``min_pool_size`` at once (still one release per
-``release_interval``).
+nothing beyond its share (``min_pool_size`` still kept) and yields the rest at once (still one
+release per ``release_interval``); a release never empties an ENI the recent peak needs.
 """
 
 from __future__ import annotations
