@@ -40,6 +40,8 @@ old. It keeps warm at most its share, ``1/pressure_share`` of the free addresses
 gives back what it holds above that share without the hold: idle addresses kept on a few nodes
 would dry the vSwitch, and a node whose one-address top-up meets IpNotEnough is blocked until
 the next describe shows addresses (minutes), its pods waiting while addresses are free again.
+Under pressure with nothing idle, a request asks for a review at once (``on_request`` returns
+True): the pod waits for a top-up anyway, and the batch window would only add to its wait.
 
 Calls: a top-up is one ``AssignPrivateIpAddresses`` per ENI (the core batches), made only when
 available < target; a release is one ``UnassignPrivateIpAddresses`` of every address above the
@@ -218,6 +220,7 @@ class AdaptivePolicy:
         self._peaks: deque[tuple[float, int]] = deque()   # (time, in use): a sliding max
         self._lows: deque[tuple[float, int]] = deque()    # (time, in use): a sliding min
         self._burst_led = False           # the last target was a burst's, not the rate's
+        self._dry = False                 # the last review: under pressure, nothing idle
         # bursts of short pods: the last one's pods were gone (in use back to within half its
         # size of the level before it) before the next came; (base, size) of the one watched
         self._transient = False
@@ -227,13 +230,15 @@ class AdaptivePolicy:
     # ------------------------------------------------------------------ hooks (IpamCore)
 
     def on_request(self, now: float) -> bool:
-        """Learn an arrival; True (review the pool now) for the node's first request."""
+        """Learn an arrival; True (review the pool now) for the node's first request, and
+        while the vSwitch is under pressure with nothing idle: the pod will wait for a top-up
+        anyway, and the batch window would only add to its wait."""
         first = self._first < 0
         if first:
             self._first = now
         self._arrivals.add(now)
         self._cluster_closed(self._bursts.arrive(now), now)
-        return first
+        return first or self._dry
 
     def on_release(self, now: float) -> None:
         if self._first < 0:
@@ -359,6 +364,7 @@ class AdaptivePolicy:
     def plan(self, state: PoolState, now: float) -> PoolPlan:
         self._note_use(state, now)
         pressure = self.under_pressure(state)
+        self._dry = pressure and state.idle == 0
         room = self.room(state)
         target = self.warm_target(state, now)
         capped = room is not None and target > room

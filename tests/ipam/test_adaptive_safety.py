@@ -284,3 +284,17 @@ def test_a_tight_vswitch_does_not_empty_an_eni_the_peak_needs() -> None:
     q, t = trained(13, hold_seconds=0.0)
     q.plan(state(idle=0, used=4, enis=2, free=5), t)            # the peak fits in one
     assert q.plan(state(idle=7, used=4, enis=2, free=5), t + 61).ips_to_release == 7
+
+
+def test_under_pressure_with_nothing_idle_a_request_is_reviewed_at_once() -> None:
+    """On a tight vSwitch the node keeps nothing warm, so a new pod waits for a top-up: the
+    request asks for a review at once (the batch window would only add to its wait), and the
+    review adds for it; with idle addresses, or a calm vSwitch, requests wait for the batch."""
+    p, t = trained(14)
+    p.plan(state(idle=0, used=8, free=5), t)
+    assert p.on_request(t + 1) is True
+    assert p.plan(state(idle=0, used=8, pending=1, free=5), t + 1).ips_to_add == 1
+    p.plan(state(idle=2, used=8, free=5), t + 2)
+    assert p.on_request(t + 3) is False
+    p.plan(state(idle=0, used=8, free=5000), t + 4)
+    assert p.on_request(t + 5) is False
