@@ -436,7 +436,18 @@ def _sparse_gc() -> Iterator[None]:
         yield
     finally:
         if was:
+            _promote_survivors()
             gc.enable()
+
+
+def _promote_survivors() -> None:
+    """Move every object the run left alive to the oldest generation, without a scan: all that
+    it allocated is still in the youngest, so the first allocation after ``gc.enable()`` would
+    otherwise scan millions of objects at once (a second or more at 10,000 nodes). ``freeze``
+    parks them aside and ``unfreeze`` puts them back in the oldest generation; both only splice
+    lists. A later full collection still finds any garbage among them."""
+    gc.freeze()
+    gc.unfreeze()
 
 
 def _wire_params(cmd: Command) -> dict[str, str]:

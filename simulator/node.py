@@ -237,7 +237,8 @@ class SimNode:
             self._wake_at = wake
             self._wake_token += 1
             token = self._wake_token
-            self.env.timeout(max(0.0, wake - self.env.now)).callbacks.append(
+            delay = wake - self.env.now
+            self.env.timeout(delay if delay > 0.0 else 0.0).callbacks.append(
                 lambda _e: self._wake(token))
 
     def _wake(self, token: int) -> None:

@@ -190,7 +190,8 @@ class Schedule:
         else:
             best = pool.structure_deadline(now)
             self._other_memo = (self.struct, best)
-        return min(best, pool.pod_deadline(now))
+        pod = pool.pod_deadline(now)
+        return pod if pod < best else best       # min() without the call: once per wake-up read
 
     def _catch_up(self, now: float) -> None:
         """Move the sync clock past the syncs ``next_wakeup`` left out (those before ``now``;
