@@ -29,7 +29,9 @@ def pick_idle(enis: Iterable[EniSlot], policy: str,
         return None
     if cooled_by is not None:
         return _pick_cooled(with_idle, policy, cooled_by)
-    if policy == "least_ips":
+    if len(with_idle) == 1:              # the common case (one ENI with room): no ordering
+        eni = with_idle[0]
+    elif policy == "least_ips":
         eni = min(with_idle, key=lambda e: (e.n_used, e.eni_id))
     else:
         eni = min(with_idle, key=lambda e: (-e.n_used, e.eni_id))
