@@ -204,6 +204,7 @@ class AdaptivePolicy:
     cold_start: int = 20
     band_min: int = 6
     eni_memory: float = 3600.0
+    recheck_seconds: float = 20.0     # a vSwitch blocked by IpNotEnough: described again after
     time_invariant: ClassVar[bool] = False   # learned state and hold timers: never skipped
 
     def __post_init__(self) -> None:
@@ -480,4 +481,5 @@ def make_adaptive(settings: IpamSettings, params: Mapping[str, int]) -> Adaptive
         cold_start=p["cold_start"],
         band_min=p["band_min"],
         eni_memory=float(p["eni_memory_seconds"]),
+        recheck_seconds=float(p["recheck_seconds"]),
     )

@@ -87,6 +87,10 @@ POLICIES: Mapping[str, PolicyInfo] = {
         Param("band_min", 6, "least hysteresis band above the target before releasing"),
         Param("eni_memory_seconds", 3600, "an ENI is given back only if the peak in use over "
                                           "this long fits in one ENI fewer"),
+        Param("recheck_seconds", 20, "a vSwitch blocked after IpNotEnough is described again "
+                                     "after this many seconds, then after its block's age "
+                                     "(at most vswitch_cache_ttl), so addresses other nodes "
+                                     "gave back are used; 0 = at vswitch_cache_ttl"),
     )),
     "aws": PolicyInfo("aws", "AWS VPC CNI's warm targets", _aws, (
         Param("warm_ip_target", 0, "WARM_IP_TARGET: free addresses kept warm"),

@@ -156,11 +156,13 @@ class CiliumPolicy:
         return due
 
 
-def hooks_of(policy: PoolPolicy) -> tuple[DemandObserver | None, float]:
+def hooks_of(policy: PoolPolicy) -> tuple[DemandObserver | None, float, float]:
     """What the core asks of a policy beyond its plan: the policy itself when it wants the
-    demand hooks (``DemandObserver``), and its freed-address cooldown (``cooldown_of``)."""
+    demand hooks (``DemandObserver``), its freed-address cooldown (``cooldown_of``) and its
+    blocked-vSwitch recheck (``recheck_of``)."""
     wants = callable(getattr(policy, "on_request", None))
-    return (policy if wants else None), cooldown_of(policy)  # type: ignore[return-value]
+    observer = policy if wants else None
+    return observer, cooldown_of(policy), recheck_of(policy)  # type: ignore[return-value]
 
 
 def cooldown_of(policy: PoolPolicy) -> float:
@@ -168,6 +170,14 @@ def cooldown_of(policy: PoolPolicy) -> float:
     IP_COOLDOWN_PERIOD, ``AwsWarmPolicy.ip_cooldown_period``); 0 for every other policy, so
     the core's hand-out is unchanged for them."""
     return float(getattr(policy, "ip_cooldown_period", 0) or 0)
+
+
+def recheck_of(policy: PoolPolicy) -> float:
+    """Seconds after which a vSwitch blocked by IpNotEnough is described again, the interval
+    growing with the block's age (``Supply.refresh_ttl``); 0 (the describe waits for
+    ``vswitch_cache_ttl``, as upstream) for every policy but the adaptive one
+    (``AdaptivePolicy.recheck_seconds``)."""
+    return float(getattr(policy, "recheck_seconds", 0) or 0)
 
 
 def make_policy(settings: IpamSettings) -> PoolPolicy:

@@ -67,7 +67,7 @@ class IpamCore:
         self._rng = rng if rng is not None else random.Random(0)
         self._policy = policy if policy is not None else make_policy(settings)
         self._custom_policy = policy is not None
-        self._observer, self._cooldown = hooks_of(self._policy)  # demand hooks; AWS's cooldown
+        self._observer, self._cooldown, recheck = hooks_of(self._policy)  # see hooks_of
         self._enis: dict[str, EniSlot] = {}
         self._totals = PoolCounts()      # running totals over self._enis (see model.py)
         self._creating: dict[str, CreatingEni] = {}
@@ -80,8 +80,8 @@ class IpamCore:
         self._fail = Failures(settings, self._vsw, self._notices.append)
         self._strikes = Strikes()        # audit_ips' memory per ENI
         self._clock = Schedule(settings, self._policy, self._rng)
-        self._supply = Supply(settings, self._enis, self._creating, self._pending,
-                              self._inflight, self._fail, self._vsw, self._rng, self._state)
+        self._supply = Supply(settings, self._enis, self._creating, self._pending, self._inflight,
+                              self._fail, self._vsw, self._rng, self._state, recheck)
 
     # ------------------------------------------------------------------ inputs: pods
 
@@ -179,7 +179,7 @@ class IpamCore:
     def structure_deadline(self, now: float) -> float:
         """The first deadline after ``now`` of blocks, backoffs, idle reclaim, vSwitch cache."""
         best = min(self._fail.first_after(now),
-                   self._vsw.expiry_after(now, self._s.vswitch_cache_ttl))
+                   self._vsw.expiry_after(now, self._supply.refresh_ttl()))
         t = self._supply.next_reclaim
         return t if t is not None and now < t < best else best
 
@@ -293,7 +293,7 @@ class IpamCore:
         self._s = self._fail.s = self._supply.s = settings
         if not self._custom_policy:
             self._policy = make_policy(settings)   # an adaptive policy starts learning afresh
-            self._observer, self._cooldown = hooks_of(self._policy)
+            self._observer, self._cooldown, self._supply.recheck = hooks_of(self._policy)
         self._clock.configure(settings, self._policy)
         if added:
             self._vsw.fetched_at = None  # refresh counts now

@@ -33,13 +33,14 @@ class Supply:
     def __init__(self, settings: IpamSettings, enis: Mapping[str, EniSlot],
                  creating: dict[str, CreatingEni], pending: Mapping[str, PendingRequest],
                  inflight: Inflight, fail: Failures, vswitches: VSwitchCache,
-                 rng: random.Random, state: Callable[[], PoolState]) -> None:
+                 rng: random.Random, state: Callable[[], PoolState], recheck: float = 0.0) -> None:
         self.s = settings
         self._enis, self._creating, self._pending = enis, creating, pending
         self._inflight, self._fail, self._vsw = inflight, fail, vswitches
         self._rng, self._state = rng, state
         self.last_activity = 0.0                 # the last request: idle reclaim's clock
         self.next_reclaim: float | None = None
+        self.recheck = recheck                   # the policy's ``recheck_of`` (0: off)
 
     # -- how much -----------------------------------------------------------------------------
     def shortage(self, now: float) -> int:
@@ -205,8 +206,25 @@ class Supply:
     def eni_backoff(self, eni: EniSlot, now: float) -> bool:
         return self._fail.backoff.active(f"eni:{eni.eni_id}", now)
 
+    def refresh_ttl(self) -> float:
+        """How long the vSwitch counts stay fresh: ``vswitch_cache_ttl``, shorter while every
+        vSwitch of the node is dry (IpNotEnough, or a count of 0) and the policy asks for
+        rechecks (``recheck_of``).
+
+        Why: a block lifts only when a describe shows addresses again, and a node whose top-up
+        met a momentarily dry vSwitch would otherwise wait the whole TTL (minutes) while other
+        nodes give addresses back. The interval doubles from ``recheck`` with every describe
+        that still finds them dry, so a vSwitch that stays dry costs a few calls, then one per
+        TTL as before.
+        """
+        ttl = self.s.vswitch_cache_ttl
+        if not self.recheck or ttl <= 0:
+            return ttl
+        streak = self._vsw.dry_streak(self.s.vswitch_ids)
+        return ttl if streak is None else min(ttl, self.recheck * 2.0 ** min(streak, 30))
+
     def refresh_due(self, now: float) -> bool:
-        if (self._vsw.fresh(now, self.s.vswitch_cache_ttl) or not self.s.vswitch_ids
+        if (self._vsw.fresh(now, self.refresh_ttl()) or not self.s.vswitch_ids
                 or self._fail.backoff.active("describe", now)):
             return False
         return not self._inflight.describing()

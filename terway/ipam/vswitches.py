@@ -19,6 +19,7 @@ class VSwitchCache:
         self.available: dict[str, int | None] = {}
         self.fetched_at: float | None = None     # when last described (or asked)
         self._batch_cap: dict[str, int] = {}
+        self._misses: dict[str, int] = {}  # describes in a row that found the vSwitch dry
 
     def fresh(self, at: float, ttl: float) -> bool:
         return self.fetched_at is not None and at < self.fetched_at + ttl
@@ -33,6 +34,8 @@ class VSwitchCache:
     def learn(self, v: VSwitch, max_per_call: int) -> None:
         """A described count: full batches again once the vSwitch has room for one."""
         self.available[v.vswitch_id] = v.available_ip_count
+        dry = v.available_ip_count == 0
+        self._misses[v.vswitch_id] = self._misses.get(v.vswitch_id, 0) + 1 if dry else 0
         if v.available_ip_count >= max_per_call:
             self._batch_cap.pop(v.vswitch_id, None)
 
@@ -49,6 +52,15 @@ class VSwitchCache:
         """The cached free addresses of ``vswitch_ids`` (None: none known yet)."""
         known = [n for v in vswitch_ids if (n := self.available.get(v)) is not None]
         return sum(known) if known else None
+
+    def dry_streak(self, vswitch_ids: Sequence[str]) -> int | None:
+        """None while one of ``vswitch_ids`` may still have addresses (or none is configured);
+        else how many describes in a row found them all dry (0: dry by a failed call or the
+        local count, not yet described)."""
+        counts = [self.available.get(v) for v in vswitch_ids]
+        if not counts or any(n is None or n > 0 for n in counts):
+            return None
+        return min(self._misses.get(v, 0) for v in vswitch_ids)
 
     def batch_size(self, vswitch: str, max_per_call: int) -> int:
         return self._batch_cap.get(vswitch, max_per_call)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import math
+
 from terway.cloud.api import VSwitch
 from terway.cloud.errors import CloudError
 from terway.ipam import ConditionChanged, CreateEni, Exhausted, LogLine, Pending
@@ -226,3 +229,52 @@ def test_ip_not_enough_on_a_batch_shrinks_it_so_the_last_addresses_reach_pods() 
     calls = len(cloud.calls)
     settle(core, cloud, 300.0)
     assert "assign" not in cloud.calls[calls:]  # a refused single address blocks as before
+
+
+def _first_ready_and_describes(policy: str) -> tuple[float, list[float]]:
+    """A pod meets a dry vSwitch at t=0; addresses come back just after (another node gave
+    them back). Driven by ``next_wakeup`` alone: when is the pod served, and when was the vSwitch
+    described?"""
+    core, cloud = make({"vsw-a": 0}, vswitch_cache_ttl=600.0, exhaustion_block=600.0,
+                       pool_policy=policy)
+    core.request_ip("ns/a", 0.0)
+    describes: list[float] = []
+    now = 0.0
+    while now < 700.0:
+        before = cloud.calls.count("describe_vswitches")
+        served = ready_keys(settle(core, cloud, now))
+        describes += [now] * (cloud.calls.count("describe_vswitches") - before)
+        if served:
+            return now, describes
+        if now == 0.0:
+            cloud.free["vsw-a"] = 10      # unseen by the node until it describes
+        wake = core.next_wakeup()
+        now = wake if wake is not None else 700.0
+    return math.inf, describes
+
+
+def test_adaptive_rechecks_a_dry_vswitch_within_seconds_not_the_cache_ttl() -> None:
+    served, describes = _first_ready_and_describes("adaptive")
+    # t=0 found it dry, so the recheck is due after 2 x 20 s (not the 600 s TTL)
+    assert served == 40.0 and describes == [0.0, 40.0], (served, describes)
+    upstream_served, upstream_describes = _first_ready_and_describes("terway")
+    assert upstream_served >= 600.0                   # upstream's behaviour kept for its policy
+    assert upstream_describes[:1] == [0.0] and all(t >= 600 for t in upstream_describes[1:])
+
+
+def test_a_vswitch_that_stays_dry_is_rechecked_ever_more_rarely() -> None:
+    core, cloud = make({"vsw-a": 0}, vswitch_cache_ttl=600.0, exhaustion_block=600.0,
+                       pool_policy="adaptive")
+    core.request_ip("ns/a", 0.0)
+    times: list[float] = []
+    now = 0.0
+    while now < 590.0:
+        before = cloud.calls.count("describe_vswitches")
+        settle(core, cloud, now)
+        times += [now] * (cloud.calls.count("describe_vswitches") - before)
+        wake = core.next_wakeup()
+        assert wake is not None
+        now = wake
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert len(times) <= 8, times                       # a few calls per block, not 30
+    assert all(b >= a for a, b in itertools.pairwise(gaps[1:])), gaps  # growing intervals
