@@ -87,10 +87,11 @@ POLICIES: Mapping[str, PolicyInfo] = {
         Param("band_min", 6, "least hysteresis band above the target before releasing"),
         Param("eni_memory_seconds", 3600, "an ENI is given back only if the peak in use over "
                                           "this long fits in one ENI fewer"),
-        Param("recheck_seconds", 20, "a vSwitch blocked after IpNotEnough is described again "
-                                     "after this many seconds, then after its block's age "
-                                     "(at most vswitch_cache_ttl), so addresses other nodes "
-                                     "gave back are used; 0 = at vswitch_cache_ttl"),
+        Param("recheck_seconds", 20, "while every vSwitch of the node is dry (IpNotEnough, or "
+                                     "a count of 0) it is described again after this many "
+                                     "seconds, doubling per describe that still finds it dry, "
+                                     "at most vswitch_cache_ttl, so addresses other nodes gave "
+                                     "back are used; 0 = at vswitch_cache_ttl"),
     )),
     "aws": PolicyInfo("aws", "AWS VPC CNI's warm targets", _aws, (
         Param("warm_ip_target", 0, "WARM_IP_TARGET: free addresses kept warm"),
