@@ -10,7 +10,15 @@ from collections import Counter
 
 import pytest
 
-from tests.shared.workload import PODS, UNAVAILABLE, Call, DaemonRun, daemon_calls, simulated
+from tests.shared.workload import (
+    ADD_VSWITCH_AT,
+    PODS,
+    UNAVAILABLE,
+    Call,
+    DaemonRun,
+    daemon_calls,
+    simulated,
+)
 
 
 @pytest.fixture(scope="module")
@@ -48,3 +56,24 @@ def test_a_driver_that_loses_a_call_is_caught() -> None:
     assert aio != sim
     missing = [c for c in sim if c not in aio]
     assert [c[1] for c in missing] == ["unassign_private_ips"]
+
+
+ADAPTIVE = {"kind": "adaptive", "name": "adaptive (ours)"}
+
+
+@pytest.mark.parametrize("eager_tick", [True, False], ids=["sim-eager", "sim-lazy"])
+def test_the_adaptive_policy_runs_the_same_in_the_daemon_and_the_simulator(
+        eager_tick: bool) -> None:
+    """``pool_policy: adaptive`` (issue 14 item 1: the same code in terwayd and the simulator):
+    its learning, its pressure rules on the /28 and its recheck of the dry vSwitch give the same
+    calls and the same answers through the real daemon as through the simulator."""
+    sim, run = simulated(eager_tick, ADAPTIVE)
+    aio, dr = daemon_calls(policy=ADAPTIVE)
+    assert run.conf.pool_policy == "adaptive"       # the daemon read the same eni_conf
+    describes = [c[0] for c in sim if c[1] == "describe_vswitches"]
+    # at start; twice while vsw-a is dry (recheck_seconds 20 s, then doubled); vsw-b added
+    assert describes == [0.0, 80.13, 120.13, ADD_VSWITCH_AT], describes
+    assert any(c[3] == "InvalidVSwitchId.IpNotEnough" for c in sim)
+    assert dr.failures == [] and run.col.pods_ready == len(PODS)
+    assert aio == sim
+    assert sorted(dr.answers) == sorted(run.answers)

@@ -38,6 +38,7 @@ from emulator.inprocess import ModelCloud
 from simulator.engine import Run
 from simulator.scenario import parse_scenario
 from terway.cloud.errors import CloudError
+from terway.config import merge_patch
 from terway.daemon import logfmt
 from terway.daemon.app import Daemon, DaemonOptions
 from terway.daemon.node import LoadedConfig, NodeInfo, cloud_eni_net, load_config
@@ -64,8 +65,9 @@ CORE_CALLS = {"create_network_interface", "attach_network_interface", "assign_pr
 UNSET = re.compile(r"(, )?\b\w+=None\b")
 
 
-def scenario_doc() -> dict[str, Any]:
-    return {
+def scenario_doc(policy: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The story's scenario; ``policy``: a scenario ``policy:`` (default: terway's watermarks)."""
+    return {**({"policy": policy} if policy else {}),
         "name": "daemon-vs-sim", "seed": SEED, "duration": f"{END:g}s",
         "cluster": {"zone": ZONE, "nodes": 1, "instance_type": "ecs.g6.2xlarge",
                     "vswitches": [{"id": "vsw-a", "cidr": "10.0.0.0/28"},
@@ -126,11 +128,12 @@ def _not_an_audit(name: str, args: str) -> bool:
 # -- (a) the simulator ---------------------------------------------------------------------------
 
 
-def simulated(eager_tick: bool = True) -> tuple[list[Call], Run]:
+def simulated(eager_tick: bool = True,
+              policy: dict[str, Any] | None = None) -> tuple[list[Call], Run]:
     """``eager_tick``: tick after every input, as the daemon does (the simulator's default,
     lazy pumping, skips ticks that cannot have work; both must give the same calls)."""
     calls: list[Call] = []
-    run = Run(parse_scenario(scenario_doc()), eager_tick=eager_tick)
+    run = Run(parse_scenario(scenario_doc(policy)), eager_tick=eager_tick)
     run.cloud = Recorder(run.cloud, lambda: run.env.now, calls)
     ready = run.cluster._ready
     answers: list[Answer] = []
@@ -180,9 +183,11 @@ async def _rpc(socket_path: str, request: Any) -> Any:
 class DaemonRun:
     """The real ``Daemon`` on a ``VirtualLoop``, driven over its unix socket."""
 
-    def __init__(self, tmp: Path, drop: str | None = None) -> None:
+    def __init__(self, tmp: Path, drop: str | None = None,
+                 policy: dict[str, Any] | None = None) -> None:
         self.tmp = tmp
         self.drop = drop
+        self.policy = policy
         self.calls: list[Call] = []
         self.failures: list[str] = []
         self.answers: list[Answer] = []
@@ -203,7 +208,7 @@ class DaemonRun:
         return core_calls(self.calls, self.prefix)
 
     def _world(self, loop: VirtualLoop) -> tuple[Run, str]:
-        run = Run(parse_scenario(scenario_doc()))        # the same world, nothing simulated
+        run = Run(parse_scenario(scenario_doc(self.policy)))   # the same world, not simulated
         run.model._clock = loop.time
         (iid,) = run.model.run_instances(run.scenario.instance_type, run.node_vsw,
                                          [run.sg_id], 1)
@@ -218,7 +223,8 @@ class DaemonRun:
                         primary_security_group_ids=tuple(inst.security_group_ids))
         self.prefix = f"{iid}-g1"
         conf_file = self.tmp / "eni.json"
-        conf_file.write_text(json.dumps(run.conf_raw))
+        conf_raw = merge_patch(run.conf_raw, dict(run.policy_runtime.conf_patch))  # as the sim
+        conf_file.write_text(json.dumps(conf_raw))
 
         def loader() -> LoadedConfig:
             return load_config(str(conf_file), None)
@@ -238,7 +244,7 @@ class DaemonRun:
             pods = [asyncio.ensure_future(self._pod(daemon, key, at, life))
                     for key, at, life in PODS]
             await asyncio.sleep(ADD_VSWITCH_AT - 0.5 - loop.time())
-            raw = json.loads(json.dumps(run.conf_raw))
+            raw = json.loads(json.dumps(conf_raw))
             raw["vswitches"] = {ZONE: [run.vsw_ids["vsw-a"], run.vsw_ids["vsw-b"]]}
             conf_file.write_text(json.dumps(raw))
             await asyncio.sleep(END - loop.time())
@@ -272,10 +278,12 @@ class DaemonRun:
                                               container_id=f"cid-{name}", ifname="eth0"))
 
 
-def daemon_calls(drop: str | None = None) -> tuple[list[Call], DaemonRun]:
+def daemon_calls(drop: str | None = None,
+                 policy: dict[str, Any] | None = None) -> tuple[list[Call], DaemonRun]:
     with tempfile.TemporaryDirectory(prefix="terway-shared-") as tmp:
-        dr = DaemonRun(Path(tmp), drop)
+        dr = DaemonRun(Path(tmp), drop, policy)
         return dr.run(), dr
 
 
-__all__ = ["PODS", "UNAVAILABLE", "Answer", "Call", "DaemonRun", "daemon_calls", "simulated"]
+__all__ = ["ADD_VSWITCH_AT", "PODS", "UNAVAILABLE", "Answer", "Call", "DaemonRun", "daemon_calls",
+           "simulated"]
