@@ -147,9 +147,7 @@ def test_node_terway_config_label_merges_its_configmap(cluster: Cluster) -> None
     apply(cluster, json.dumps(cm))
     cluster.kubectl("label", "node", node, "terway-config=terway-config-big-pool", "--overwrite")
     try:
-        cluster.kubectl("-n", "kube-system", "delete", "pod", terway_pods(cluster)[node])
-        cluster.wait(lambda: node in terway_pods(cluster) and _ready(cluster, node),
-                     "terway pod back on the labelled node", 120)
+        _restart_terway(cluster, node)
         pod = {"metadata": {"name": terway_pods(cluster)[node], "namespace": "kube-system"}}
         shown = exec_in(cluster, pod, "terway-cli", "config")
         assert '"max_pool_size": 9' in shown and '"min_pool_size": 3' in shown, shown
@@ -196,3 +194,53 @@ def test_gc_frees_a_deleted_pods_address_after_asking_the_api(cluster: Cluster) 
         assert not rows or rows[0].startswith("Idle"), rows
     finally:
         node.start_kubelet()
+
+
+def test_pool_policy_adaptive_from_eni_conf_serves_pods_and_yields_idle(cluster: Cluster) -> None:
+    """``pool_policy: adaptive`` (issue 14 item 1) set for one node through its terway-config
+    ConfigMap: terwayd runs it, its pods get addresses, and on the test bed's small pod vSwitch
+    (a /27, fewer free than ``pressure_free``) it keeps none warm beyond its share: once the
+    pods are gone it gives their addresses back, where the default policy keeps up to
+    ``max_pool_size`` idle."""
+    node = cluster.members[1].spec.name
+    conf = {"pool_policy": "adaptive", "min_pool_size": 0, "max_pool_size": 8,
+            "pool_policy_params": {"release_interval_seconds": 5}}   # terway's keeps up to 8
+    cm = {"apiVersion": "v1", "kind": "ConfigMap",
+          "metadata": {"name": "terway-config-adaptive", "namespace": "kube-system"},
+          "data": {"eni_conf": json.dumps(conf)}}
+    apply(cluster, json.dumps(cm))
+    cluster.kubectl("label", "node", node, "terway-config=terway-config-adaptive", "--overwrite")
+    try:
+        _restart_terway(cluster, node)
+        terway = {"metadata": {"name": terway_pods(cluster)[node], "namespace": "kube-system"}}
+        assert '"pool_policy": "adaptive"' in exec_in(cluster, terway, "terway-cli", "config")
+
+        def pool() -> dict[str, int]:
+            out = cluster.kubectl("-n", "kube-system", "exec", terway["metadata"]["name"], "--",
+                                  "terway-cli", "-o", "json", "pool").stdout
+            reply = json.loads(out)
+            return {"used": int(reply["used"]), "idle": int(reply["idle"])}
+        used_before = pool()["used"]
+        apply(cluster, deployment("adaptive", 3, node=node))
+        got = running(cluster, "app=adaptive", 3)
+        assert len({pod_ip(p) for p in got}) == 3
+        assert pool()["used"] == used_before + 3
+        delete(cluster, "deployment", "adaptive")
+
+        def idle() -> dict[str, int] | None:
+            now = pool()                      # the pods' addresses freed, and given back
+            gone = now["used"] <= used_before  # (at most the last address of a kept ENI)
+            return now if gone and now["idle"] <= 1 else None
+
+        wait_for("the adaptive pool to give idle addresses back", idle, 120)
+    finally:
+        delete(cluster, "deployment", "adaptive")
+        cluster.kubectl("label", "node", node, "terway-config-")
+        cluster.kubectl("-n", "kube-system", "delete", "cm", "terway-config-adaptive")
+        _restart_terway(cluster, node)
+
+
+def _restart_terway(cluster: Cluster, node: str) -> None:
+    cluster.kubectl("-n", "kube-system", "delete", "pod", terway_pods(cluster)[node])
+    cluster.wait(lambda: node in terway_pods(cluster) and _ready(cluster, node),
+                 "terway pod back on the node", 120)
