@@ -204,7 +204,7 @@ class AdaptivePolicy:
     cold_start: int = 20
     band_min: int = 6
     eni_memory: float = 3600.0
-    recheck_seconds: float = 20.0     # a vSwitch blocked by IpNotEnough: described again after
+    recheck_seconds: float = 20.0     # dry vSwitches described again after (``recheck_of``)
     time_invariant: ClassVar[bool] = False   # learned state and hold timers: never skipped
 
     def __post_init__(self) -> None:

@@ -159,7 +159,7 @@ class CiliumPolicy:
 def hooks_of(policy: PoolPolicy) -> tuple[DemandObserver | None, float, float]:
     """What the core asks of a policy beyond its plan: the policy itself when it wants the
     demand hooks (``DemandObserver``), its freed-address cooldown (``cooldown_of``) and its
-    blocked-vSwitch recheck (``recheck_of``)."""
+    dry-vSwitch recheck (``recheck_of``)."""
     wants = callable(getattr(policy, "on_request", None))
     observer = policy if wants else None
     return observer, cooldown_of(policy), recheck_of(policy)  # type: ignore[return-value]
@@ -173,10 +173,10 @@ def cooldown_of(policy: PoolPolicy) -> float:
 
 
 def recheck_of(policy: PoolPolicy) -> float:
-    """Seconds after which a vSwitch blocked by IpNotEnough is described again, the interval
-    growing with the block's age (``Supply.refresh_ttl``); 0 (the describe waits for
-    ``vswitch_cache_ttl``, as upstream) for every policy but the adaptive one
-    (``AdaptivePolicy.recheck_seconds``)."""
+    """Seconds after which the node's vSwitches are described again while all are dry
+    (IpNotEnough, or a count of 0), doubling per describe that still finds them dry
+    (``Supply.refresh_ttl``); 0 (the describe waits for ``vswitch_cache_ttl``, as upstream) for
+    every policy but the adaptive one (``AdaptivePolicy.recheck_seconds``)."""
     return float(getattr(policy, "recheck_seconds", 0) or 0)
 
 
