@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import threading
@@ -10,7 +9,7 @@ from pathlib import Path
 from types import FrameType
 
 from .netns import netns_delete
-from .registry import recorded
+from .registry import alive, recorded
 
 
 def cli_up(world: str | None, port: int, seed: int | None = None) -> int:
@@ -54,33 +53,17 @@ def cli_down(state_dir: Path | None = None, *, include_live: bool = False) -> in
     stop it with SIGINT/SIGTERM instead, so a ``fabric down`` never pulls namespaces out from
     under a running emulator or test.
     """
-    for path, (pid, names) in recorded(state_dir).items():
-        if pid is not None and _alive(pid) and not include_live:
+    records = recorded(state_dir)
+    live = {name for pid, names in records.values() if pid is not None and alive(pid)
+            for name in names}
+    for path, (pid, names) in records.items():
+        if pid is not None and alive(pid) and not include_live:
             print(f"fabric of running process {pid} left up ({len(names)} namespaces)")
             continue
         for name in names:
-            if netns_delete(name):
+            if name in live and not include_live:
+                print(f"netns {name} left up: a running fabric made one of that name too")
+            elif netns_delete(name):
                 print(f"deleted netns {name}")
         path.unlink(missing_ok=True)
     return 0
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return not _zombie(pid)
-
-
-def _zombie(pid: int) -> bool:
-    """Killed but not yet reaped (its parent gone): as good as dead."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rsplit(")", 1)[-1].split()[0] == "Z"

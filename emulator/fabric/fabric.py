@@ -15,7 +15,7 @@ import threading
 from typing import Any
 
 from . import desired as desired_mod
-from .netns import FabricError, ip
+from .netns import FabricError, ip, netns_exists
 from .plumber import Plumber
 from .proxy import API_IP, METADATA_IP, RouterServices
 from .registry import Registry
@@ -44,6 +44,7 @@ class Fabric:
         self._thread: threading.Thread | None = None
         self._unsubscribe: Any = None
         self.last_error: str | None = None
+        self._gone: list[str] = []
 
     # -- life cycle --------------------------------------------------------------------------
     def start(self) -> Fabric:
@@ -110,6 +111,16 @@ class Fabric:
     def routers(self) -> list[str]:
         return sorted(self.plumber.routers)
 
+    def vanished(self) -> list[str]:
+        """Namespaces this fabric made that are gone although it did not remove them (someone
+        else deleted them: a test bed then breaks in ways that hide the cause)."""
+        with self._lock:
+            return self._missing()
+
+    def _missing(self) -> list[str]:
+        return sorted(n for n in (*self.plumber.routers, *self.plumber.nodes)
+                      if not netns_exists(n))
+
     # -- internals ---------------------------------------------------------------------------
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -118,6 +129,13 @@ class Fabric:
             if self._stop.is_set():
                 break
             self._converge()
+
+    def _report_vanished(self) -> None:
+        gone = self._missing()
+        if gone and gone != self._gone:
+            log.error("fabric namespaces vanished (deleted by someone else): %s", ", ".join(gone),
+                      extra={"fields": {"netns": ",".join(gone)}})
+        self._gone = gone
 
     def _converge(self) -> None:
         with self._lock:
@@ -134,6 +152,7 @@ class Fabric:
                     log.warning("fabric converge failed", extra={"fields": {"error": str(exc)}})
                 self.last_error = str(exc)
             self._owners = self.plumber.owners()
+            self._report_vanished()
             with self._done:
                 self._finished = generation
                 self._done.notify_all()

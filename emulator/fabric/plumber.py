@@ -99,7 +99,7 @@ class Plumber:
     def _ensure_router(self, vpc_id: str) -> None:
         if vpc_id in self.routers:
             return
-        netns_delete(vpc_id)   # a stale one from a crashed run: ours by name
+        self._reclaim(vpc_id)
         netns_add(vpc_id)
         self.registry.add(vpc_id)
         write_sysctls(vpc_id, ROUTER_SYSCTLS)
@@ -112,6 +112,15 @@ class Plumber:
         if gateway not in self._gateways[vpc_id]:
             ip("addr", "replace", f"{gateway}/32", "dev", "lo", ns=vpc_id)
             self._gateways[vpc_id].add(gateway)
+
+    def _reclaim(self, name: str) -> None:
+        """Delete a stale namespace of ``name`` (a crashed run of ours), never one that another
+        running fabric made: two clouds with one seed name their instances alike."""
+        owner = self.registry.held_elsewhere(name)
+        if owner is not None:
+            raise FabricError(f"netns {name} belongs to the running fabric of process {owner} "
+                              f"(another cloud with this seed?): not deleting it")
+        netns_delete(name)
 
     # -- nodes ------------------------------------------------------------------------------
     def _converge_node(self, want: NodeWant) -> None:
@@ -130,7 +139,7 @@ class Plumber:
 
     def _create_node(self, want: NodeWant) -> NodeState:
         ns = want.instance_id
-        netns_delete(ns)   # a stale one from a crashed run: ours by name
+        self._reclaim(ns)
         netns_add(ns)
         self.registry.add(ns)
         state = NodeState(want.vpc_id)

@@ -45,6 +45,14 @@ class Registry:
             self._names.discard(name)
             self._flush()
 
+    def held_elsewhere(self, name: str) -> int | None:
+        """The pid of another running fabric whose record lists ``name``, if any: a namespace
+        of that name is its, not a stale one of ours to delete."""
+        for path, (pid, names) in recorded(self.dir).items():
+            if path != self.path and pid is not None and name in names and alive(pid):
+                return pid
+        return None
+
     def close(self) -> None:
         with self._lock:
             self._names.clear()
@@ -72,3 +80,25 @@ def recorded(state_dir: Path | None = None) -> dict[Path, tuple[int | None, list
         except (OSError, ValueError, AttributeError):
             out[path] = (None, [])
     return out
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (ours always does; a zombie does not)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """Killed but not yet reaped (its parent gone): as good as dead."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] == "Z"

@@ -127,6 +127,36 @@ def test_deleting_an_instance_removes_its_netns(world: World, fabric: Any) -> No
     assert netns_exists(world.nodes[0])
 
 
+def test_a_second_cloud_with_the_same_seed_does_not_take_the_first_ones_namespaces(
+        world: World, fabric: Any, state_dir: Path) -> None:
+    from emulator import fabric as fabric_mod
+    from emulator.fabric.netns import FabricError
+    from tests.fabric.conftest import build_world
+
+    twin = build_world(world.cloud.seed)                 # the same ids, a different cloud
+    assert twin.nodes == world.nodes
+    with pytest.raises(FabricError, match="belongs to the running fabric of process"):
+        fabric_mod.start(twin.cloud, 9)                  # never reaches the port
+    dead = state_dir / "999999999-1.json"                # a crashed run that made them too
+    dead.write_text(json.dumps({"pid": 999999999, "namespaces": [world.nodes[0]]}))
+    assert fabric_mod.cli_down(state_dir) == 0
+    assert not dead.exists()
+    assert {*world.nodes, world.vpc_id} <= set(netns_list())
+    assert fabric.vanished() == []
+    assert probe.ping(world.nodes[0], world.cloud.get_instance(world.nodes[1]).primary_ip)
+
+
+def test_a_namespace_deleted_behind_the_fabrics_back_is_reported(
+        world: World, fabric: Any, caplog: pytest.LogCaptureFixture) -> None:
+    from emulator.fabric.netns import netns_delete
+
+    assert fabric.vanished() == []
+    netns_delete(world.nodes[0])
+    fabric.sync()
+    assert fabric.vanished() == [world.nodes[0]]
+    assert f"vanished (deleted by someone else): {world.nodes[0]}" in caplog.text
+
+
 def test_teardown_leaves_no_namespace_no_link_and_no_record(world: World, served: Any,
                                                             state_dir: Path) -> None:
     from emulator import fabric as fabric_mod

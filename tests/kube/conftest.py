@@ -53,9 +53,28 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 60.0,
                 f"{', error: ' + error if error else ''})")
 
 
+_LIVE: list[Cluster] = []     # clusters up in this session, watched by namespaces_kept
+
+
 def bring_up(name: str, **kwargs: Any) -> Cluster:
     os.environ.setdefault("TERWAY_CLUSTER_VERBOSE", "1")
-    return Cluster(workdir=WORKDIR / name, **kwargs).up()
+    cluster = Cluster(workdir=WORKDIR / name, **kwargs).up()
+    _LIVE.append(cluster)
+    return cluster
+
+
+@pytest.fixture(autouse=True)
+def namespaces_kept(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Errors the first test after which a live cluster's namespace is gone without its
+    ``down()``: everything after it fails with connection errors that hide who deleted it."""
+    yield
+    for cluster in list(_LIVE):
+        gone = [] if cluster.fabric is None else cluster.fabric.vanished()
+        if cluster.fabric is None or gone:
+            _LIVE.remove(cluster)          # down, or reported: once is enough
+        if gone:
+            pytest.fail(f"netns {', '.join(gone)} of the cluster in {cluster.workdir} vanished "
+                        f"by the end of {request.node.nodeid} (not deleted by its fabric)")
 
 
 def dump_on_failure(cluster: Cluster) -> None:
