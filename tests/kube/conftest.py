@@ -54,6 +54,7 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 60.0,
 
 
 _LIVE: list[Cluster] = []     # clusters up in this session, watched by namespaces_kept
+_BROKEN: dict[int, str] = {}  # id(cluster) -> what broke it, for the tests still to come
 
 
 def bring_up(name: str, **kwargs: Any) -> Cluster:
@@ -66,15 +67,22 @@ def bring_up(name: str, **kwargs: Any) -> Cluster:
 @pytest.fixture(autouse=True)
 def namespaces_kept(request: pytest.FixtureRequest) -> Iterator[None]:
     """Errors the first test after which a live cluster's namespace is gone without its
-    ``down()``: everything after it fails with connection errors that hide who deleted it."""
+    ``down()`` (everything after it would fail with connection errors that hide who deleted
+    it), and fails the later tests on that cluster at once instead of after their timeouts."""
+    if "cluster" in request.fixturenames:
+        why = _BROKEN.get(id(request.getfixturevalue("cluster")))
+        if why:
+            pytest.fail(f"not run: {why}")
     yield
     for cluster in list(_LIVE):
         gone = [] if cluster.fabric is None else cluster.fabric.vanished()
         if cluster.fabric is None or gone:
             _LIVE.remove(cluster)          # down, or reported: once is enough
         if gone:
-            pytest.fail(f"netns {', '.join(gone)} of the cluster in {cluster.workdir} vanished "
-                        f"by the end of {request.node.nodeid} (not deleted by its fabric)")
+            _BROKEN[id(cluster)] = (f"netns {', '.join(gone)} of the cluster in {cluster.workdir} "
+                                    f"vanished by the end of {request.node.nodeid} (not deleted "
+                                    f"by its fabric)")
+            pytest.fail(_BROKEN[id(cluster)])
 
 
 def dump_on_failure(cluster: Cluster) -> None:

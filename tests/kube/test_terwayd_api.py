@@ -181,8 +181,10 @@ def test_gc_frees_a_deleted_pods_address_after_asking_the_api(cluster: Cluster) 
     socket = node.host_path("/var/run/eni/eni.socket")
 
     def mapping() -> str:
-        return subprocess.run(["terway-cli", "--socket", str(socket), "mapping"],
-                              capture_output=True, text=True, check=True).stdout
+        proc = subprocess.run(["terway-cli", "--socket", str(socket), "mapping"],
+                              capture_output=True, text=True, check=False)
+        assert proc.returncode == 0, f"terway-cli mapping: {proc.stderr.strip()}"
+        return proc.stdout
 
     assert "gc-victim" in mapping()
     node.stop_kubelet()
