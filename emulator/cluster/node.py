@@ -122,6 +122,8 @@ class Node:
         self.logs = workdir / "logs" / spec.name
         self.cgroup_root = cgroup_root_of(spec.instance_id)
         self.holder: Proc | None = None
+        self.mount_ns = ""   # the holder's, read while it surely runs: stop() kills what is in
+                             # it, and a pid read later may be another process's by then
         self.procs: list[Proc] = []
 
     # -- namespaces ------------------------------------------------------------------------------
@@ -140,6 +142,7 @@ class Node:
         self.holder = spawn("holder", argv, self.logs, tag_env(self.workdir))
         wait_until(self.holder, f"node {self.spec.name}: its mount namespace",
                    lambda: (self.dir / "holder.ready").exists(), timeout, interval=0.1)
+        self.mount_ns = os.readlink(f"/proc/{self.holder.pid}/ns/mnt")
 
     # -- components ------------------------------------------------------------------------------
     def start(self, images: list[Path], timeout: float = 120.0) -> None:
@@ -226,12 +229,8 @@ class Node:
         self.procs.clear()
         kill_all(cgroup_pids(self.cgroup_root))
         if self.holder is not None:
-            try:
-                ns = os.readlink(f"/proc/{self.holder.pid}/ns/mnt")
-            except OSError:
-                ns = ""
-            if ns:
-                kill_all([p for p in pids_in_mount_ns(ns) if p != self.holder.pid])
+            if self.mount_ns and self.mount_ns != os.readlink("/proc/self/ns/mnt"):
+                kill_all([p for p in pids_in_mount_ns(self.mount_ns) if p != self.holder.pid])
             self.holder.stop(grace=2)
             self.holder = None
         remove_cgroups(self.cgroup_root)
