@@ -34,16 +34,24 @@ def main(argv: list[str] | None = None) -> int:
     down.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
     args = p.parse_args(argv)
     if args.command == "down":
-        for line in cleanup_crashed(args.workdir):
-            print(line)
+        try:
+            done = cleanup_crashed(args.workdir)
+        except ClusterError as exc:
+            print(f"cluster: {exc}", file=sys.stderr)
+            return 1
+        print("\n".join(done))
         return 0
     return _up(args.nodes, args.workdir, json.loads(args.eni_conf))
 
 
 def _up(nodes: int, workdir: Path, eni_conf: dict[str, object]) -> int:
+    try:
+        if (workdir / "cluster.json").exists():
+            cleanup_crashed(workdir)                  # refuses while its owner runs
+    except ClusterError as exc:
+        print(f"cluster: {exc}", file=sys.stderr)
+        return 1
     (workdir / "ready").unlink(missing_ok=True)       # a killed owner's marker is not ours
-    if (workdir / "cluster.json").exists():
-        cleanup_crashed(workdir)
     os.environ.setdefault("TERWAY_CLUSTER_VERBOSE", "1")
     stop = threading.Event()
 

@@ -27,7 +27,7 @@ from .artifacts import Artifacts, build_artifacts
 from .controlplane import API_PORT, SERVICE_CIDR, ControlPlane
 from .node import Node, NodeSpec
 from .pki import Pki, kubeconfig
-from .procs import ClusterError
+from .procs import ClusterError, started
 from .relay import Relay
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -101,6 +101,7 @@ class Cluster:
         from emulator.fabric import start
         from emulator.server import Emulator
 
+        refuse_if_running(self.workdir)
         shutil.rmtree(self.workdir, ignore_errors=True)
         self.workdir.mkdir(parents=True, mode=0o700)
         if self.seed is None:
@@ -285,7 +286,7 @@ patches:
     def _record(self) -> None:
         """Marks the workdir as holding a cluster (``python -m emulator.cluster down`` finds its
         processes by their environment tag, not by this record)."""
-        state = {"pid": os.getpid(), "master": self.master_id,
+        state = {"pid": os.getpid(), "started": started(os.getpid()), "master": self.master_id,
                  "nodes": [n.spec.name for n in self.members]}
         (self.workdir / STATE_FILE).write_text(json.dumps(state))
 
@@ -301,12 +302,30 @@ patches:
         return path
 
 
+def refuse_if_running(workdir: Path) -> None:
+    """A cluster whose owning process still runs is not ours to replace or clean up (that
+    process, not another one that got its pid since: their start times differ)."""
+    from emulator.fabric.registry import alive
+
+    try:
+        state = json.loads((workdir / STATE_FILE).read_text())
+        pid = state.get("pid")
+    except (OSError, ValueError, AttributeError):
+        return
+    if isinstance(pid, int) and alive(pid) and state.get("started") == started(pid):
+        raise ClusterError(f"a cluster is running in {workdir} (process {pid}): stop it "
+                           f"(Ctrl-C or SIGTERM) or use another --workdir")
+
+
 def cleanup_crashed(workdir: Path) -> list[str]:
     """Kill and remove what a cluster whose process died left behind; returns what was done.
 
     Its components are found by the tag in their environment (``procs.tagged``), the pods'
-    containers by their node's mount namespace and cgroups; then the fabric's namespaces."""
+    containers by their node's mount namespace and cgroups; then the fabric's namespaces.
+    Refuses (``ClusterError``) while the process that owns the cluster runs."""
     from emulator.fabric import cli_down
+
+    refuse_if_running(workdir)
 
     from .node import cgroup_root_of, remove_cgroups
     from .procs import kill_all, pids_in_mount_ns, tagged
