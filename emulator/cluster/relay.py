@@ -4,12 +4,15 @@ the host and the fabric). Bytes are untouched, so TLS is end to end."""
 
 from __future__ import annotations
 
+import logging
 import socket
 import socketserver
 import threading
 
-from emulator.fabric.netns import entered
+from emulator.fabric.netns import FabricError, entered
 from emulator.fabric.proxy import pump
+
+log = logging.getLogger("emulator.cluster")
 
 
 class _Server(socketserver.ThreadingTCPServer):
@@ -17,14 +20,24 @@ class _Server(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
     netns: str
     target: tuple[str, int]
+    reported: str = ""
+
+    def report(self, error: str) -> None:
+        if error != self.reported:
+            self.reported = error
+            log.error("relay into netns %s cannot connect: %s", self.netns, error)
 
 
 class _Handler(socketserver.BaseRequestHandler):
     server: _Server
 
     def handle(self) -> None:
-        with entered(self.server.netns):
-            up = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            with entered(self.server.netns):
+                up = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        except (OSError, FabricError) as exc:   # the namespace is gone: say so once, not a
+            self.server.report(f"{exc}")        # traceback per connection
+            return
         try:
             up.settimeout(10)
             up.connect(self.server.target)
