@@ -15,7 +15,7 @@ import sys
 import threading
 from pathlib import Path
 
-from .cluster import Cluster, cleanup_crashed
+from .cluster import STATE_FILE, Cluster, cleanup_crashed
 from .procs import ClusterError
 
 DEFAULT_WORKDIR = Path("/var/lib/terway-testbed/demo")
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _up(nodes: int, workdir: Path, eni_conf: dict[str, object]) -> int:
     try:
-        if (workdir / "cluster.json").exists():
+        if (workdir / STATE_FILE).exists():
             cleanup_crashed(workdir)                  # refuses while its owner runs
     except ClusterError as exc:
         print(f"cluster: {exc}", file=sys.stderr)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from emulator.fabric.registry import alive, started
 from emulator.model import Cloud
 from emulator.wire.signature import DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET
 
@@ -27,7 +28,7 @@ from .artifacts import Artifacts, build_artifacts
 from .controlplane import API_PORT, SERVICE_CIDR, ControlPlane
 from .node import Node, NodeSpec
 from .pki import Pki, kubeconfig
-from .procs import ClusterError, started
+from .procs import ClusterError
 from .relay import Relay
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -305,8 +306,6 @@ patches:
 def refuse_if_running(workdir: Path) -> None:
     """A cluster whose owning process still runs is not ours to replace or clean up (that
     process, not another one that got its pid since: their start times differ)."""
-    from emulator.fabric.registry import alive
-
     try:
         state = json.loads((workdir / STATE_FILE).read_text())
         pid = state.get("pid")

@@ -99,15 +99,6 @@ def tag_env(workdir: Path) -> dict[str, str]:
     return {TAG: str(workdir)}
 
 
-def started(pid: int) -> int | None:
-    """When process ``pid`` started (clock ticks since boot; None when it is gone): with the pid,
-    it names one process, where a pid alone may be reused."""
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
-    except (OSError, IndexError, ValueError):
-        return None
-
-
 def tagged(workdir: Path) -> list[int]:
     """Processes started for the cluster in ``workdir`` (found by their environment)."""
     needle = f"{TAG}={workdir}".encode() + b"\0"

@@ -36,7 +36,7 @@ class _Handler(socketserver.BaseRequestHandler):
             with entered(self.server.netns):
                 up = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         except (OSError, FabricError) as exc:   # the namespace is gone: say so once, not a
-            self.server.report(f"{exc}")        # traceback per connection
+            self.server.report(str(exc))        # traceback per connection
             return
         try:
             up.settimeout(10)

@@ -54,10 +54,10 @@ def cli_down(state_dir: Path | None = None, *, include_live: bool = False) -> in
     under a running emulator or test.
     """
     records = recorded(state_dir)
-    live = {name for pid, names in records.values() if pid is not None and alive(pid)
-            for name in names}
+    running = {path for path, (pid, _) in records.items() if pid is not None and alive(pid)}
+    live = {name for path in running for name in records[path][1]}
     for path, (pid, names) in records.items():
-        if pid is not None and alive(pid) and not include_live:
+        if path in running and not include_live:
             print(f"fabric of running process {pid} left up ({len(names)} namespaces)")
             continue
         for name in names:

@@ -95,10 +95,23 @@ def alive(pid: int) -> bool:
     return not _zombie(pid)
 
 
+def started(pid: int) -> int | None:
+    """When process ``pid`` started (clock ticks since boot; None when it is gone): with the pid,
+    it names one process, where a pid alone may be reused."""
+    fields = _stat(pid)
+    return int(fields[19]) if fields is not None and len(fields) > 19 else None
+
+
 def _zombie(pid: int) -> bool:
     """Killed but not yet reaped (its parent gone): as good as dead."""
+    fields = _stat(pid)
+    return fields is None or fields[0] == "Z"
+
+
+def _stat(pid: int) -> list[str] | None:
+    """``/proc/<pid>/stat`` from its third field (the state) on: the command name before it
+    may hold spaces and parentheses."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rsplit(")", 1)[-1].split()[0] == "Z"
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None

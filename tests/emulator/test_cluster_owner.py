@@ -13,7 +13,8 @@ import pytest
 
 from emulator.cluster.__main__ import main
 from emulator.cluster.cluster import STATE_FILE, refuse_if_running
-from emulator.cluster.procs import ClusterError, started
+from emulator.cluster.procs import ClusterError
+from emulator.fabric.registry import started
 
 
 def _owned_by(workdir: Path, pid: int, since: int | None = None) -> Path:
