@@ -7,15 +7,19 @@
   ten million pod events; the goal is <= 60 s on one core) and/or ``large-cluster`` (1,000 nodes
   x 24 h), each in a fresh child process so that its peak RSS (``ru_maxrss``) is its own.
 
-Run: ``python -m bench.bench_sim [--quick] [--large 10k|1k|both] [--hours H] [--profile [WHAT]]``.
-``--profile`` (cProfile, own time) profiles the 200-node run; ``--profile 10k --hours 2`` a
-2-hour slice of the 10k run instead.
+Run: ``python -m bench.bench_sim [--quick] [--large 10k|1k|both] [--hours H] [--pypy ROOT]
+[--profile [WHAT]]``. ``--profile`` (cProfile, own time) profiles the 200-node run;
+``--profile 10k --hours 2`` a 2-hour slice of the 10k run instead. ``--pypy ROOT`` (as root)
+runs each large run a second time under the PyPy that ``scripts/pypy.sh`` prepares in ROOT, this
+checkout mounted read-only into it; each child measures the bare simpy loop on its own runtime,
+so every ratio is against a reference of the same interpreter, in the same run.
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import hashlib
 import json
 import os
 import pstats
@@ -78,29 +82,73 @@ def large_scenario(which: str, hours: float | None) -> Scenario:
     return sc if hours is None else sc.with_overrides(duration=hours * 3600.0)
 
 
+def runtime() -> str:
+    """This interpreter, as the figures name it."""
+    py = "Python {}.{}".format(*sys.version_info[:2])
+    if sys.implementation.name == "pypy":
+        return "PyPy {}.{}.{} ({})".format(*sys.pypy_version_info[:3], py)  # type: ignore[attr-defined]
+    return f"C{py}"
+
+
 def child(which: str, hours: float | None) -> int:
-    """In a fresh process: one large run; prints its figures as one JSON line."""
+    """In a fresh process: the bare simpy loop and one large run on this interpreter; prints
+    the figures as one JSON line."""
     sc = large_scenario(which, hours)
+    simpy_rate = bare_simpy()
     cpu0 = time.process_time()
-    _rate, wall, events = pod_events_per_s(sc)
-    print(json.dumps({"wall": wall, "cpu": time.process_time() - cpu0, "events": events,
+    t0 = time.perf_counter()
+    result = Run(sc).execute()
+    wall = time.perf_counter() - t0
+    metrics = json.dumps(result.metrics(), sort_keys=True, default=str).encode()
+    print(json.dumps({"wall": wall, "cpu": time.process_time() - cpu0,
+                      "events": int(result.scalars()["pod_events"]),
                       "nodes": sc.nodes, "hours": sc.duration / 3600.0,
+                      "runtime": runtime(), "simpy_rate": simpy_rate,
+                      "metrics_sha256": hashlib.sha256(metrics).hexdigest(),
                       "max_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
     return 0
 
 
-def run_large(which: str, hours: float | None, simpy_rate: float) -> None:
-    cmd = [sys.executable, "-m", "bench.bench_sim", "--child", which]
+def pypy_command(root: str, args: Sequence[str]) -> list[str]:
+    """``args`` under the PyPy in ``root`` (``scripts/pypy.sh``): in a mount namespace of its
+    own (the mounts go with the process), this checkout bind-mounted read-only at
+    ``root/src`` and /proc mounted, then chroot."""
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    script = ('set -e; repo=$1 root=$2; shift 2; mount --bind "$repo" "$root/src"; '
+              'mount -o remount,bind,ro "$root/src"; mount -t proc proc "$root/proc"; '
+              'exec chroot "$root" env PYTHONPATH=/src:/opt/site pypy3 "$@"')
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh",
+            repo, root, *args]
+
+
+def run_large(which: str, hours: float | None, pypy: str | None) -> dict[str, float]:
+    """One large run per runtime, each in a fresh process; returns the walls by runtime."""
+    args = ["-m", "bench.bench_sim", "--child", which]
     if hours is not None:
-        cmd += ["--hours", str(hours)]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    r = json.loads(out.strip().splitlines()[-1])
-    rate = r["events"] / r["wall"]
-    goal = f" (goal: <= {GOAL[which]:.0f} s)" if hours is None else ""
-    print(f"{which} ({r['nodes']:,} nodes x {r['hours']:g}h): {r['wall']:8.1f}s wall "
-          f"({r['cpu']:.1f}s CPU){goal}, {r['events']:,} pod events, {rate:,.0f} events/s, "
-          f"ratio to bare simpy {rate / simpy_rate:.4f}, "
-          f"peak RSS {r['max_rss_kib'] / 1024:,.0f} MiB")
+        args += ["--hours", str(hours)]
+    cmds = [[sys.executable, *args]]
+    if pypy is not None:
+        cmds.append(pypy_command(pypy, args))
+    walls: dict[str, float] = {}
+    digests = set()
+    for cmd in cmds:
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        r = json.loads(out.strip().splitlines()[-1])
+        rate = r["events"] / r["wall"]
+        goal = f" (goal: <= {GOAL[which]:.0f} s)" if hours is None else ""
+        print(f"{which} ({r['nodes']:,} nodes x {r['hours']:g}h) on {r['runtime']}: "
+              f"{r['wall']:8.1f}s wall ({r['cpu']:.1f}s CPU){goal}, {r['events']:,} pod "
+              f"events, {rate:,.0f} events/s, ratio to bare simpy on the same runtime "
+              f"{rate / r['simpy_rate']:.4f} (loop {r['simpy_rate']:,.0f}/s), "
+              f"peak RSS {r['max_rss_kib'] / 1024:,.0f} MiB")
+        walls[r["runtime"]] = r["wall"]
+        digests.add(r["metrics_sha256"])
+    if len(walls) == 2:
+        first, second = walls.values()
+        same = "identical" if len(digests) == 1 else "DIFFERENT"
+        print(f"{which}: wall ratio {' / '.join(walls)} = {first / second:.2f}; "
+              f"metrics.json {same} on both")
+    return walls
 
 
 def profile(sc: Scenario) -> None:
@@ -121,8 +169,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="simulate only this many hours of the large run(s)")
     ap.add_argument("--profile", nargs="?", const="mid", choices=("mid", "10k", "1k"),
                     help="cProfile the 200-node run (or a large one, in process) and stop")
+    ap.add_argument("--pypy", metavar="ROOT",
+                    help="also run the large run(s) under the PyPy in ROOT (scripts/pypy.sh; "
+                         "needs root)")
     ap.add_argument("--child", choices=tuple(LARGE), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.pypy is not None:
+        why = pypy_unusable(args.pypy)
+        if why:
+            ap.error(f"--pypy {args.pypy}: {why}")
     if args.child:
         return child(args.child, args.hours)
     if args.profile:
@@ -140,8 +195,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"ratio terway / bare simpy : {rate / simpy_rate:12.4f}")
     if not args.quick:
         for which in ("1k", "10k") if args.large == "both" else (args.large,):
-            run_large(which, args.hours, simpy_rate)
+            run_large(which, args.hours, args.pypy)
     return 0
+
+
+def pypy_unusable(root: str) -> str | None:
+    """Why ``--pypy root`` cannot run (None: it can)."""
+    if os.geteuid() != 0:
+        return "needs root (a mount namespace and chroot)"
+    if not os.path.isfile(os.path.join(root, ".done")):
+        return "not a root scripts/pypy.sh finished (run it: it prints the root to pass)"
+    return None
 
 
 if __name__ == "__main__":

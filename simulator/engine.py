@@ -429,7 +429,11 @@ def _sparse_gc() -> Iterator[None]:
     ``large-cluster``'s CPU with the default thresholds, a tenth at 10,000 nodes with rare
     ones), and it makes almost no cyclic garbage (a 10,000-node hour: a few hundred objects).
     Reference counting still frees everything else at once. Results do not depend on when
-    garbage is collected."""
+    garbage is collected. CPython only: PyPy has no reference counting (its disabled
+    collector would free nothing) and its generational collector needs no such help."""
+    if sys.implementation.name != "cpython":
+        yield
+        return
     was = gc.isenabled()
     gc.disable()
     try:

@@ -1,0 +1,55 @@
+"""The simulator under PyPy gives CPython's results, byte for byte.
+
+Why: ``python -m bench.bench_sim --pypy ROOT`` times the large runs under PyPy
+(docs/performance-sim.md) and its figures mean something only if PyPy runs the same simulation.
+This builds or reuses the PyPy root of ``scripts/pypy.sh`` (root and debootstrap needed: the
+test is privileged) and compares each scenario's metrics with this process's own run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from bench.bench_sim import pypy_command
+from simulator.engine import Run
+from simulator.scenario import load_scenario
+
+REPO = Path(__file__).resolve().parents[2]
+SCENARIOS = ("steady", "ip-not-enough-pressure", "statefulset")
+DIGEST = """
+import hashlib, json, sys
+from simulator.engine import Run
+from simulator.scenario import load_scenario
+for name in sys.argv[1:]:
+    m = json.dumps(Run(load_scenario(name)).execute().metrics(), sort_keys=True, default=str)
+    print(name, sys.implementation.name, hashlib.sha256(m.encode()).hexdigest())
+"""
+
+pytestmark = pytest.mark.privileged
+
+
+@pytest.fixture(scope="module")
+def pypy_root() -> str:
+    out = subprocess.run(["bash", str(REPO / "scripts/pypy.sh")], check=True,
+                         capture_output=True, text=True, timeout=900)
+    return out.stdout.strip().splitlines()[-1]
+
+
+def cpython_digest(name: str) -> str:
+    m = json.dumps(Run(load_scenario(name)).execute().metrics(), sort_keys=True, default=str)
+    return hashlib.sha256(m.encode()).hexdigest()
+
+
+def test_pypy_runs_the_simulator_to_cpythons_results(pypy_root: str) -> None:
+    out = subprocess.run(pypy_command(pypy_root, ["-c", DIGEST, *SCENARIOS]),
+                         capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    got = {line.split()[0]: line.split()[1:] for line in out.stdout.splitlines()}
+    for name in SCENARIOS:
+        assert got[name][0] == "pypy", got
+        assert got[name][1] == cpython_digest(name), f"{name}: PyPy's metrics differ"
