@@ -27,8 +27,19 @@ if [ -f "$root/.done" ]; then
     echo "$root"
     exit 0
 fi
-rm -rf "$root"
 mkdir -p "$cache"
+exec 9>"$cache/.lock"                   # one build at a time (a test and a bench may race)
+flock 9
+if [ -f "$root/.done" ]; then           # another process built it while this one waited
+    echo "$root"
+    exit 0
+fi
+# a half-built root from an interrupted run is removed, never one with something mounted in it
+# (the bench mounts this checkout only inside a mount namespace of its own)
+if awk -v r="$root/" 'index($2 "/", r) == 1 {found = 1} END {exit !found}' /proc/self/mounts; then
+    die "$root has mounts in it (findmnt -R $root): unmount them first"
+fi
+rm -rf "$root"
 echo "pypy: debootstrap $SUITE (minbase + pypy3) into $root ..." >&2
 debootstrap --variant=minbase --include=pypy3 "$SUITE" "$root" "$MIRROR" >&2
 # shellcheck disable=SC2086  # $deps is two requirement specifiers
