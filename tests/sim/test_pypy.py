@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.bench_sim import pypy_command
+from bench.bench_sim import main, pypy_command
 from simulator.engine import Run
 from simulator.scenario import load_scenario
 
@@ -30,9 +30,6 @@ for name in sys.argv[1:]:
     print(name, sys.implementation.name, hashlib.sha256(m.encode()).hexdigest())
 """
 
-pytestmark = pytest.mark.privileged
-
-
 @pytest.fixture(scope="module")
 def pypy_root() -> str:
     out = subprocess.run(["bash", str(REPO / "scripts/pypy.sh")], check=True,
@@ -45,6 +42,7 @@ def cpython_digest(name: str) -> str:
     return hashlib.sha256(m.encode()).hexdigest()
 
 
+@pytest.mark.privileged
 def test_pypy_runs_the_simulator_to_cpythons_results(pypy_root: str) -> None:
     out = subprocess.run(pypy_command(pypy_root, ["-c", DIGEST, *SCENARIOS]),
                          capture_output=True, text=True, timeout=900)
@@ -53,3 +51,13 @@ def test_pypy_runs_the_simulator_to_cpythons_results(pypy_root: str) -> None:
     for name in SCENARIOS:
         assert got[name][0] == "pypy", got
         assert got[name][1] == cpython_digest(name), f"{name}: PyPy's metrics differ"
+
+
+def test_a_root_pypy_sh_did_not_finish_is_refused_before_any_run(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--pypy", str(tmp_path), "--quick"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"--pypy {tmp_path}: " in err
+    assert "needs root" in err or "not a root scripts/pypy.sh finished" in err
