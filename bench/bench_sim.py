@@ -31,7 +31,7 @@ from collections.abc import Sequence
 
 import simpy
 
-from simulator.engine import Run
+from simulator.engine import Run, RunResult
 from simulator.scenario import PolicySpec, Scenario, load_scenario, parse_scenario
 
 MID = {
@@ -90,6 +90,12 @@ def runtime() -> str:
     return f"C{py}"
 
 
+def metrics_digest(result: RunResult) -> str:
+    """SHA-256 of the run's metrics.json content: equal digests, the same simulation."""
+    text = json.dumps(result.metrics(), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def child(which: str, hours: float | None) -> int:
     """In a fresh process: the bare simpy loop and one large run on this interpreter; prints
     the figures as one JSON line."""
@@ -99,12 +105,11 @@ def child(which: str, hours: float | None) -> int:
     t0 = time.perf_counter()
     result = Run(sc).execute()
     wall = time.perf_counter() - t0
-    metrics = json.dumps(result.metrics(), sort_keys=True, default=str).encode()
     print(json.dumps({"wall": wall, "cpu": time.process_time() - cpu0,
                       "events": int(result.scalars()["pod_events"]),
                       "nodes": sc.nodes, "hours": sc.duration / 3600.0,
                       "runtime": runtime(), "simpy_rate": simpy_rate,
-                      "metrics_sha256": hashlib.sha256(metrics).hexdigest(),
+                      "metrics_sha256": metrics_digest(result),
                       "max_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
     return 0
 
@@ -121,8 +126,8 @@ def pypy_command(root: str, args: Sequence[str]) -> list[str]:
             repo, root, *args]
 
 
-def run_large(which: str, hours: float | None, pypy: str | None) -> dict[str, float]:
-    """One large run per runtime, each in a fresh process; returns the walls by runtime."""
+def run_large(which: str, hours: float | None, pypy: str | None) -> None:
+    """One large run per runtime, each in a fresh process."""
     args = ["-m", "bench.bench_sim", "--child", which]
     if hours is not None:
         args += ["--hours", str(hours)]
@@ -148,7 +153,6 @@ def run_large(which: str, hours: float | None, pypy: str | None) -> dict[str, fl
         same = "identical" if len(digests) == 1 else "DIFFERENT"
         print(f"{which}: wall ratio {' / '.join(walls)} = {first / second:.2f}; "
               f"metrics.json {same} on both")
-    return walls
 
 
 def profile(sc: Scenario) -> None:

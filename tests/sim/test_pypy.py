@@ -8,26 +8,24 @@ test is privileged) and compares each scenario's metrics with this process's own
 
 from __future__ import annotations
 
-import hashlib
-import json
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from bench.bench_sim import main, pypy_command
+from bench.bench_sim import main, metrics_digest, pypy_command
 from simulator.engine import Run
 from simulator.scenario import load_scenario
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = ("steady", "ip-not-enough-pressure", "statefulset")
 DIGEST = """
-import hashlib, json, sys
+import sys
+from bench.bench_sim import metrics_digest
 from simulator.engine import Run
 from simulator.scenario import load_scenario
 for name in sys.argv[1:]:
-    m = json.dumps(Run(load_scenario(name)).execute().metrics(), sort_keys=True, default=str)
-    print(name, sys.implementation.name, hashlib.sha256(m.encode()).hexdigest())
+    print(name, sys.implementation.name, metrics_digest(Run(load_scenario(name)).execute()))
 """
 
 @pytest.fixture(scope="module")
@@ -35,11 +33,6 @@ def pypy_root() -> str:
     out = subprocess.run(["bash", str(REPO / "scripts/pypy.sh")], check=True,
                          capture_output=True, text=True, timeout=900)
     return out.stdout.strip().splitlines()[-1]
-
-
-def cpython_digest(name: str) -> str:
-    m = json.dumps(Run(load_scenario(name)).execute().metrics(), sort_keys=True, default=str)
-    return hashlib.sha256(m.encode()).hexdigest()
 
 
 @pytest.mark.privileged
@@ -50,7 +43,8 @@ def test_pypy_runs_the_simulator_to_cpythons_results(pypy_root: str) -> None:
     got = {line.split()[0]: line.split()[1:] for line in out.stdout.splitlines()}
     for name in SCENARIOS:
         assert got[name][0] == "pypy", got
-        assert got[name][1] == cpython_digest(name), f"{name}: PyPy's metrics differ"
+        cpython = metrics_digest(Run(load_scenario(name)).execute())
+        assert got[name][1] == cpython, f"{name}: PyPy's metrics differ"
 
 
 def test_a_root_pypy_sh_did_not_finish_is_refused_before_any_run(
