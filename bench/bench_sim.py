@@ -31,6 +31,7 @@ from collections.abc import Sequence
 
 import simpy
 
+from bench import layers as bench_layers
 from simulator.engine import Run, RunResult
 from simulator.scenario import PolicySpec, Scenario, load_scenario, parse_scenario
 
@@ -96,10 +97,15 @@ def metrics_digest(result: RunResult) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def child(which: str, hours: float | None) -> int:
+def child(which: str, hours: float | None, layers: bool = False) -> int:
     """In a fresh process: the bare simpy loop and one large run on this interpreter; prints
-    the figures as one JSON line."""
+    the figures as one JSON line (``layers``: the run timed by layer, ``bench.layers``)."""
     sc = large_scenario(which, hours)
+    if layers:
+        figures, result = bench_layers.measure(sc)
+        print(json.dumps({**figures, "runtime": runtime(),
+                          "metrics_sha256": metrics_digest(result)}))
+        return 0
     simpy_rate = bare_simpy()
     cpu0 = time.process_time()
     t0 = time.perf_counter()
@@ -126,11 +132,13 @@ def pypy_command(root: str, args: Sequence[str]) -> list[str]:
             repo, root, *args]
 
 
-def run_large(which: str, hours: float | None, pypy: str | None) -> None:
-    """One large run per runtime, each in a fresh process."""
+def run_large(which: str, hours: float | None, pypy: str | None, layers: bool = False) -> None:
+    """One large run per runtime, each in a fresh process (``layers``: timed by layer)."""
     args = ["-m", "bench.bench_sim", "--child", which]
     if hours is not None:
         args += ["--hours", str(hours)]
+    if layers:
+        args += ["--layers", which]
     cmds = [[sys.executable, *args]]
     if pypy is not None:
         cmds.append(pypy_command(pypy, args))
@@ -139,6 +147,10 @@ def run_large(which: str, hours: float | None, pypy: str | None) -> None:
     for cmd in cmds:
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
         r = json.loads(out.strip().splitlines()[-1])
+        if layers:
+            whole = GOAL[which] if hours is None else None
+            print("\n".join(bench_layers.report(r, r["runtime"], whole)))
+            continue
         rate = r["events"] / r["wall"]
         goal = f" (goal: <= {GOAL[which]:.0f} s)" if hours is None else ""
         print(f"{which} ({r['nodes']:,} nodes x {r['hours']:g}h) on {r['runtime']}: "
@@ -176,6 +188,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--pypy", metavar="ROOT",
                     help="also run the large run(s) under the PyPy in ROOT (scripts/pypy.sh; "
                          "needs root)")
+    ap.add_argument("--layers", choices=tuple(LARGE),
+                    help="time a large run by layer (pool core, cloud model, simulator + "
+                         "simpy; with --pypy on both runtimes) and stop")
     ap.add_argument("--child", choices=tuple(LARGE), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.pypy is not None:
@@ -183,7 +198,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if why:
             ap.error(f"--pypy {args.pypy}: {why}")
     if args.child:
-        return child(args.child, args.hours)
+        return child(args.child, args.hours, args.layers is not None)
+    if args.layers:
+        run_large(args.layers, args.hours, args.pypy, layers=True)
+        return 0
     if args.profile:
         profile(parse_scenario(MID) if args.profile == "mid"
                 else large_scenario(args.profile, args.hours))
