@@ -27,7 +27,8 @@ import resource
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import simpy
 
@@ -132,24 +133,29 @@ def pypy_command(root: str, args: Sequence[str]) -> list[str]:
             repo, root, *args]
 
 
+def _child(cmd: list[str]) -> dict[str, Any]:
+    """Run one child (``--child``) and return the figures of its JSON line."""
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    figures: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return figures
+
+
 def run_large(which: str, hours: float | None, pypy: str | None, layers: bool = False) -> None:
-    """One large run per runtime, each in a fresh process (``layers``: timed by layer)."""
+    """One large run per runtime, each in a fresh process (``layers``: timed by layer too)."""
     args = ["-m", "bench.bench_sim", "--child", which]
     if hours is not None:
         args += ["--hours", str(hours)]
-    if layers:
-        args += ["--layers", which]
-    cmds = [[sys.executable, *args]]
+    runtimes: list[Callable[[list[str]], list[str]]] = [lambda a: [sys.executable, *a]]
     if pypy is not None:
-        cmds.append(pypy_command(pypy, args))
+        runtimes.append(lambda a: pypy_command(pypy, a))
     walls: dict[str, float] = {}
     digests = set()
-    for cmd in cmds:
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-        r = json.loads(out.strip().splitlines()[-1])
+    for command in runtimes:
+        r = _child(command(args))
         if layers:
+            timed = _child(command([*args, "--layers", which]))
             whole = GOAL[which] if hours is None else None
-            print("\n".join(bench_layers.report(r, r["runtime"], whole)))
+            print("\n".join(bench_layers.report(timed, timed["runtime"], whole, r)))
             continue
         rate = r["events"] / r["wall"]
         goal = f" (goal: <= {GOAL[which]:.0f} s)" if hours is None else ""

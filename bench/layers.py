@@ -118,12 +118,15 @@ def measure(sc: Scenario) -> tuple[dict[str, Any], RunResult]:
             "wrapper_seconds": overhead}, result
 
 
-def report(figures: dict[str, Any], runtime: str, goal: float | None) -> list[str]:
+def report(figures: dict[str, Any], runtime: str, goal: float | None,
+           untimed: dict[str, Any] | None = None) -> list[str]:
     """Lines for the terminal: each layer's share and time per pod event (against what the
-    goal, seconds for the whole run, allows per event)."""
+    goal, seconds for the whole run, allows per event). With the ``untimed`` run's figures
+    (``bench_sim --child``): what the timing added, the core's floor were all of it inside the
+    core, and whether both runs gave the same metrics."""
     events, wall = figures["events"], figures["wall"]
     allows = "" if goal is None else f"; {goal:.0f} s allows {goal / events * 1e6:.1f} us"
-    lines = [f"{runtime}: {wall:.1f}s wall, {events:,} pod events "
+    lines = [f"{runtime}: {wall:.1f}s wall timed, {events:,} pod events "
              f"({wall / events * 1e6:.1f} us each{allows}); the timing wrappers' own "
              f"{figures['wrapper_seconds']:.1f}s left out"]
     names = {"core": "pool core (terwayd's code)", "cloud": "cloud model",
@@ -133,4 +136,12 @@ def report(figures: dict[str, Any], runtime: str, goal: float | None) -> list[st
         per_call = f", {calls / events:.2f} calls per pod event" if calls else ""
         lines.append(f"  {names[layer]:28s} {seconds:8.1f}s {seconds / wall:5.0%}  "
                      f"{seconds / events * 1e6:5.1f} us per pod event{per_call}")
+    if untimed is not None:
+        added = wall - untimed["wall"]
+        floor = figures["seconds"]["core"] - max(0.0, added)
+        same = "the same" if untimed["metrics_sha256"] == figures["metrics_sha256"] \
+            else "DIFFERENT"
+        lines.append(f"  untimed: {untimed['wall']:.1f}s ({same} metrics); the timing added "
+                     f"{added:.1f}s; were all of it inside the core, the core took >= "
+                     f"{floor:.1f}s")
     return lines

@@ -32,3 +32,14 @@ def test_a_timed_run_is_the_same_run_and_the_patches_are_undone() -> None:
     assert abs(sum(seconds.values()) + figures["wrapper_seconds"] - figures["wall"]) < 1e-6
     lines = layers.report(figures, "CPython", 60.0)
     assert "pool core (terwayd's code)" in lines[1] and "simulator + simpy" in lines[3]
+
+
+def test_the_report_bounds_the_core_by_what_the_timing_added() -> None:
+    figures = {"wall": 10.0, "events": 1000, "wrapper_seconds": 0.5,
+               "seconds": {"core": 4.0, "cloud": 1.0, "rest": 4.5},
+               "calls": {"core": 4000, "cloud": 100}, "metrics_sha256": "a"}
+    same = layers.report(figures, "CPython", None, {"wall": 8.5, "metrics_sha256": "a"})
+    assert same[-1] == ("  untimed: 8.5s (the same metrics); the timing added 1.5s; were all "
+                        "of it inside the core, the core took >= 2.5s")
+    other = layers.report(figures, "CPython", None, {"wall": 8.5, "metrics_sha256": "b"})
+    assert "(DIFFERENT metrics)" in other[-1]
