@@ -8,8 +8,10 @@
   x 24 h), each in a fresh child process so that its peak RSS (``ru_maxrss``) is its own.
 
 Run: ``python -m bench.bench_sim [--quick] [--large 10k|1k|both] [--hours H] [--pypy ROOT]
-[--profile [WHAT]]``. ``--profile`` (cProfile, own time) profiles the 200-node run;
-``--profile 10k --hours 2`` a 2-hour slice of the 10k run instead. ``--pypy ROOT`` (as root)
+[--profile [WHAT]] [--layers 10k|1k] [--replay 10k|1k]``. ``--layers`` times a large run by
+layer (``bench.layers``); ``--replay`` times its pool core alone (``bench.replay``).
+``--profile`` (cProfile, own time) profiles the 200-node run; ``--profile 10k --hours 2`` a
+2-hour slice of the 10k run instead. ``--pypy ROOT`` (as root)
 runs each large run a second time under the PyPy that ``scripts/pypy.sh`` prepares in ROOT, this
 checkout mounted read-only into it; each child measures the bare simpy loop on its own runtime,
 so every ratio is against a reference of the same interpreter, in the same run.
@@ -32,7 +34,7 @@ from typing import Any
 
 import simpy
 
-from bench import layers as bench_layers
+from bench import layers as bench_layers, replay as bench_replay
 from simulator.engine import Run, RunResult
 from simulator.scenario import PolicySpec, Scenario, load_scenario, parse_scenario
 
@@ -98,10 +100,25 @@ def metrics_digest(result: RunResult) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def child(which: str, hours: float | None, layers: bool = False) -> int:
+def child(which: str, hours: float | None, layers: bool = False,
+          record_to: str | None = None, replay_from: str | None = None) -> int:
     """In a fresh process: the bare simpy loop and one large run on this interpreter; prints
-    the figures as one JSON line (``layers``: the run timed by layer, ``bench.layers``)."""
+    the figures as one JSON line (``layers``: the run timed by layer, ``bench.layers``;
+    ``record_to``: the run with its core calls recorded into that file; ``replay_from``: those
+    calls replayed, ``bench.replay``, and the file removed)."""
+    if replay_from is not None:
+        try:
+            every = bench_replay.replay(replay_from)
+            fewer = bench_replay.replay(replay_from, bench_replay.OBSERVATIONS)
+        finally:
+            os.unlink(replay_from)
+        print(json.dumps({"all": every, "minimal": fewer, "runtime": runtime()}))
+        return 0
     sc = large_scenario(which, hours)
+    if record_to is not None:
+        figures, result = bench_replay.record(sc, record_to)
+        print(json.dumps({**figures, "metrics_sha256": metrics_digest(result)}))
+        return 0
     if layers:
         figures, result = bench_layers.measure(sc)
         print(json.dumps({**figures, "runtime": runtime(),
@@ -140,8 +157,10 @@ def _child(cmd: list[str]) -> dict[str, Any]:
     return figures
 
 
-def run_large(which: str, hours: float | None, pypy: str | None, layers: bool = False) -> None:
-    """One large run per runtime, each in a fresh process (``layers``: timed by layer too)."""
+def run_large(which: str, hours: float | None, pypy: str | None, layers: bool = False,
+              replay: bool = False) -> None:
+    """One large run per runtime, each in a fresh process (``layers``: timed by layer too;
+    ``replay``: its core calls recorded, then replayed alone in another)."""
     args = ["-m", "bench.bench_sim", "--child", which]
     if hours is not None:
         args += ["--hours", str(hours)]
@@ -152,9 +171,15 @@ def run_large(which: str, hours: float | None, pypy: str | None, layers: bool = 
     digests = set()
     for command in runtimes:
         r = _child(command(args))
+        whole = GOAL[which] if hours is None else None
+        if replay:
+            path = f"/tmp/terway-core-calls-{os.getpid()}.pickle"   # /tmp of the runtime
+            rec = _child(command([*args, "--record-to", path]))
+            rep = _child(command([*args, "--replay-from", path]))
+            print("\n".join(bench_replay.report(rec, rep, rep["runtime"], whole, r)))
+            continue
         if layers:
             timed = _child(command([*args, "--layers", which]))
-            whole = GOAL[which] if hours is None else None
             print("\n".join(bench_layers.report(timed, timed["runtime"], whole, r)))
             continue
         rate = r["events"] / r["wall"]
@@ -197,16 +222,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--layers", choices=tuple(LARGE),
                     help="time a large run by layer (pool core, cloud model, simulator + "
                          "simpy; with --pypy on both runtimes) and stop")
+    ap.add_argument("--replay", choices=tuple(LARGE),
+                    help="record a large run's calls into its pool cores, replay them alone "
+                         "into fresh cores and time that (with --pypy on both runtimes); stop")
     ap.add_argument("--child", choices=tuple(LARGE), help=argparse.SUPPRESS)
+    ap.add_argument("--record-to", help=argparse.SUPPRESS)
+    ap.add_argument("--replay-from", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.pypy is not None:
         why = pypy_unusable(args.pypy)
         if why:
             ap.error(f"--pypy {args.pypy}: {why}")
     if args.child:
-        return child(args.child, args.hours, args.layers is not None)
+        return child(args.child, args.hours, args.layers is not None, args.record_to,
+                     args.replay_from)
     if args.layers:
         run_large(args.layers, args.hours, args.pypy, layers=True)
+        return 0
+    if args.replay:
+        run_large(args.replay, args.hours, args.pypy, replay=True)
         return 0
     if args.profile:
         profile(parse_scenario(MID) if args.profile == "mid"
