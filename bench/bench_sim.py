@@ -152,7 +152,12 @@ def pypy_command(root: str, args: Sequence[str]) -> list[str]:
 
 def _child(cmd: list[str]) -> dict[str, Any]:
     """Run one child (``--child``) and return the figures of its JSON line."""
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        tail = "\n".join(done.stderr.strip().splitlines()[-15:])
+        raise SystemExit(f"bench_sim: a child failed (exit {done.returncode}): "
+                         f"{' '.join(cmd[-6:])}\n{tail}")
+    out = done.stdout
     figures: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     return figures
 

@@ -7,6 +7,7 @@ The class decides behaviour: ``EXHAUSTED`` blocks a vSwitch/ENI for a while, ``T
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 
 class ErrorClass(enum.Enum):
@@ -90,6 +91,12 @@ class CloudError(Exception):
         self.error_class = error_class or classify(code)
         super().__init__(self.describe())
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle by the fields (``Exception`` would call ``__init__`` with the text alone):
+        errors cross process boundaries in sweeps and recorded runs."""
+        return (_rebuild, (self.code, self.message, self.request_id, self.http_status,
+                           self.error_class))
+
     def describe(self) -> str:
         """Upstream's wording.
 
@@ -103,3 +110,10 @@ class CloudError(Exception):
     @property
     def retryable(self) -> bool:
         return self.error_class in (ErrorClass.THROTTLED, ErrorClass.TRANSIENT)
+
+
+def _rebuild(code: str, message: str, request_id: str, http_status: int,
+             error_class: ErrorClass) -> CloudError:
+    """``CloudError.__reduce__``'s inverse."""
+    return CloudError(code, message, request_id=request_id, http_status=http_status,
+                      error_class=error_class)

@@ -162,3 +162,15 @@ def test_darabonba_retry_error_is_network_transient_and_scrubbed() -> None:
     assert err is not None
     assert (err.code, err.error_class) == (NETWORK_ERROR, ErrorClass.TRANSIENT)
     assert "TOKENVALUE" not in err.message and "refused" in err.message
+
+
+def test_a_cloud_error_survives_pickling_with_every_field() -> None:
+    """Sweeps and recorded runs (bench/replay.py) carry errors across processes."""
+    import pickle
+
+    err = CloudError("Throttling.User", "slow down", request_id="R-1", http_status=400,
+                     error_class=ErrorClass.TRANSIENT)
+    back = pickle.loads(pickle.dumps(err))
+    assert (back.code, back.message, back.request_id, back.http_status, back.error_class) == \
+        ("Throttling.User", "slow down", "R-1", 400, ErrorClass.TRANSIENT)
+    assert str(back) == str(err)

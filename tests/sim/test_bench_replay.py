@@ -28,7 +28,7 @@ Recorded = tuple[Path, dict[str, Any]]
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory: pytest.TempPathFactory) -> Recorded:
     path = tmp_path_factory.mktemp("replay") / "calls.pickle"
-    sc = load_scenario("steady").with_overrides(duration=1800.0)
+    sc = load_scenario("ip-not-enough-pressure")   # failed calls, restarts, a new vSwitch
     figures, result = replay.record(sc, str(path))
     assert vars(sim_node)["IpamCore"] is IpamCore
     assert bench_sim.metrics_digest(result) == bench_sim.metrics_digest(Run(sc).execute())
@@ -43,6 +43,7 @@ def test_the_replay_reproduces_every_core_of_the_run(recorded: Recorded) -> None
     assert every["same"] is True
     assert every["calls"] == sum(calls.values()) - calls[replay.NEW]
     assert calls[replay.NEW] == figures["cores"] > 0
+    assert calls["on_command_failed"] > 0 and calls["restore"] > 0   # errors and restarts too
     assert calls["request_ip"] + calls["release_ip"] >= figures["events"] > 0
     fewer = replay.replay(str(path), replay.OBSERVATIONS)
     assert fewer["same"] is True
