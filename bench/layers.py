@@ -20,11 +20,11 @@ from collections.abc import Callable
 from typing import Any
 
 import simulator.node as sim_node
+from bench.intercept import CallsThrough
 from simulator.engine import Run, RunResult
 from simulator.node import SimNode
 from simulator.scenario import Scenario
 from terway.ipam import execute, feed
-from terway.ipam.pool import IpamCore
 
 LAYERS = ("core", "cloud")
 
@@ -55,29 +55,18 @@ class _Clock:
         return timed
 
 
-class _TimedCore:
-    """A node's ``IpamCore`` as the simulator sees it: each method it calls is timed. The core's
-    calls to itself go to the core, not through here, so they cost nothing extra."""
-
-    def __init__(self, core: IpamCore, clock: _Clock) -> None:
-        self._core = core
-        self._clock = clock
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._core, name)
-        if callable(attr):
-            attr = self._clock.wrap(attr, "core")
-            setattr(self, name, attr)              # the next lookup finds it at once
-        return attr
+def _timed_core(core: Any, clock: _Clock) -> CallsThrough:
+    """A node's core with each method the simulator calls timed as the core layer."""
+    return CallsThrough(core, lambda _name, fn: clock.wrap(fn, "core"))
 
 
 def _wrapper_cost(n: int = 200_000) -> float:
-    """Seconds a timed call through ``_TimedCore`` adds to a direct one."""
+    """Seconds a timed call through ``_timed_core`` adds to a direct one."""
     class Nothing:
         def call(self) -> None:
             return None
 
-    direct, timed = Nothing(), _TimedCore(Nothing(), _Clock())  # type: ignore[arg-type]
+    direct, timed = Nothing(), _timed_core(Nothing(), _Clock())
     t0 = time.perf_counter()
     for _ in range(n):
         timed.call()
@@ -98,7 +87,7 @@ def measure(sc: Scenario) -> tuple[dict[str, Any], RunResult]:
 
     def timed_start(node: SimNode, restore_from_cloud: bool = False) -> None:
         start(node, restore_from_cloud)
-        node.core = _TimedCore(node.core, clock)  # type: ignore[arg-type, assignment]
+        node.core = _timed_core(node.core, clock)  # type: ignore[assignment]
 
     try:
         SimNode.start = timed_start  # type: ignore[method-assign, assignment]

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 import simulator.node as sim_node
+from bench.intercept import CallsThrough
 from simulator.engine import Run, RunResult, _sparse_gc
 from simulator.scenario import Scenario
 from terway.ipam.pool import IpamCore
@@ -61,23 +62,16 @@ class _Recorder:
             self.calls = []
 
 
-class _RecordingCore:
-    """A node's core as the simulator sees it: every method call is recorded, then made."""
+def _recording_core(core: IpamCore, idx: int, rec: _Recorder) -> CallsThrough:
+    """A node's core with every method call the simulator makes recorded, then made."""
+    add = rec.add
 
-    def __init__(self, core: IpamCore, idx: int, rec: _Recorder) -> None:
-        self._core, self._idx, self._rec = core, idx, rec
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._core, name)
-        if not callable(attr):
-            return attr
-        idx, add = self._idx, self._rec.add
-
+    def wrap(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         def recorded(*args: Any) -> Any:
             add((idx, name, args))
-            return attr(*args)
-        setattr(self, name, recorded)          # the next lookup finds it at once
+            return fn(*args)
         return recorded
+    return CallsThrough(core, wrap)
 
 
 def digest(cores: list[IpamCore]) -> str:
@@ -105,7 +99,7 @@ def record(sc: Scenario, path: str) -> tuple[dict[str, Any], RunResult]:
             rec.add((idx, NEW, (settings, id_prefix, state, policy)))
             core = real(settings, id_prefix=id_prefix, rng=rng, policy=policy)
             rec.cores.append(core)
-            return _RecordingCore(core, idx, rec)
+            return _recording_core(core, idx, rec)
 
         names["IpamCore"] = make
         try:
